@@ -1,0 +1,5 @@
+"""python -m chronicon_mlx"""
+
+from .cli.app import main
+
+main()

@@ -1,0 +1,69 @@
+"""The backend protocol: load a model once, answer many generation requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from ..models import ModelRef
+
+TokenCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Frames (RGB arrays) and the fully rendered prompt text, plus sampling settings."""
+
+    frames: Sequence[npt.NDArray[np.uint8]]
+    prompt: str
+    max_tokens: int = 256
+    temperature: float = 0.0
+    seed: int | None = None
+    ignore_eos: bool = False
+
+
+@dataclass
+class GenerationOutput:
+    """What a backend produced, with the numbers every backend reports alike."""
+
+    text: str
+    token_ids: list[int]
+    prompt_tokens: int
+    generated_tokens: int
+    prompt_tps: float
+    generation_tps: float
+    peak_memory_gb: float
+    finish_reason: str
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """Which backend ran, on which device and in which dtype."""
+
+    name: str
+    device: str
+    dtype: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A loaded model that answers generation requests."""
+
+    info: BackendInfo
+
+    def load(self, model: ModelRef) -> None:
+        """Load the weights and processor once."""
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """The token ids this backend feeds the model for `request` (images expanded)."""
+
+    def generate(
+        self, request: GenerationRequest, on_token: TokenCallback | None = None
+    ) -> GenerationOutput:
+        """Run one request; `on_token` receives text as it is produced."""

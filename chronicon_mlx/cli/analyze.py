@@ -1,0 +1,91 @@
+"""`chronicon-mlx analyze VIDEO`: answer a question about a clip."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from ..config import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, GenerationConfig, SamplingConfig
+from ..models import DEFAULT_MODEL
+from .common import handle_errors
+from .models import show_models
+from .render import RichReporter, stderr_console, timing_table
+
+
+def _list_models(value: bool) -> None:
+    if value:
+        show_models()
+        raise typer.Exit(0)
+
+
+def analyze_command(
+    video: Path = typer.Argument(..., help="The video file to analyze.", show_default=False),
+    frames: int = typer.Option(
+        DEFAULT_FRAMES, "--frames", "-f", help="Frames to sample, spread over the clip (1-64)."
+    ),
+    prompt: str = typer.Option(
+        None, "--prompt", "-p", help="The question to ask. [default: describe the video]"
+    ),
+    system: str = typer.Option(None, "--system", "-s", help="A system prompt."),
+    resize: int = typer.Option(
+        None,
+        "--resize",
+        "-r",
+        help="Longest edge in pixels of the frames given to the model. [default: the model's frame size]",
+    ),
+    max_tokens: int = typer.Option(
+        DEFAULT_MAX_TOKENS, "--max-tokens", "-t", help="Most tokens to generate."
+    ),
+    temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed for sampling."),
+    model: str = typer.Option(
+        DEFAULT_MODEL, "--model", "-m", help="An alias (256m, 500m, 2.2b), a Hub id, or a folder."
+    ),
+    output: Path = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Where to save the JSON record. [default: results/<video>_<UTC time>.json]",
+    ),
+    no_save: bool = typer.Option(False, "--no-save", help="Do not save a JSON record."),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON record on stdout."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
+    ),
+    list_models: bool = typer.Option(
+        False,
+        "--list-models",
+        help="List the known models and exit.",
+        is_eager=True,
+        callback=_list_models,
+    ),
+) -> None:
+    """Sample frames from VIDEO and ask a SmolVLM2 model about them."""
+    console = stderr_console()
+    with handle_errors(console):
+        from ..pipeline import Analyzer
+        from ..writers import check_writable, default_output_path, write_json
+
+        sampling = SamplingConfig(frames=frames, resize=resize)
+        generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
+        if output is not None and not no_save:
+            check_writable(output)
+        with RichReporter(console, verbose=verbose) as reporter:
+            analyzer = Analyzer(model=model, reporter=reporter)
+            result = analyzer.analyze(video, prompt, system, sampling, generation)
+        record = result.to_dict()
+        saved: Path | None = None
+        if not no_save:
+            target = output or default_output_path(video, result.started_at)
+            saved = write_json(record, target)
+        if verbose:
+            console.print(timing_table(result))
+        if as_json:
+            typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        else:
+            Console(soft_wrap=True).print(result.analysis, markup=False, highlight=False)
+        if saved is not None:
+            console.print(f"[dim]saved {saved}[/]", highlight=False)

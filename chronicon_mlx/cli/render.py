@@ -1,0 +1,152 @@
+"""Rich rendering: progress on stderr, tables, errors."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from ..errors import ChroniconError
+from ..results import AnalysisResult
+
+STAGE_LABELS = {
+    "probe": "Probe video",
+    "sample": "Sample frames",
+    "load": "Load model",
+    "preprocess": "Preprocess",
+    "prefill": "Prefill (vision + prompt)",
+    "generate": "Generate",
+}
+
+
+def stderr_console(quiet: bool = False) -> Console:
+    """The console for progress, notes and errors (stdout stays for answers and JSON)."""
+    return Console(stderr=True, quiet=quiet, no_color="NO_COLOR" in os.environ or None)
+
+
+def print_error(console: Console, error: ChroniconError) -> None:
+    """One red line with the message, one dim line with the hint."""
+    console.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
+    if error.hint:
+        console.print(f"[dim]hint: {error.hint}[/]", highlight=False, soft_wrap=True)
+
+
+class RichReporter:
+    """A Reporter that shows each stage as a line of a Rich progress display."""
+
+    def __init__(self, console: Console, verbose: bool = False) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[tail]}[/]"),
+            console=console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.streamed: dict[str, str] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def stage_started(self, stage: str, total: int | None = None) -> None:
+        """Add a line for the stage."""
+        label = STAGE_LABELS.get(stage, stage)
+        if stage in self.tasks:
+            self.progress.reset(self.tasks[stage], total=total)
+            return
+        self.tasks[stage] = self.progress.add_task(label, total=total, tail="")
+
+    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None:
+        """Move the stage's bar; in verbose mode show the latest streamed text."""
+        task = self.tasks.get(stage)
+        if task is None:
+            return
+        tail = ""
+        if text and self.verbose:
+            streamed = (self.streamed.get(stage, "") + text).replace("\n", " ")
+            self.streamed[stage] = streamed
+            tail = streamed[-48:]
+        self.progress.update(task, advance=advance, **({"tail": tail} if tail else {}))
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        """Mark the stage done."""
+        task = self.tasks.get(stage)
+        if task is None:
+            return
+        done = self.progress.tasks[task].completed or 1
+        self.progress.update(task, total=done, completed=done)
+        self.progress.stop_task(task)
+
+    def note(self, message: str) -> None:
+        """A yellow note above the progress lines."""
+        self.console.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def timing_table(result: AnalysisResult) -> Table:
+    """Each stage's time, tokens and tokens/s, plus peak memory."""
+    table = Table(title="Timing", title_justify="left")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("tokens", justify="right")
+    table.add_column("tokens/s", justify="right")
+    tokens = {"prefill": result.prompt_tokens, "generate": result.generated_tokens}
+    rates = {"prefill": result.prompt_tps, "generate": result.generation_tps}
+    for stage, seconds in result.stages.items():
+        count = tokens.get(stage)
+        rate = rates.get(stage)
+        table.add_row(
+            STAGE_LABELS.get(stage, stage),
+            f"{seconds:.3f}",
+            str(count) if count is not None else "",
+            f"{rate:.1f}" if rate else "",
+        )
+    table.add_row("[bold]total[/]", f"[bold]{result.total_time:.3f}[/]", "", "")
+    table.caption = (
+        f"peak memory {result.peak_memory_gb:.3f} GB · {result.backend} on {result.device}"
+        f" ({result.dtype}) · {len(result.frames)} frames"
+    )
+    return table
+
+
+def models_table(rows: list[dict[str, Any]], machine: str) -> Table:
+    """The known models, their Hub ids and costs, and whether they are cached."""
+    table = Table(title="SmolVLM2 models", caption=f"this machine: {machine}")
+    for column in ("alias", "model", "MLX Hub id", "transformers Hub id", "params"):
+        table.add_column(column)
+    table.add_column("tokens/frame", justify="right")
+    table.add_column("memory", justify="right")
+    table.add_column("cached")
+    table.add_column("note")
+    for row in rows:
+        table.add_row(
+            row["alias"],
+            row["name"],
+            row["mlx_hub_id"],
+            row["hub_id"],
+            row["parameters"],
+            str(row["tokens_per_frame"]),
+            f"~{row['memory_gb']:.1f} GB",
+            "[green]yes[/]" if row["cached"] else "no",
+            row["note"],
+        )
+    return table

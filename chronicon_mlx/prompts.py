@@ -1,0 +1,133 @@
+"""SmolVLM2's native video prompt: one untiled image per frame, each with its timestamp.
+
+This is the layout transformers' SmolVLMVideoProcessor builds and SmolVLM2 was trained on:
+
+    You are provided the following series of {N in words} frames from a {H:MM:SS} [H:MM:SS] video.
+    <newline>Frame from {MM:SS}:<image> ... (one per frame), then two newlines.
+
+Each ``<image>`` is expanded by the model's processor (with image splitting off) into
+``<fake_token_around_image><global-img>`` + ``<image>`` x tokens-per-frame +
+``<fake_token_around_image>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+IMAGE_TOKEN = "<image>"
+VIDEO_INTRO = (
+    "You are provided the following series of {count} frames from a {duration} [H:MM:SS] video.\n"
+)
+FRAME_LINE = "\nFrame from {timestamp}:"
+MEDIA_OUTTRO = "\n\n"
+
+SMOLVLM_CHAT_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}"
+    "{% elif line['type'] == 'video' %}{{ '<video>' }}{% endif %}{% endfor %}"
+    "<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    " fifteen sixteen seventeen eighteen nineteen"
+).split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> str:
+    """English words for 0-999, as num2words writes them ("sixty-four")."""
+    if n < 0 or n > 999:
+        raise ValueError(f"number out of range: {n}")
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        tens, ones = divmod(n, 10)
+        return _TENS[tens] + (f"-{_ONES[ones]}" if ones else "")
+    hundreds, rest = divmod(n, 100)
+    return f"{_ONES[hundreds]} hundred" + (f" and {number_words(rest)}" if rest else "")
+
+
+def duration_label(seconds: float) -> str:
+    """H:MM:SS of a whole number of seconds, as Python's timedelta prints it."""
+    return str(timedelta(seconds=int(max(0.0, seconds))))
+
+
+def frame_label(seconds: float) -> str:
+    """MM:SS of a frame's timestamp (minutes keep counting past 59)."""
+    whole = int(max(0.0, seconds))
+    return f"{whole // 60:02d}:{whole % 60:02d}"
+
+
+def video_block(timestamps: Sequence[float], duration_s: float) -> str:
+    """The text that stands for the video, with one ``<image>`` placeholder per frame."""
+    text = VIDEO_INTRO.format(
+        count=number_words(len(timestamps)), duration=duration_label(duration_s)
+    )
+    for timestamp in timestamps:
+        text += FRAME_LINE.format(timestamp=frame_label(timestamp)) + IMAGE_TOKEN
+    return text + MEDIA_OUTTRO
+
+
+def build_messages(
+    prompt: str, timestamps: Sequence[float], duration_s: float, system: str | None = None
+) -> list[dict[str, Any]]:
+    """Chat messages with content parts (a plain-string system prompt would be dropped)."""
+    messages: list[dict[str, Any]] = []
+    if system:
+        messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
+    messages.append(
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": video_block(timestamps, duration_s)},
+                {"type": "text", "text": prompt},
+            ],
+        }
+    )
+    return messages
+
+
+def load_chat_template(folder: Path) -> str:
+    """The checkpoint's chat template (chat_template.jinja/.json or tokenizer_config.json)."""
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    for name in ("chat_template.json", "tokenizer_config.json"):
+        path = folder / name
+        if path.is_file():
+            try:
+                template = json.loads(path.read_text(encoding="utf-8")).get("chat_template")
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(template, str) and template:
+                return template
+    return SMOLVLM_CHAT_TEMPLATE
+
+
+def render(template: str, messages: list[dict[str, Any]]) -> str:
+    """Render chat messages with a Jinja chat template, the way transformers does."""
+    from jinja2.ext import loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
+    )
+    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
+
+
+def build_prompt(
+    template: str,
+    prompt: str,
+    timestamps: Sequence[float],
+    duration_s: float,
+    system: str | None = None,
+) -> str:
+    """The full prompt text handed to every backend."""
+    return render(template, build_messages(prompt, timestamps, duration_s, system))

@@ -1,0 +1,229 @@
+"""Video probing and frame sampling with OpenCV."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import VideoError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+SEQUENTIAL_MAX_GAP = 120
+IMAGE_MAGIC = {
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF8": "GIF",
+    b"BM": "BMP",
+}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container and decoder say about a video."""
+
+    path: Path
+    frame_count: int
+    fps: float
+    width: int
+    height: int
+    codec: str
+    file_size_bytes: int
+    modified: float
+
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds (frame count / fps)."""
+        return self.frame_count / self.fps if self.fps > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame: its index in the stream, presentation time, and RGB pixels."""
+
+    index: int
+    timestamp_s: float
+    image: npt.NDArray[np.uint8] = field(repr=False)
+
+
+def _cv2() -> Any:
+    import cv2
+
+    return cv2
+
+
+def check_file(path: Path) -> None:
+    """Reject what cannot be a video before any decoder sees it."""
+    if not path.exists():
+        raise VideoError(f"video not found: {path}", hint="check the path and its spelling")
+    if path.is_dir():
+        raise VideoError(
+            f"{path} is a folder, not a video file", hint="pass a video file such as clip.mp4"
+        )
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(16)
+    except OSError as exc:
+        raise VideoError(f"cannot read {path}: {exc.strerror}", hint="check its permissions") from exc
+    if size == 0:
+        raise VideoError(f"{path} is empty (0 bytes)", hint="the file was not fully written")
+    kind = next((name for magic, name in IMAGE_MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        kind = "WebP"
+    if kind is not None:
+        raise VideoError(
+            f"{path} is a still {kind} image, not a video",
+            hint="pass a video file (mp4, mov, mkv, webm, avi)",
+        )
+
+
+def _open(path: Path) -> Any:
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        raise VideoError(
+            f"{path} is not a video OpenCV can read (damaged, truncated, or not a video)",
+            hint="check that it plays in a video player; re-encode it with ffmpeg if needed",
+        )
+    return cap
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Open a video and read its frame count, fps, size and codec."""
+    path = Path(path).expanduser()
+    check_file(path)
+    cv2 = _cv2()
+    cap = _open(path)
+    try:
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
+        frame_count = int(count) if 0 < count < 1e9 else 0
+        if not 0 < fps <= 480:
+            fps = 0.0
+        if frame_count == 0:
+            frame_count = _count_frames(cap)
+            cap.release()
+            cap = _open(path)
+        ok = cap.grab()
+    finally:
+        cap.release()
+    if frame_count == 0 or not ok:
+        raise VideoError(
+            f"{path} has no decodable video frames",
+            hint="it may be audio-only or damaged; check it in a video player",
+        )
+    stat = path.stat()
+    codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ") or "unknown"
+    return VideoInfo(
+        path=path.resolve(),
+        frame_count=frame_count,
+        fps=float(fps) if fps > 0 else 30.0,
+        width=width,
+        height=height,
+        codec=codec.lower(),
+        file_size_bytes=stat.st_size,
+        modified=stat.st_mtime,
+    )
+
+
+def _count_frames(cap: Any) -> int:
+    count = 0
+    while cap.grab():
+        count += 1
+    return count
+
+
+def plan_indices(frame_count: int, n: int) -> list[int]:
+    """Pick `n` distinct frame indices spread evenly over `frame_count` frames.
+
+    Each index is the middle of one of `n` equal spans, so the first and last moments are
+    covered without taking the (often black) very first frame. Fewer frames than asked
+    gives every frame.
+    """
+    if frame_count <= 0 or n <= 0:
+        return []
+    if frame_count <= n:
+        return list(range(frame_count))
+    return [int((i + 0.5) * frame_count / n) for i in range(n)]
+
+
+def target_size(width: int, height: int, longest_edge: int | None) -> tuple[int, int]:
+    """The (width, height) a frame is shrunk to so its longest edge fits; never enlarged."""
+    if longest_edge is None or max(width, height) <= longest_edge:
+        return width, height
+    scale = longest_edge / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _convert(bgr: Any, longest_edge: int | None) -> Any:
+    cv2 = _cv2()
+    height, width = bgr.shape[:2]
+    new_w, new_h = target_size(width, height, longest_edge)
+    if (new_w, new_h) != (width, height):
+        bgr = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def sample(info: VideoInfo, indices: list[int], longest_edge: int | None = None) -> list[Frame]:
+    """Decode the frames at `indices` (sorted, distinct) as RGB arrays.
+
+    Dense requests are read in one sequential pass (grab every frame, decode only the wanted
+    ones); sparse ones seek to each frame. Frames that fail to decode are left out; the
+    caller compares the count with what it asked for.
+    """
+    if not indices:
+        return []
+    wanted = sorted(set(indices))
+    gap = (wanted[-1] - wanted[0]) / max(1, len(wanted) - 1) if len(wanted) > 1 else 0
+    cap = _open(info.path)
+    try:
+        if gap <= SEQUENTIAL_MAX_GAP:
+            return _read_sequential(cap, wanted, longest_edge)
+        return _read_seeking(cap, wanted, longest_edge)
+    finally:
+        cap.release()
+
+
+def _read_sequential(cap: Any, wanted: list[int], longest_edge: int | None) -> list[Frame]:
+    cv2 = _cv2()
+    frames: list[Frame] = []
+    targets = iter(wanted)
+    target = next(targets)
+    position = 0
+    while True:
+        if not cap.grab():
+            break
+        if position == target:
+            ok, bgr = cap.retrieve()
+            if ok and bgr is not None:
+                timestamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                frames.append(Frame(position, timestamp, _convert(bgr, longest_edge)))
+            target = next(targets, -1)
+            if target < 0:
+                break
+        position += 1
+    return frames
+
+
+def _read_seeking(cap: Any, wanted: list[int], longest_edge: int | None) -> list[Frame]:
+    cv2 = _cv2()
+    frames: list[Frame] = []
+    for index in wanted:
+        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, bgr = cap.read()
+        if not ok or bgr is None:
+            continue
+        timestamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        frames.append(Frame(index, timestamp, _convert(bgr, longest_edge)))
+    return frames

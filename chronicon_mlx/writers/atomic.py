@@ -1,0 +1,60 @@
+"""Atomic file writes: a temporary file in the same folder, then a rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import OutputError
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, before any model work, when `path` cannot be written."""
+    if path.is_dir():
+        raise OutputError(
+            f"output path {path} is a folder", hint="pass a file name such as result.json"
+        )
+    parent = path.parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"cannot write {path}: {existing} is not a writable folder",
+            hint="choose another --output, or use --no-save",
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(
+            f"cannot write {path}: the file is read-only",
+            hint="choose another --output, or use --no-save",
+        )
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` so readers see the old file or the new one, never a part."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="choose another --output, or use --no-save",
+        ) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(
+                f"cannot write {path}: {exc.strerror or exc}",
+                hint="check the free space and permissions, or use --no-save",
+            ) from exc
+        raise
+    return path
