@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
 from .models import find_spec
 from .prompts import SMOLVLM_CHAT_TEMPLATE as CHAT_TEMPLATE
 
@@ -82,7 +83,11 @@ def build_tokenizer(out: Path, vocab_size: int) -> dict[str, int]:
         eos_token="<end_of_utterance>",
         pad_token="<|im_end|>",
         unk_token="<|endoftext|>",
-        additional_special_tokens=[t for t in SPECIAL_TOKENS if t.startswith(("<fake", "<image", "<global", "<video", "<end_of"))],
+        additional_special_tokens=[
+            t
+            for t in SPECIAL_TOKENS
+            if t.startswith(("<fake", "<image", "<global", "<video", "<end_of"))
+        ],
         model_max_length=8192,
         clean_up_tokenization_spaces=False,
     )
@@ -214,8 +219,15 @@ def cache_root() -> Path:
 
 def cached_checkpoint(size: str = "tiny", seed: int = 0, root: Path | None = None) -> Path:
     """Return a built checkpoint from the cache, building it on first use."""
+    import fcntl
+
     key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}".encode()).hexdigest()[:8]
     folder = (root or cache_root()) / "checkpoints" / f"smolvlm2-{size}-random-{key}"
-    if not (folder / "model.safetensors").is_file():
-        build_checkpoint(folder, size=size, seed=seed)
+    if (folder / "model.safetensors").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "model.safetensors").is_file():
+            build_checkpoint(folder, size=size, seed=seed)
     return folder

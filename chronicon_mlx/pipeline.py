@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import models, prompts, video
-from .backends import Backend, GenerationRequest, create
+from .backends import Backend, GenerationOutput, GenerationRequest, create
 from .config import DEFAULT_PROMPT, GenerationConfig, SamplingConfig, check_text
 from .errors import VideoError
 from .events import NullReporter, Reporter, timed
@@ -68,8 +68,6 @@ class Analyzer:
             notes.append(message)
             report.note(message)
 
-        if self.model.random_weights:
-            note(RANDOM_WEIGHTS_NOTE)
         path = Path(video_path).expanduser()
         with timed(report, "probe", timings):
             info = video.probe(path)
@@ -90,6 +88,8 @@ class Analyzer:
             )
             note(f"using {len(frames)} of {sampling.frames} requested frames: {reason}")
 
+        if self.model.random_weights:
+            note(RANDOM_WEIGHTS_NOTE)
         report.stage_started("load")
         load_s = self.load()
         timings["load"] = load_s
@@ -151,20 +151,22 @@ class Analyzer:
             notes=notes,
         )
 
-    def _generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
+    def _generate(self, request: GenerationRequest) -> GenerationOutput:
         report = self.reporter
-        state = {"first": True, "start": time.perf_counter()}
+        start = time.perf_counter()
+        streamed = 0
 
         def on_token(piece: str) -> None:
-            if state["first"]:
-                state["first"] = False
-                report.stage_finished("prefill", time.perf_counter() - float(state["start"]))
+            nonlocal streamed
+            if not streamed:
+                report.stage_finished("prefill", time.perf_counter() - start)
                 report.stage_started("generate", total=request.max_tokens)
+            streamed += 1
             report.stage_advanced("generate", 1, piece)
 
         report.stage_started("prefill")
         output = self.backend.generate(request, on_token)
-        if state["first"]:
+        if not streamed:
             report.stage_finished("prefill", output.stages.get("prefill", 0.0))
             report.stage_started("generate", total=request.max_tokens)
         report.stage_finished("generate", output.stages.get("generate", 0.0))

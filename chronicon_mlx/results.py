@@ -95,7 +95,9 @@ class AnalysisResult:
                 "seed": self.seed,
                 "custom_prompt": self.custom_prompt,
             },
-            "frames": [{"index": f.index, "timestamp_s": round(f.timestamp_s, 3)} for f in self.frames],
+            "frames": [
+                {"index": f.index, "timestamp_s": round(f.timestamp_s, 3)} for f in self.frames
+            ],
             "tokens": {
                 "prompt": self.prompt_tokens,
                 "generated": self.generated_tokens,

@@ -72,7 +72,9 @@ def check_file(path: Path) -> None:
         with path.open("rb") as handle:
             head = handle.read(16)
     except OSError as exc:
-        raise VideoError(f"cannot read {path}: {exc.strerror}", hint="check its permissions") from exc
+        raise VideoError(
+            f"cannot read {path}: {exc.strerror}", hint="check its permissions"
+        ) from exc
     if size == 0:
         raise VideoError(f"{path} is empty (0 bytes)", hint="the file was not fully written")
     kind = next((name for magic, name in IMAGE_MAGIC.items() if head.startswith(magic)), None)

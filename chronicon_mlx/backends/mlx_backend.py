@@ -100,7 +100,6 @@ class MLXBackend:
         preprocess_s = time.perf_counter() - start
         start = time.perf_counter()
         first_token_s = 0.0
-        text: list[str] = []
         last: Any = None
         for result in stream_generate(
             self._model,
@@ -115,16 +114,16 @@ class MLXBackend:
         ):
             if not first_token_s:
                 first_token_s = time.perf_counter() - start
-            text.append(result.text)
             if on_token is not None and result.finish_reason is None:
                 on_token(result.text)
             last = result
         total_s = time.perf_counter() - start
         if last is None:
             raise BackendError("mlx-vlm produced no output")
-        token_ids = list(last.token_ids or [])
+        token_ids = [int(t) for t in (last.token_ids or [])]
+        answer_ids = token_ids[:-1] if last.finish_reason == "stop" else token_ids
         return GenerationOutput(
-            text="".join(text).strip(),
+            text=self._processor.tokenizer.decode(answer_ids).strip(),
             token_ids=token_ids,
             prompt_tokens=int(last.prompt_tokens),
             generated_tokens=int(last.generation_tokens),
@@ -143,7 +142,7 @@ class MLXBackend:
 def _first_dtype(model: Any) -> str:
     from mlx.utils import tree_flatten
 
-    for _, value in tree_flatten(model.parameters()):
+    for _name, value in tree_flatten(model.parameters()):
         return str(value.dtype).split(".")[-1]
     return "unknown"
 

@@ -6,9 +6,14 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from ..config import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, GenerationConfig, SamplingConfig
+from ..config import (
+    DEFAULT_FRAMES,
+    DEFAULT_MAX_TOKENS,
+    GenerationConfig,
+    SamplingConfig,
+    check_text,
+)
 from ..models import DEFAULT_MODEL
 from .common import handle_errors
 from .models import show_models
@@ -26,25 +31,26 @@ def analyze_command(
     frames: int = typer.Option(
         DEFAULT_FRAMES, "--frames", "-f", help="Frames to sample, spread over the clip (1-64)."
     ),
-    prompt: str = typer.Option(
+    prompt: str | None = typer.Option(
         None, "--prompt", "-p", help="The question to ask. [default: describe the video]"
     ),
-    system: str = typer.Option(None, "--system", "-s", help="A system prompt."),
-    resize: int = typer.Option(
+    system: str | None = typer.Option(None, "--system", "-s", help="A system prompt."),
+    resize: int | None = typer.Option(
         None,
         "--resize",
         "-r",
-        help="Longest edge in pixels of the frames given to the model. [default: the model's frame size]",
+        help="Longest edge (pixels) of the frames given to the model."
+        " [default: the model's frame size]",
     ),
     max_tokens: int = typer.Option(
         DEFAULT_MAX_TOKENS, "--max-tokens", "-t", help="Most tokens to generate."
     ),
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
-    seed: int = typer.Option(None, "--seed", help="Random seed for sampling."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
     model: str = typer.Option(
         DEFAULT_MODEL, "--model", "-m", help="An alias (256m, 500m, 2.2b), a Hub id, or a folder."
     ),
-    output: Path = typer.Option(
+    output: Path | None = typer.Option(
         None,
         "--output",
         "-o",
@@ -69,12 +75,15 @@ def analyze_command(
         from ..pipeline import Analyzer
         from ..writers import check_writable, default_output_path, write_json
 
+        prompt = check_text(prompt, "--prompt")
+        system = check_text(system, "--system")
         sampling = SamplingConfig(frames=frames, resize=resize)
         generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
         if output is not None and not no_save:
             check_writable(output)
-        with RichReporter(console, verbose=verbose) as reporter:
-            analyzer = Analyzer(model=model, reporter=reporter)
+        reporter = RichReporter(console, verbose=verbose)
+        analyzer = Analyzer(model=model, reporter=reporter)
+        with reporter:
             result = analyzer.analyze(video, prompt, system, sampling, generation)
         record = result.to_dict()
         saved: Path | None = None
@@ -86,6 +95,6 @@ def analyze_command(
         if as_json:
             typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
         else:
-            Console(soft_wrap=True).print(result.analysis, markup=False, highlight=False)
+            typer.echo(result.analysis)
         if saved is not None:
             console.print(f"[dim]saved {saved}[/]", highlight=False)

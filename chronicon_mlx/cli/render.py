@@ -57,6 +57,7 @@ class RichReporter:
             TextColumn("[dim]{task.fields[tail]}[/]"),
             console=console,
             transient=False,
+            disable=not console.is_terminal,
         )
         self.tasks: dict[str, TaskID] = {}
         self.streamed: dict[str, str] = {}
@@ -65,7 +66,9 @@ class RichReporter:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.progress.live.transient = True
         self.progress.stop()
 
     def stage_started(self, stage: str, total: int | None = None) -> None:
@@ -81,12 +84,12 @@ class RichReporter:
         task = self.tasks.get(stage)
         if task is None:
             return
-        tail = ""
         if text and self.verbose:
             streamed = (self.streamed.get(stage, "") + text).replace("\n", " ")
             self.streamed[stage] = streamed
-            tail = streamed[-48:]
-        self.progress.update(task, advance=advance, **({"tail": tail} if tail else {}))
+            self.progress.update(task, advance=advance, tail=streamed[-48:])
+        else:
+            self.progress.update(task, advance=advance)
 
     def stage_finished(self, stage: str, seconds: float) -> None:
         """Mark the stage done."""

@@ -1,0 +1,94 @@
+"""Frame index planning, exact decoding, timestamps, colour order and resizing."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chronicon_mlx import video
+from chronicon_mlx.errors import VideoError
+from chronicon_mlx.testing import read_frame_code, write_sample_video
+
+
+def test_plan_spreads_distinct_indices_over_the_clip() -> None:
+    assert video.plan_indices(90, 8) == [5, 16, 28, 39, 50, 61, 73, 84]
+    assert video.plan_indices(120, 1) == [60]
+    assert video.plan_indices(9, 8) == [0, 1, 2, 3, 5, 6, 7, 8]
+
+
+def test_plan_gives_every_frame_when_the_clip_is_short() -> None:
+    assert video.plan_indices(5, 8) == [0, 1, 2, 3, 4]
+    assert video.plan_indices(8, 8) == list(range(8))
+    assert video.plan_indices(0, 8) == []
+
+
+@pytest.mark.parametrize("count", [1, 2, 7, 63, 64, 65, 100, 1000, 123457])
+@pytest.mark.parametrize("n", [1, 2, 8, 16, 63, 64])
+def test_plan_is_strictly_increasing_and_in_range(count: int, n: int) -> None:
+    indices = video.plan_indices(count, n)
+    assert len(indices) == min(count, n)
+    assert all(a < b for a, b in itertools.pairwise(indices))
+    assert indices[0] >= 0 and indices[-1] < count
+
+
+def test_probe_reads_the_stream(coded_clip: Path) -> None:
+    info = video.probe(coded_clip)
+    assert (info.frame_count, info.fps, info.width, info.height) == (120, 30.0, 160, 120)
+    assert info.duration_s == pytest.approx(4.0)
+    assert info.codec == "fmp4"
+    assert info.file_size_bytes == coded_clip.stat().st_size
+
+
+@pytest.mark.parametrize("indices", [[0, 1, 2, 119], [5, 20, 47, 90, 118], [3, 60, 117]])
+def test_sample_returns_exactly_the_frames_asked_for(coded_clip: Path, indices: list[int]) -> None:
+    info = video.probe(coded_clip)
+    frames = video.sample(info, indices)
+    assert [f.index for f in frames] == indices
+    assert [read_frame_code(f.image) for f in frames] == indices
+    assert [f.timestamp_s for f in frames] == pytest.approx([i / 30 for i in indices], abs=1e-3)
+
+
+def test_sparse_requests_seek_and_stay_exact(tmp_path: Path) -> None:
+    clip = write_sample_video(tmp_path / "long.mp4", seconds=30, fps=30, size=(64, 48), coded=True)
+    info = video.probe(clip)
+    indices = [10, 250, 600, 880]  # gaps far above SEQUENTIAL_MAX_GAP
+    frames = video.sample(info, indices)
+    assert [read_frame_code(f.image) % 256 for f in frames] == [i % 256 for i in indices]
+    assert [f.timestamp_s for f in frames] == pytest.approx([i / 30 for i in indices], abs=1e-3)
+
+
+def test_frames_are_rgb_and_keep_their_aspect_ratio(ball_clip: Path) -> None:
+    info = video.probe(ball_clip)
+    (frame,) = video.sample(info, [45], longest_edge=64)
+    assert frame.image.shape == (36, 64, 3)
+    assert frame.image.dtype == np.uint8
+    red = frame.image[18, 30:34].mean(axis=0)  # the ball is in the middle at mid-clip
+    assert red[0] > 150 and red[2] < 80
+
+
+def test_frames_are_never_enlarged(ball_clip: Path) -> None:
+    info = video.probe(ball_clip)
+    (frame,) = video.sample(info, [0], longest_edge=4096)
+    assert frame.image.shape == (180, 320, 3)
+
+
+def test_target_size() -> None:
+    assert video.target_size(1920, 1080, 512) == (512, 288)
+    assert video.target_size(1080, 1920, 512) == (288, 512)
+    assert video.target_size(100, 50, None) == (100, 50)
+    assert video.target_size(4, 3000, 512) == (1, 512)
+
+
+def test_a_video_with_no_decodable_frames_is_refused(tmp_path: Path) -> None:
+    clip = write_sample_video(tmp_path / "ok.mp4", seconds=1, fps=30, size=(64, 48))
+    data = bytearray(clip.read_bytes())
+    start = data.find(b"mdat") + 4
+    end = data.find(b"moov")
+    data[start:end] = bytes(end - start)
+    broken = tmp_path / "blank.mp4"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(VideoError, match="no decodable video frames"):
+        video.probe(broken)
