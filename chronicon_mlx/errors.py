@@ -38,3 +38,7 @@ class BackendError(ChroniconError):
 
 class OutputError(ChroniconError):
     """A result cannot be written where it was asked to go."""
+
+
+class ResourceError(ChroniconError):
+    """The machine does not have the memory the run needs."""

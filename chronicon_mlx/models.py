@@ -254,13 +254,37 @@ def resolve(model: str, *, prefer_mlx: bool = True, allow_download: bool = True)
     return ModelRef(value, path, source, repo, spec or find_spec(repo), config)
 
 
-def catalog() -> list[dict[str, Any]]:
-    """Every known model as a plain dict, with whether it is in the local Hugging Face cache."""
-    from . import hub
+def spec_config(spec: ModelSpec) -> dict[str, Any]:
+    """A config dict with the spec's architecture (enough for memory estimates)."""
+    return {
+        "text_config": {**spec.text, "vocab_size": 49280},
+        "vision_config": spec.vision,
+        "scale_factor": spec.scale_factor,
+    }
 
+
+def catalog(frames: int = 8, max_tokens: int = 256) -> list[dict[str, Any]]:
+    """Every known model as a plain dict: Hub ids, cost, whether it is cached, the memory it
+    needs per dtype/quantization (for `frames` frames), and the backends that can run it here."""
+    from . import backends, hub, memory
+
+    installed = [c for c in backends.candidates() if not backends.missing_modules(c.backend)]
+    have, _source = memory.available_bytes("cpu")
     rows = []
     for spec in MODELS:
         cached = [repo for repo in (spec.mlx_hub_id, spec.hub_id) if hub.cached_path(repo)]
+        config = spec_config(spec)
+        needs = {
+            variant: memory.estimate(
+                config,
+                "bfloat16" if variant in ("4bit", "8bit") else variant,
+                variant,
+                frames,
+                max_tokens,
+            ).total
+            for variant in ("float32", "bfloat16", "8bit", "4bit")
+        }
+        runnable = [str(c) for c in installed if c.device == "cuda" or min(needs.values()) <= have]
         rows.append(
             {
                 "alias": spec.alias,
@@ -275,6 +299,8 @@ def catalog() -> list[dict[str, Any]]:
                 "default": spec.alias == DEFAULT_MODEL,
                 "cached": bool(cached),
                 "cached_repos": cached,
+                "memory_needed_gb": {k: round(v / 1e9, 2) for k, v in needs.items()},
+                "backends": runnable,
             }
         )
     return rows

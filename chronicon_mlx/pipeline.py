@@ -6,45 +6,137 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import models, prompts, video
-from .backends import Backend, GenerationOutput, GenerationRequest, create
+from . import memory, models, prompts, video
+from .backends import (
+    BACKENDS,
+    Backend,
+    Candidate,
+    GenerationOutput,
+    GenerationRequest,
+    candidates,
+    create,
+)
 from .config import DEFAULT_PROMPT, GenerationConfig, SamplingConfig, check_text
-from .errors import VideoError
+from .errors import (
+    BackendError,
+    ChroniconError,
+    ModelError,
+    ResourceError,
+    UsageError,
+    VideoError,
+)
 from .events import NullReporter, Reporter, timed
 from .results import AnalysisResult, FrameRef
 
+QUANTIZE_CHOICES = ("none", "4bit", "8bit")
 RANDOM_WEIGHTS_NOTE = (
     "this checkpoint has random weights (built offline for testing): its answer is noise"
 )
 
 
 class Analyzer:
-    """Resolves a model, loads it once on first use, and analyzes any number of videos."""
+    """Resolves a model, loads it once on first use, and analyzes any number of videos.
+
+    With `backend="auto"` the backends are tried best first (see backends.candidates); one
+    that is not installed or fails to load is skipped with a note, and the record lists it.
+    """
 
     def __init__(
         self,
         model: str = models.DEFAULT_MODEL,
         backend: str = "auto",
+        device: str = "auto",
         dtype: str = "auto",
+        quantize: str | None = None,
         reporter: Reporter | None = None,
         allow_download: bool = True,
     ) -> None:
+        if quantize not in (None, *QUANTIZE_CHOICES):
+            raise UsageError(f"unknown quantization '{quantize}'", hint="choose none, 4bit or 8bit")
         self.reporter: Reporter = reporter or NullReporter()
-        self.backend: Backend = create(backend, dtype=dtype)
-        self.model = models.resolve(
-            model, prefer_mlx=self.backend.info.name == "mlx", allow_download=allow_download
-        )
+        self.requested_model = model
+        self.candidates = candidates(backend, device)
+        self.explicit = backend != "auto"
+        self.dtype = dtype
+        self.quantize_request = quantize
+        self.allow_download = allow_download
+        self.fallbacks: list[dict[str, str]] = []
+        self.quantize: str | None = None
+        self.load_notes: list[str] = []
+        self.model = self._resolve(self.candidates[0])
         self.chat_template = prompts.load_chat_template(self.model.path)
-        self._loaded = False
+        self.backend: Backend | None = None
 
-    def load(self) -> float:
-        """Load the model if it is not loaded yet; return the seconds it took (0 if loaded)."""
-        if self._loaded:
+    def _resolve(self, candidate: Candidate) -> models.ModelRef:
+        return models.resolve(
+            self.requested_model,
+            prefer_mlx=candidate.backend == "mlx",
+            allow_download=self.allow_download,
+        )
+
+    def load(self, frames: int = 8, max_tokens: int = 256) -> float:
+        """Load the model (once) on the first candidate that works; return the seconds taken.
+
+        The memory check runs before any weights load: a run that cannot fit stops here,
+        and one that fits only quantized is quantized when --quantize was left unset.
+        """
+        if self.backend is not None:
             return 0.0
         start = time.perf_counter()
-        self.backend.load(self.model)
-        self._loaded = True
+        for position, candidate in enumerate(self.candidates):
+            last = position == len(self.candidates) - 1
+            try:
+                backend = create(candidate, dtype=self.dtype)
+                model = self.model if position == 0 else self._resolve(candidate)
+                quantize = self._check_memory(backend, model, frames, max_tokens)
+                notes = backend.load(model, quantize=quantize)
+            except (BackendError, ModelError, ImportError, RuntimeError, MemoryError) as exc:
+                if self.explicit or last:
+                    if isinstance(exc, ChroniconError):
+                        raise
+                    raise BackendError(
+                        f"the {candidate.backend} backend failed to load: {_reason(exc)}",
+                        hint=BACKENDS[candidate.backend].install,
+                    ) from exc
+                following = self.candidates[position + 1]
+                reason = _reason(exc)
+                self.fallbacks.append(
+                    {"backend": candidate.backend, "device": candidate.device, "reason": reason}
+                )
+                self.reporter.note(f"{candidate} cannot run: {reason}; trying {following}")
+                continue
+            self.backend, self.model, self.quantize = backend, model, quantize
+            self.load_notes = notes
+            self.chat_template = prompts.load_chat_template(model.path)
+            break
         return time.perf_counter() - start
+
+    def _check_memory(
+        self, backend: Backend, model: models.ModelRef, frames: int, max_tokens: int
+    ) -> str | None:
+        info = backend.info
+        wanted = None if self.quantize_request in (None, "none") else self.quantize_request
+        have, source = memory.available_bytes(info.device)
+        need = memory.estimate(model.config, info.dtype, wanted, frames, max_tokens)
+        if need.total <= have:
+            return wanted
+        if self.quantize_request is None:
+            for bits in ("8bit", "4bit"):
+                if (
+                    memory.estimate(model.config, info.dtype, bits, frames, max_tokens).total
+                    <= have
+                ):
+                    self.reporter.note(
+                        f"{model.name} needs about {memory.gb(need.total)} in {info.dtype} but"
+                        f" {source} is {memory.gb(have)}: using the {bits} variant"
+                    )
+                    return bits
+        raise ResourceError(
+            f"{model.name} with {frames} frames needs about {memory.gb(need.total)}"
+            f" (weights {memory.gb(need.weights)}, vision {memory.gb(need.vision)},"
+            f" KV cache {memory.gb(need.kv_cache)}) but {source} is {memory.gb(have)}",
+            hint="use a smaller model (--model 256m), fewer --frames, or --quantize 4bit",
+        )
 
     def analyze(
         self,
@@ -88,12 +180,16 @@ class Analyzer:
             )
             note(f"using {len(frames)} of {sampling.frames} requested frames: {reason}")
 
-        if self.model.random_weights:
-            note(RANDOM_WEIGHTS_NOTE)
         report.stage_started("load")
-        load_s = self.load()
+        load_s = self.load(len(frames), generation.max_tokens)
         timings["load"] = load_s
         report.stage_finished("load", load_s)
+        for message in self.load_notes if load_s else []:
+            note(message)
+        if self.model.random_weights:
+            note(RANDOM_WEIGHTS_NOTE)
+        backend = self.backend
+        assert backend is not None
 
         text = prompts.build_prompt(
             self.chat_template,
@@ -109,9 +205,9 @@ class Analyzer:
             temperature=generation.temperature,
             seed=generation.seed,
         )
-        output = self._generate(request)
+        output = self._generate(backend, request)
         timings.update(output.stages)
-        info_backend = self.backend.info
+        info_backend = backend.info
         return AnalysisResult(
             video_path=str(info.path),
             prompt=user_prompt or DEFAULT_PROMPT,
@@ -124,6 +220,8 @@ class Analyzer:
             backend=info_backend.name,
             device=info_backend.device,
             dtype=info_backend.dtype,
+            quantization=self.quantize,
+            fallbacks=list(self.fallbacks),
             requested_frames=sampling.frames,
             frames=[FrameRef(f.index, f.timestamp_s) for f in frames],
             resize=resize,
@@ -151,7 +249,7 @@ class Analyzer:
             notes=notes,
         )
 
-    def _generate(self, request: GenerationRequest) -> GenerationOutput:
+    def _generate(self, backend: Backend, request: GenerationRequest) -> GenerationOutput:
         report = self.reporter
         start = time.perf_counter()
         streamed = 0
@@ -165,7 +263,7 @@ class Analyzer:
             report.stage_advanced("generate", 1, piece)
 
         report.stage_started("prefill")
-        output = self.backend.generate(request, on_token)
+        output = backend.generate(request, on_token)
         if not streamed:
             report.stage_finished("prefill", output.stages.get("prefill", 0.0))
             report.stage_started("generate", total=request.max_tokens)
@@ -185,10 +283,26 @@ def analyze(
     temperature: float = 0.0,
     seed: int | None = None,
     backend: str = "auto",
+    device: str = "auto",
+    dtype: str = "auto",
+    quantize: str | None = None,
     reporter: Reporter | None = None,
 ) -> AnalysisResult:
     """Analyze one video with a SmolVLM2 model and return the result (nothing is printed)."""
     sampling = SamplingConfig(frames=frames, resize=resize)
     generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
-    analyzer = Analyzer(model=model, backend=backend, reporter=reporter)
+    analyzer = Analyzer(
+        model=model,
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        reporter=reporter,
+    )
     return analyzer.analyze(video_path, prompt, system, sampling, generation)
+
+
+def _reason(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, ChroniconError) else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, ChroniconError) else first

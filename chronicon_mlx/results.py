@@ -32,6 +32,8 @@ class AnalysisResult:
     backend: str
     device: str
     dtype: str
+    quantization: str | None
+    fallbacks: list[dict[str, str]]
     requested_frames: int
     frames: list[FrameRef]
     resize: int
@@ -86,6 +88,8 @@ class AnalysisResult:
             "backend": self.backend,
             "device": self.device,
             "dtype": self.dtype,
+            "quantization": self.quantization,
+            "fallbacks": list(self.fallbacks),
             "inference_parameters": {
                 "num_frames": len(self.frames),
                 "requested_frames": self.requested_frames,

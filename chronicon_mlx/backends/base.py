@@ -57,8 +57,8 @@ class Backend(Protocol):
 
     info: BackendInfo
 
-    def load(self, model: ModelRef) -> None:
-        """Load the weights and processor once."""
+    def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
+        """Load the weights and processor once; return notes for the user."""
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """The token ids this backend feeds the model for `request` (images expanded)."""

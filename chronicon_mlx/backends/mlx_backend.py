@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import os
+import shutil
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
@@ -24,12 +29,12 @@ def _quiet_libraries() -> None:
 class MLXBackend:
     """mlx-vlm on Metal (Apple Silicon) or on the CPU (float32 there: no fast bf16 path)."""
 
-    def __init__(self, dtype: str = "auto") -> None:
+    def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
         _quiet_libraries()
         import mlx.core as mx
 
         self._mx = mx
-        device = "metal" if mx.default_device() == mx.gpu else "cpu"
+        device = _select_device(mx, device)
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "checkpoint"
         self.info = BackendInfo(
@@ -38,12 +43,25 @@ class MLXBackend:
         self._model: Any = None
         self._processor: Any = None
 
-    def load(self, model: ModelRef) -> None:
-        """Load weights and processor with mlx_vlm.load; frames are never tiled."""
+    def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
+        """Load weights and processor with mlx_vlm.load; frames are never tiled.
+
+        With `quantize` ("4bit"/"8bit") a full-precision checkpoint is converted once with
+        mlx-vlm's converter into the cache and the converted copy is loaded.
+        """
         from mlx_vlm import load
 
+        notes: list[str] = []
+        path = model.path
+        if quantize in ("4bit", "8bit"):
+            if model.config.get("quantization"):
+                notes.append(f"{model.name} is already quantized; using it as it is")
+            else:
+                path, built = quantized_copy(model, int(quantize[0]))
+                verb = "converted" if built else "using the cached"
+                notes.append(f"{verb} {quantize} MLX copy of {model.name}: {path}")
         try:
-            self._model, self._processor = load(str(model.path))
+            self._model, self._processor = load(str(path))
         except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
             raise BackendError(
                 f"mlx-vlm could not load {model.name}: {exc}",
@@ -55,6 +73,7 @@ class MLXBackend:
         else:
             dtype = _first_dtype(self._model)
             self.info = BackendInfo(self.info.name, self.info.device, dtype, self.info.details)
+        return notes
 
     def _inputs(self, request: GenerationRequest) -> dict[str, Any]:
         from mlx_vlm import prepare_inputs
@@ -137,6 +156,65 @@ class MLXBackend:
                 "generate": max(0.0, total_s - first_token_s),
             },
         )
+
+
+def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
+    """A `bits`-bit MLX conversion of `model` in the cache: (folder, whether it was built now).
+
+    The vision tower stays unquantized (mlx-vlm's choice). The folder is written beside its
+    final place and renamed into it, so an interrupted conversion is never reused.
+    """
+    from mlx_vlm import convert
+
+    from ..checkpoints import cache_root
+
+    source = model.path.resolve()
+    weights = sorted(source.glob("*.safetensors"))
+    stamp = "|".join(f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
+    key = hashlib.sha1(f"{source}|{stamp}|{bits}".encode()).hexdigest()[:10]
+    target = cache_root() / "quantized" / f"{source.name}-{bits}bit-{key}"
+    if (target / "config.json").is_file():
+        return target, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            convert(hf_path=str(source), mlx_path=str(tmp), quantize=True, q_bits=bits)
+        for name in ("chat_template.json", "chat_template.jinja", "preprocessor_config.json"):
+            if (source / name).is_file() and not (tmp / name).is_file():
+                shutil.copy2(source / name, tmp / name)
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target, True
+
+
+def _select_device(mx: Any, device: str) -> str:
+    """Make MLX use the requested device; return "metal", "cuda" or "cpu"."""
+    if device == "cpu":
+        mx.set_default_device(mx.cpu)
+        return "cpu"
+    gpu = mx.default_device() == mx.gpu or mx.is_available(mx.gpu)
+    if device == "auto":
+        if not gpu:
+            return "cpu"
+        mx.set_default_device(mx.gpu)
+        return "metal" if mx.metal.is_available() else "cuda"
+    if device == "mps" and not mx.metal.is_available():
+        raise BackendError(
+            "--device mps was asked for, but MLX has no Metal device here",
+            hint="Metal needs Apple Silicon; use --device cpu",
+        )
+    cuda = getattr(mx, "cuda", None)
+    if device == "cuda" and not (cuda is not None and cuda.is_available()):
+        raise BackendError(
+            "--device cuda was asked for, but this MLX build has no CUDA support",
+            hint="pip install 'mlx[cuda]', or use --backend transformers --device cuda",
+        )
+    mx.set_default_device(mx.gpu)
+    return "metal" if device == "mps" else "cuda"
 
 
 def _first_dtype(model: Any) -> str:

@@ -50,6 +50,25 @@ def analyze_command(
     model: str = typer.Option(
         DEFAULT_MODEL, "--model", "-m", help="An alias (256m, 500m, 2.2b), a Hub id, or a folder."
     ),
+    backend: str = typer.Option(
+        "auto",
+        "--backend",
+        "-b",
+        help="auto, mlx or transformers (auto falls back when one fails).",
+    ),
+    device: str = typer.Option("auto", "--device", help="auto, mps, cuda or cpu."),
+    dtype: str = typer.Option(
+        "auto",
+        "--dtype",
+        help="auto (float32 on CPU/MPS, bfloat16 on CUDA), float32, float16, bfloat16.",
+    ),
+    quantize: str | None = typer.Option(
+        None,
+        "--quantize",
+        "-q",
+        help="none, 4bit or 8bit. [default: none, or quantized when only that fits in memory]",
+        show_default=False,
+    ),
     output: Path | None = typer.Option(
         None,
         "--output",
@@ -82,7 +101,14 @@ def analyze_command(
         if output is not None and not no_save:
             check_writable(output)
         reporter = RichReporter(console, verbose=verbose)
-        analyzer = Analyzer(model=model, reporter=reporter)
+        analyzer = Analyzer(
+            model=model,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+            quantize=quantize,
+            reporter=reporter,
+        )
         with reporter:
             result = analyzer.analyze(video, prompt, system, sampling, generation)
         record = result.to_dict()

@@ -137,7 +137,9 @@ def models_table(rows: list[dict[str, Any]], machine: str) -> Table:
     for column in ("alias", "model", "MLX Hub id", "transformers Hub id", "params"):
         table.add_column(column)
     table.add_column("tokens/frame", justify="right")
-    table.add_column("memory", justify="right")
+    table.add_column("memory (card)", justify="right")
+    table.add_column("needs GB\nfp32/bf16/8b/4b", justify="right")
+    table.add_column("runs here on")
     table.add_column("cached")
     table.add_column("note")
     for row in rows:
@@ -149,6 +151,8 @@ def models_table(rows: list[dict[str, Any]], machine: str) -> Table:
             row["parameters"],
             str(row["tokens_per_frame"]),
             f"~{row['memory_gb']:.1f} GB",
+            "/".join(f"{v:.1f}" for v in row["memory_needed_gb"].values()),
+            ", ".join(row["backends"]) or "[red]nothing[/]",
             "[green]yes[/]" if row["cached"] else "no",
             row["note"],
         )

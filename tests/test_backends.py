@@ -1,0 +1,263 @@
+"""Backend choice, fallback, memory check, quantization, and MLX/transformers parity."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from chronicon_mlx import backends, memory, prompts
+from chronicon_mlx.backends import Candidate, GenerationRequest, candidates, create
+from chronicon_mlx.cli.app import app
+from chronicon_mlx.errors import BackendError
+from chronicon_mlx.models import resolve
+from chronicon_mlx.pipeline import Analyzer
+
+C = Candidate
+
+
+@pytest.mark.parametrize(
+    ("apple", "nvidia", "expected"),
+    [
+        (True, False, [C("mlx", "mps"), C("transformers", "mps"), C("transformers", "cpu")]),
+        (False, True, [C("transformers", "cuda"), C("mlx", "auto"), C("transformers", "cpu")]),
+        (False, False, [C("mlx", "cpu"), C("transformers", "cpu")]),
+    ],
+)
+def test_auto_order_per_machine(
+    monkeypatch: pytest.MonkeyPatch, apple: bool, nvidia: bool, expected: list[Candidate]
+) -> None:
+    monkeypatch.setattr(backends, "is_apple_silicon", lambda: apple)
+    monkeypatch.setattr(backends, "nvidia_gpu_present", lambda: nvidia)
+    assert candidates("auto", "auto") == expected
+
+
+def test_named_backend_is_the_only_candidate() -> None:
+    assert candidates("transformers", "cpu") == [C("transformers", "cpu")]
+    assert candidates("auto", "cuda") == [C("transformers", "cuda"), C("mlx", "cuda")]
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"), [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]
+)
+def test_transformers_device_auto_selection(
+    monkeypatch: pytest.MonkeyPatch, cuda: bool, mps: bool, expected: str
+) -> None:
+    import torch
+
+    from chronicon_mlx.backends import transformers_backend as tb
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert tb.resolve_device("auto") == expected
+    backend = tb.TransformersBackend()
+    assert backend.info.device == expected
+    assert backend.info.dtype == {"cuda": "bfloat16", "mps": "float32", "cpu": "float32"}[expected]
+
+
+@pytest.mark.torch
+def test_missing_devices_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from chronicon_mlx.backends import transformers_backend as tb
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(BackendError, match="--device mps was asked for, but MPS is not"):
+        tb.resolve_device("mps")
+    with pytest.raises(BackendError, match="torch sees no CUDA GPU"):
+        tb.resolve_device("cuda")
+
+
+def test_a_named_backend_that_is_not_installed_gives_an_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(backends, "missing_modules", lambda name: ["torch"])
+    with pytest.raises(BackendError, match="needs torch, which is not installed") as info:
+        create(C("transformers", "cpu"))
+    assert info.value.hint is not None and "chronicon-mlx[torch]" in info.value.hint
+
+
+def _frames(seed: int, n: int = 6) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.mark.mlx
+@pytest.mark.torch
+@pytest.mark.slow
+def test_mlx_and_transformers_agree_token_for_token(tiny_model: Path) -> None:
+    ref = resolve(str(tiny_model))
+    mlx = create(C("mlx", "cpu"))
+    torch_cpu = create(C("transformers", "cpu"))
+    mlx.load(ref)
+    torch_cpu.load(ref)
+    template = prompts.load_chat_template(tiny_model)
+    cases = [
+        (0, "What happens?", None),
+        (1, "Describe the colours, frame by frame.", "You are a careful analyst."),
+        (2, "Count the objects.", "Answer in one word."),
+    ]
+    for seed, question, system in cases:
+        frames = _frames(seed)
+        text = prompts.build_prompt(
+            template, question, [i * 0.7 for i in range(len(frames))], 4.2, system
+        )
+        request = GenerationRequest(frames, text, max_tokens=16)
+        ids = mlx.prompt_ids(request)
+        assert ids == torch_cpu.prompt_ids(request)
+        assert ids.count(472) == len(frames) * 4
+        a, b = mlx.generate(request), torch_cpu.generate(request)
+        assert a.token_ids == b.token_ids
+        assert len(a.token_ids) == 16
+        assert a.text == b.text
+        assert a.prompt_tokens == b.prompt_tokens == len(ids)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def stage_started(self, stage: str, total: int | None = None) -> None: ...
+    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None: ...
+    def stage_finished(self, stage: str, seconds: float) -> None: ...
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+@pytest.mark.slow
+def test_auto_falls_back_when_a_backend_fails_to_load(
+    tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chronicon_mlx.backends import mlx_backend
+
+    def broken(self: Any, model: Any, quantize: Any = None) -> list[str]:
+        raise RuntimeError("[metal] unsupported op: conv_general")
+
+    monkeypatch.setattr(backends, "is_apple_silicon", lambda: False)
+    monkeypatch.setattr(backends, "nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(mlx_backend.MLXBackend, "load", broken)
+    reporter = _Recorder()
+    analyzer = Analyzer(model=str(tiny_model), reporter=reporter)
+    result = analyzer.analyze(ball_clip, "What moves?")
+    assert (result.backend, result.device) == ("transformers", "cpu")
+    reason = "RuntimeError: [metal] unsupported op: conv_general"
+    assert result.fallbacks == [{"backend": "mlx", "device": "cpu", "reason": reason}]
+    assert f"mlx (cpu) cannot run: {reason}; trying transformers (cpu)" in reporter.notes
+    assert result.to_dict()["fallbacks"] == result.fallbacks
+
+
+@pytest.mark.slow
+def test_a_named_backend_never_switches_silently(
+    tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch, in_tmp: Path
+) -> None:
+    from chronicon_mlx.backends import mlx_backend
+
+    def broken(self: Any, model: Any, quantize: Any = None) -> list[str]:
+        raise RuntimeError("unsupported op")
+
+    monkeypatch.setattr(mlx_backend.MLXBackend, "load", broken)
+    result = CliRunner().invoke(
+        app, ["analyze", str(ball_clip), "-m", str(tiny_model), "--backend", "mlx"]
+    )
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        "error: the mlx backend failed to load: RuntimeError: unsupported op"
+    )
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_memory_estimate_counts_the_real_architectures() -> None:
+    from chronicon_mlx.models import find_spec
+
+    totals = {}
+    for alias in ("256m", "500m", "2.2b"):
+        spec = find_spec(alias)
+        assert spec is not None
+        config = {
+            "text_config": {**spec.text, "vocab_size": 49280},
+            "vision_config": spec.vision,
+            "scale_factor": spec.scale_factor,
+        }
+        lm, vision = memory.parameter_counts(config)
+        totals[alias] = (lm + vision) / 1e6
+        full = memory.estimate(config, "float32", None, 8, 256)
+        small = memory.estimate(config, "float32", "4bit", 8, 256)
+        assert full.weights == (lm + vision) * 4
+        assert small.weights == pytest.approx(lm * (0.5 + 4 / 64) + vision * 4)
+        assert small.vision == full.vision
+    assert totals["256m"] == pytest.approx(256, rel=0.03)
+    assert totals["500m"] == pytest.approx(507, rel=0.03)
+    assert totals["2.2b"] == pytest.approx(2250, rel=0.03)
+
+
+@pytest.mark.slow
+def test_memory_check_refuses_before_loading(
+    tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch, in_tmp: Path
+) -> None:
+    loads: list[str] = []
+    from chronicon_mlx.backends import mlx_backend
+
+    monkeypatch.setattr(mlx_backend.MLXBackend, "load", lambda *a, **k: loads.append("x"))
+    monkeypatch.setattr(memory, "available_bytes", lambda device: (8e9, "available RAM"))
+    fake = memory.Estimate(weights=99.0e9, vision=0.5e9, kv_cache=0.1e9, overhead=0.4e9)
+    monkeypatch.setattr(memory, "estimate", lambda *a, **k: fake)
+    result = CliRunner().invoke(
+        app, ["analyze", str(ball_clip), "-m", str(tiny_model), "--backend", "mlx"]
+    )
+    assert result.exit_code == 1
+    first, hint = result.stderr.strip().splitlines()[-2:]
+    assert "with 8 frames needs about 100.00 GB (weights 99.00 GB, vision 0.50 GB," in first
+    assert "KV cache 0.10 GB) but available RAM is 8.00 GB" in first
+    assert hint == "hint: use a smaller model (--model 256m), fewer --frames, or --quantize 4bit"
+    assert loads == []
+    assert list(in_tmp.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.mlx
+def test_fits_only_quantized_so_4bit_is_chosen_and_cached(
+    tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CHRONICON_CACHE", str(tmp_path / "cache"))
+    real = memory.estimate
+
+    def estimate(config: Any, dtype: str, quantize: Any, frames: int, tokens: int) -> Any:
+        base = real(config, dtype, quantize, frames, tokens)
+        extra = {None: 10e9, "8bit": 6e9, "4bit": 1e9}[quantize]
+        return memory.Estimate(base.weights + extra, base.vision, base.kv_cache)
+
+    monkeypatch.setattr(memory, "estimate", estimate)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: (4e9, "available RAM"))
+    reporter = _Recorder()
+    result = Analyzer(model=str(tiny_model), backend="mlx", reporter=reporter).analyze(
+        ball_clip, "What moves?"
+    )
+    assert result.quantization == "4bit"
+    assert any("using the 4bit variant" in n for n in reporter.notes)
+    assert any(n.startswith("converted 4bit MLX copy") for n in result.notes)
+    (folder,) = (tmp_path / "cache" / "quantized").iterdir()
+    config = json.loads((folder / "config.json").read_text())
+    assert config["quantization"]["bits"] == 4
+    again = Analyzer(model=str(tiny_model), backend="mlx", quantize="4bit").analyze(
+        ball_clip, "What moves?"
+    )
+    assert any(n.startswith("using the cached 4bit MLX copy") for n in again.notes)
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_transformers_quantization_off_cuda_falls_back_to_float32(
+    tiny_model: Path, ball_clip: Path
+) -> None:
+    result = Analyzer(
+        model=str(tiny_model), backend="transformers", device="cpu", quantize="8bit"
+    ).analyze(ball_clip, "What moves?")
+    assert result.dtype == "float32"
+    assert any("8bit needs bitsandbytes on CUDA" in n for n in result.notes)
