@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from chronicon_mlx import prompts
-from chronicon_mlx.backends import GenerationRequest, create
+from chronicon_mlx.backends import Candidate, GenerationRequest, create
 from chronicon_mlx.models import resolve
 
 pytestmark = [pytest.mark.mlx, pytest.mark.slow]
@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.mlx, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def backend(tiny_model: Path):  # type: ignore[no-untyped-def]
-    backend = create("mlx")
+    backend = create(Candidate("mlx", "cpu"))
     backend.load(resolve(str(tiny_model)))
     return backend
 

@@ -74,10 +74,10 @@ def test_rendering_matches_transformers_chat_template(tiny_model: Path) -> None:
 
 @pytest.mark.mlx
 def test_exact_prompt_token_ids_without_tiling(tiny_model: Path) -> None:
-    from chronicon_mlx.backends import GenerationRequest, create
+    from chronicon_mlx.backends import Candidate, GenerationRequest, create
     from chronicon_mlx.models import resolve
 
-    backend = create("mlx")
+    backend = create(Candidate("mlx", "cpu"))
     backend.load(resolve(str(tiny_model)))
     # A 4:3 frame far above the model's frame size would be tiled by mlx-vlm's image path.
     frames = [np.zeros((480, 640, 3), np.uint8), np.full((480, 640, 3), 255, np.uint8)]
