@@ -17,7 +17,7 @@ from pathlib import Path
 from .models import find_spec
 from .prompts import SMOLVLM_CHAT_TEMPLATE as CHAT_TEMPLATE
 
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -61,8 +61,13 @@ Numbers: 0 1 2 3 4 5 6 7 8 9 10 11 12 30 60 100. Colors: red green blue yellow b
 """
 
 
-def build_tokenizer(out: Path, vocab_size: int) -> dict[str, int]:
-    """Train a small byte-level BPE with SmolVLM's special tokens; return their ids."""
+def build_tokenizer(out: Path, base_size: int, total_size: int) -> dict[str, int]:
+    """Train a small byte-level BPE with SmolVLM's special tokens; return their ids.
+
+    Every id below `total_size` decodes: the trained vocabulary is padded with unreachable
+    entries up to `base_size`, the special tokens follow (as SmolVLM2's start at 49152), and
+    reserved added tokens fill the rest, so a random model can emit any id.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -70,13 +75,22 @@ def build_tokenizer(out: Path, vocab_size: int) -> dict[str, int]:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - len(SPECIAL_TOKENS),
+        vocab_size=base_size,
         special_tokens=[],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tokenizer.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    if tokenizer.get_vocab_size() < base_size:
+        data = json.loads(tokenizer.to_str())
+        vocab = data["model"]["vocab"]
+        for index in range(len(vocab), base_size):
+            vocab[f"<fill_{index}>"] = index
+        tokenizer = Tokenizer.from_str(json.dumps(data))
     tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    reserved = total_size - tokenizer.get_vocab_size()
+    if reserved > 0:
+        tokenizer.add_special_tokens([f"<reserved_{i}>" for i in range(reserved)])
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token="<|im_start|>",
@@ -125,7 +139,8 @@ def build_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        ids = build_tokenizer(tmp, vocab_size if size == "tiny" else 49152 + 128)
+        base = vocab_size - len(SPECIAL_TOKENS) if size == "tiny" else 49152
+        ids = build_tokenizer(tmp, base, vocab_size)
         vocab = max(vocab_size, max(ids.values()) + 1)
         image_size = vision["image_size"]
         seq_len = (image_size // vision["patch_size"]) ** 2 // scale_factor**2

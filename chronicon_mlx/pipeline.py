@@ -220,6 +220,7 @@ class Analyzer:
             backend=info_backend.name,
             device=info_backend.device,
             dtype=info_backend.dtype,
+            backend_details=dict(info_backend.details),
             quantization=self.quantize,
             fallbacks=list(self.fallbacks),
             requested_frames=sampling.frames,

@@ -32,6 +32,7 @@ class AnalysisResult:
     backend: str
     device: str
     dtype: str
+    backend_details: dict[str, str]
     quantization: str | None
     fallbacks: list[dict[str, str]]
     requested_frames: int
@@ -88,6 +89,7 @@ class AnalysisResult:
             "backend": self.backend,
             "device": self.device,
             "dtype": self.dtype,
+            "backend_details": dict(self.backend_details),
             "quantization": self.quantization,
             "fallbacks": list(self.fallbacks),
             "inference_parameters": {

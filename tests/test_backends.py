@@ -261,3 +261,38 @@ def test_transformers_quantization_off_cuda_falls_back_to_float32(
     ).analyze(ball_clip, "What moves?")
     assert result.dtype == "float32"
     assert any("8bit needs bitsandbytes on CUDA" in n for n in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "onnx"], "unknown backend 'onnx'"),
+        (["--device", "tpu"], "unknown device 'tpu'"),
+        (["--dtype", "int3"], "unknown dtype 'int3'"),
+        (["--quantize", "3bit"], "unknown quantization '3bit'"),
+    ],
+)
+def test_unknown_backend_options_are_usage_errors(
+    tiny_model: Path, ball_clip: Path, in_tmp: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["analyze", str(ball_clip), "-m", str(tiny_model), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr.splitlines()[0]
+    assert list(in_tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("", "libopenblas"), ("reference", "reference")])
+def test_mlx_gets_an_optimised_blas_on_linux(setting: str, expected: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from chronicon_mlx import blas; name = blas.preload(); import mlx.core as mx;"
+        " a = mx.ones((64, 64)); mx.eval(a @ a); print(name)"
+    )
+    env = dict(os.environ, CHRONICON_BLAS=setting)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().startswith(expected)

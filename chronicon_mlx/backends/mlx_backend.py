@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import blas
 from ..errors import BackendError
 from .base import BackendInfo, GenerationOutput, GenerationRequest, TokenCallback
 
@@ -31,6 +32,7 @@ class MLXBackend:
 
     def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
         _quiet_libraries()
+        blas_library = blas.preload()
         import mlx.core as mx
 
         self._mx = mx
@@ -38,7 +40,10 @@ class MLXBackend:
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "checkpoint"
         self.info = BackendInfo(
-            name="mlx", device=device, dtype=dtype, details={"mlx": _version("mlx")}
+            name="mlx",
+            device=device,
+            dtype=dtype,
+            details={"mlx": _version("mlx"), "mlx_vlm": _version("mlx-vlm"), "blas": blas_library},
         )
         self._model: Any = None
         self._processor: Any = None

@@ -127,6 +127,7 @@ def timing_table(result: AnalysisResult) -> Table:
     table.caption = (
         f"peak memory {result.peak_memory_gb:.3f} GB · {result.backend} on {result.device}"
         f" ({result.dtype}) · {len(result.frames)} frames"
+        + (f" · BLAS {result.backend_details['blas']}" if "blas" in result.backend_details else "")
     )
     return table
 

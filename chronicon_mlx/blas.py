@@ -1,0 +1,69 @@
+"""An optimised BLAS for MLX on Linux.
+
+The mlx-cpu wheel links Netlib's reference BLAS, tens of times slower at float32 matrix
+products than OpenBLAS. Loading an OpenBLAS that exports ``cblas_sgemm`` into the process
+with RTLD_GLOBAL *before* ``mlx.core`` is imported makes MLX resolve its BLAS calls there.
+The opencv-python wheel (a dependency) bundles one; cmeel-openblas and Debian's
+libopenblas are used when present. ``CHRONICON_BLAS=reference`` turns this off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+_loaded: str | None = None
+
+
+def _site_packages_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).resolve().parent.parent
+
+
+def candidate_libraries() -> list[str]:
+    """OpenBLAS libraries to try, best first."""
+    found: list[str] = []
+    cmeel = _site_packages_dir("cmeel")
+    if cmeel is not None:
+        found += glob.glob(str(cmeel / "cmeel.prefix" / "lib" / "libopenblas.so*"))
+    cv2_root = _site_packages_dir("cv2")
+    if cv2_root is not None:
+        found += sorted(glob.glob(str(cv2_root / "opencv_python*.libs" / "libopenblas*.so*")))
+    found += glob.glob("/usr/lib/*-linux-gnu/openblas-pthread/libopenblas.so.0")
+    return found
+
+
+def preload() -> str:
+    """Load an optimised BLAS for MLX if possible; return what MLX will use.
+
+    Returns the library's file name, "reference" (nothing found, or turned off), or
+    "platform" on macOS where MLX uses Accelerate and Metal.
+    """
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    if sys.platform != "linux":
+        _loaded = "platform"
+        return _loaded
+    if os.environ.get("CHRONICON_BLAS", "").lower() in ("reference", "off", "0", "none"):
+        _loaded = "reference"
+        return _loaded
+    if "mlx.core" in sys.modules:
+        _loaded = "reference (mlx was imported first)"
+        return _loaded
+    for path in candidate_libraries():
+        try:
+            library = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            library.cblas_sgemm  # noqa: B018 - must export the symbol MLX calls
+        except (OSError, AttributeError):
+            continue
+        _loaded = Path(path).name
+        return _loaded
+    _loaded = "reference"
+    return _loaded
