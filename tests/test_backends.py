@@ -25,7 +25,7 @@ C = Candidate
     [
         (True, False, [C("mlx", "mps"), C("transformers", "mps"), C("transformers", "cpu")]),
         (False, True, [C("transformers", "cuda"), C("mlx", "auto"), C("transformers", "cpu")]),
-        (False, False, [C("mlx", "cpu"), C("transformers", "cpu")]),
+        (False, False, [C("transformers", "cpu"), C("mlx", "cpu")]),
     ],
 )
 def test_auto_order_per_machine(
@@ -135,21 +135,21 @@ class _Recorder:
 def test_auto_falls_back_when_a_backend_fails_to_load(
     tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chronicon_mlx.backends import mlx_backend
+    from chronicon_mlx.backends import transformers_backend
 
     def broken(self: Any, model: Any, quantize: Any = None) -> list[str]:
-        raise RuntimeError("[metal] unsupported op: conv_general")
+        raise RuntimeError("unsupported op: aten::_upsample_bicubic2d_aa")
 
     monkeypatch.setattr(backends, "is_apple_silicon", lambda: False)
     monkeypatch.setattr(backends, "nvidia_gpu_present", lambda: False)
-    monkeypatch.setattr(mlx_backend.MLXBackend, "load", broken)
+    monkeypatch.setattr(transformers_backend.TransformersBackend, "load", broken)
     reporter = _Recorder()
     analyzer = Analyzer(model=str(tiny_model), reporter=reporter)
     result = analyzer.analyze(ball_clip, "What moves?")
-    assert (result.backend, result.device) == ("transformers", "cpu")
-    reason = "RuntimeError: [metal] unsupported op: conv_general"
-    assert result.fallbacks == [{"backend": "mlx", "device": "cpu", "reason": reason}]
-    assert f"mlx (cpu) cannot run: {reason}; trying transformers (cpu)" in reporter.notes
+    assert (result.backend, result.device) == ("mlx", "cpu")
+    reason = "RuntimeError: unsupported op: aten::_upsample_bicubic2d_aa"
+    assert result.fallbacks == [{"backend": "transformers", "device": "cpu", "reason": reason}]
+    assert f"transformers (cpu) cannot run: {reason}; trying mlx (cpu)" in reporter.notes
     assert result.to_dict()["fallbacks"] == result.fallbacks
 
 

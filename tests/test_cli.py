@@ -36,7 +36,7 @@ def test_analyze_prints_the_answer_and_saves_the_record(
 ) -> None:
     result = _analyze(
         runner, str(ball_clip), "-m", str(tiny_model), "-t", "10", "-s", "Be terse.",
-        "-p", "What moves?",
+        "-p", "What moves?", "--backend", "mlx",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     saved = list((in_tmp / "results").glob("ball clip_*.json"))
@@ -131,7 +131,9 @@ def test_ctrl_c_exits_130_and_leaves_no_file(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(mlx_backend.MLXBackend, "generate", interrupt)
-    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-o", "out.json")
+    result = _analyze(
+        runner, str(ball_clip), "-m", str(tiny_model), "-o", "out.json", "--backend", "mlx"
+    )
     assert result.exit_code == 130
     assert "interrupted" in result.stderr
     assert list(in_tmp.iterdir()) == []
@@ -252,7 +254,8 @@ def test_unwritable_output_fails_before_any_work(
 def test_uncached_hub_id_while_offline(tmp_path: Path, ball_clip: Path) -> None:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     proc = subprocess.run(
-        [sys.executable, "-m", "chronicon_mlx", "analyze", str(ball_clip), "-m", "500m"],
+        [sys.executable, "-m", "chronicon_mlx", "analyze", str(ball_clip), "-m", "500m",
+         "--backend", "mlx"],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 1

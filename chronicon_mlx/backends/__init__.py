@@ -74,8 +74,9 @@ def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
     """The backends to try, best first.
 
     auto: Apple Silicon → MLX on Metal, then transformers on MPS, then CPU; an NVIDIA GPU →
-    transformers on CUDA first; otherwise MLX on the CPU (with an optimised BLAS it beats
-    torch's CPU path end to end), then transformers on the CPU.
+    transformers on CUDA first; otherwise the faster CPU backend first. On a Linux CPU that
+    is transformers: its vision encoding and prefill measured about 3x faster than MLX's
+    (even with an optimised BLAS), with decoding at the same speed.
     """
     if backend not in ("auto", *BACKENDS):
         raise UsageError(
@@ -90,7 +91,7 @@ def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
     if device == "mps":
         return [Candidate("mlx", "mps"), Candidate("transformers", "mps")]
     if device == "cpu":
-        return [Candidate("mlx", "cpu"), Candidate("transformers", "cpu")]
+        return [Candidate("transformers", "cpu"), Candidate("mlx", "cpu")]
     if is_apple_silicon():
         return [
             Candidate("mlx", "mps"),
@@ -103,7 +104,7 @@ def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
             Candidate("mlx", "auto"),
             Candidate("transformers", "cpu"),
         ]
-    return [Candidate("mlx", "cpu"), Candidate("transformers", "cpu")]
+    return [Candidate("transformers", "cpu"), Candidate("mlx", "cpu")]
 
 
 def missing_modules(name: str) -> list[str]:
