@@ -6,7 +6,10 @@ export CHRONICON_CACHE ?= $(CURDIR)/.cache
 CONSTRAINTS := $(shell [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo "-c constraints/linux-cpu.txt")
 MODEL ?=
 
-.PHONY: install demo test lint format clean
+RUNS ?= 5
+BENCH_MODEL ?= 256m
+
+.PHONY: install demo test lint format clean bench
 
 install: $(STAMP)
 
@@ -27,6 +30,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
+
+bench: install
+	$(BIN)/chronicon-mlx bench --model $(BENCH_MODEL) --random-weights --frames 8 --tokens 64 \
+		--runs $(RUNS) --reference-blas --output results/bench.json
 
 lint: install
 	$(BIN)/ruff check .

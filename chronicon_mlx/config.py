@@ -44,6 +44,7 @@ class GenerationConfig:
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float = 0.0
     seed: int | None = None
+    ignore_eos: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_tokens <= MAX_MAX_TOKENS:

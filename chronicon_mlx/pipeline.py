@@ -204,6 +204,7 @@ class Analyzer:
             max_tokens=generation.max_tokens,
             temperature=generation.temperature,
             seed=generation.seed,
+            ignore_eos=generation.ignore_eos,
         )
         output = self._generate(backend, request)
         timings.update(output.stages)

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -108,7 +109,6 @@ class MLXBackend:
         self, request: GenerationRequest, on_token: TokenCallback | None = None
     ) -> GenerationOutput:
         """Preprocess, prefill and decode one request with mlx_vlm.stream_generate."""
-        from mlx_vlm import stream_generate
 
         mx = self._mx
         mx.reset_peak_memory()
@@ -123,24 +123,8 @@ class MLXBackend:
         }
         preprocess_s = time.perf_counter() - start
         start = time.perf_counter()
-        first_token_s = 0.0
-        last: Any = None
-        for result in stream_generate(
-            self._model,
-            self._processor,
-            request.prompt,
-            input_ids=inputs["input_ids"],
-            pixel_values=inputs.get("pixel_values"),
-            mask=inputs.get("attention_mask"),
-            max_tokens=request.max_tokens,
-            temperature=request.temperature,
-            **extra,
-        ):
-            if not first_token_s:
-                first_token_s = time.perf_counter() - start
-            if on_token is not None and result.finish_reason is None:
-                on_token(result.text)
-            last = result
+        with _eos_disabled(self._processor.tokenizer, request.ignore_eos):
+            last, first_token_s = self._stream(request, inputs, extra, start, on_token)
         total_s = time.perf_counter() - start
         if last is None:
             raise BackendError("mlx-vlm produced no output")
@@ -161,6 +145,36 @@ class MLXBackend:
                 "generate": max(0.0, total_s - first_token_s),
             },
         )
+
+    def _stream(
+        self,
+        request: GenerationRequest,
+        inputs: dict[str, Any],
+        extra: dict[str, Any],
+        start: float,
+        on_token: TokenCallback | None,
+    ) -> tuple[Any, float]:
+        from mlx_vlm import stream_generate
+
+        first_token_s = 0.0
+        last: Any = None
+        for result in stream_generate(
+            self._model,
+            self._processor,
+            request.prompt,
+            input_ids=inputs["input_ids"],
+            pixel_values=inputs.get("pixel_values"),
+            mask=inputs.get("attention_mask"),
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            **extra,
+        ):
+            if not first_token_s:
+                first_token_s = time.perf_counter() - start
+            if on_token is not None and result.finish_reason is None:
+                on_token(result.text)
+            last = result
+        return last, first_token_s
 
 
 def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
@@ -194,6 +208,21 @@ def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target, True
+
+
+@contextlib.contextmanager
+def _eos_disabled(tokenizer: Any, disabled: bool) -> Iterator[None]:
+    """Let generation run to max_tokens (benchmarks need the same work every run)."""
+    criteria = getattr(tokenizer, "stopping_criteria", None)
+    if not disabled or criteria is None:
+        yield
+        return
+    saved = list(criteria.eos_token_ids)
+    criteria.eos_token_ids = []
+    try:
+        yield
+    finally:
+        criteria.eos_token_ids = saved
 
 
 def _select_device(mx: Any, device: str) -> str:

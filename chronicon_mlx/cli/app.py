@@ -6,6 +6,7 @@ import typer
 
 from .. import __version__
 from .analyze import analyze_command
+from .bench import bench_command
 from .models import models_command
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
 )
 app.command("analyze")(analyze_command)
 app.command("models")(models_command)
+app.command("bench")(bench_command)
 
 
 def _version(value: bool) -> None:

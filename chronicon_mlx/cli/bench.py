@@ -1,0 +1,196 @@
+"""`chronicon-mlx bench`: every backend on this machine, side by side."""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from .. import __version__, system
+from ..errors import ModelError, UsageError
+from .common import handle_errors
+from .render import stderr_console
+
+
+def _cell(row: dict[str, Any], stage: str) -> str:
+    value = row.get(stage)
+    if not value:
+        return ""
+    return f"{value['median']:.2f} ({value['min']:.2f})"
+
+
+def _note(row: dict[str, Any]) -> str:
+    parts = []
+    blas = row.get("details", {}).get("blas")
+    if blas:
+        parts.append(f"BLAS {blas.split('-')[0]}")
+    overhead = row.get("wrapper_overhead")
+    if overhead:
+        parts.append(f"overhead vs bare mlx_vlm.generate {overhead['fraction'] * 100:+.1f}%")
+    return "; ".join(parts)
+
+
+def bench_table(report: dict[str, Any]) -> Table:
+    """Median (min) seconds per stage, decode speed and peak memory per configuration."""
+    weights = "random weights" if report["random_weights"] else "real weights"
+    table = Table(
+        title=f"{report['model_name']} ({weights}), {report['frames']} frames,"
+        f" {report['tokens']} tokens, {report['runs']} runs",
+        title_justify="left",
+        caption="seconds: median (min); decode tokens/s: median; peak memory: max",
+    )
+    for column in ("backend", "load", "sample", "preprocess", "prefill (TTFT)", "decode tok/s",
+                   "end to end", "peak GB", "prompt tokens", "note"):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("backend", "note") else "right")
+    for row in report["results"]:
+        if not row.get("trials"):
+            reason = row.get("reason") or "; ".join(row.get("errors", [])) or "failed"
+            table.add_row(row["label"], *[""] * 8, f"[dim]not available here: {reason}[/]")
+            continue
+        table.add_row(
+            row["label"],
+            _cell(row, "load"),
+            _cell(row, "sample"),
+            _cell(row, "preprocess"),
+            _cell(row, "prefill"),
+            f"{row['decode_tps']['median']:.1f}",
+            _cell(row, "end_to_end"),
+            f"{row['peak_memory_gb']['max']:.2f}",
+            str(row["prompt_tokens"]),
+            _note(row),
+        )
+    baseline = report.get("baseline")
+    if baseline and baseline.get("ok"):
+        table.add_row(
+            "mlx-vlm generate --video",
+            "", "", "", "", "",
+            f"{baseline['wall_s']:.2f}",
+            "",
+            str(baseline["prompt_tokens"]),
+            "one run, wall time of the command",
+        )  # fmt: skip
+    return table
+
+
+def bench_command(
+    model: str = typer.Option("256m", "--model", "-m", help="An alias, Hub id or folder."),
+    random_weights: bool = typer.Option(
+        False,
+        "--random-weights",
+        help="Build (once, offline) and use a checkpoint with the alias's real architecture"
+        " and random weights.",
+    ),
+    video: Path | None = typer.Option(
+        None, "--video", help="The clip to use. [default: a generated 10 s 640x360 clip]"
+    ),
+    frames: int = typer.Option(8, "--frames", "-f", help="Frames per run."),
+    tokens: int = typer.Option(64, "--tokens", "-t", help="Tokens generated per run (EOS off)."),
+    runs: int = typer.Option(5, "--runs", help="Trials per backend, after one warm-up."),
+    reference_blas: bool = typer.Option(
+        False,
+        "--reference-blas",
+        help="Also run MLX with mlx-cpu's bundled reference BLAS (Linux; one slow trial).",
+    ),
+    baseline: bool = typer.Option(
+        True, "--baseline/--no-baseline", help="Also time mlx-vlm's own `generate --video`."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="JSON report. [default: results/bench_<UTC time>.json]"
+    ),
+    chart_path: Path | None = typer.Option(
+        None, "--chart", help="PNG chart. [default: beside the JSON report]"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+) -> None:
+    """Run the same analysis on every backend here: per-stage medians, a JSON report, a chart."""
+    console = stderr_console()
+    with handle_errors(console):
+        from .. import bench, checkpoints, models
+        from ..config import GenerationConfig, SamplingConfig
+        from ..testing import write_sample_video
+        from ..writers import atomic_write_text
+
+        SamplingConfig(frames=frames)
+        GenerationConfig(max_tokens=tokens)
+        if runs < 1:
+            raise UsageError("--runs must be at least 1", hint="5 runs give a stable median")
+        if random_weights:
+            spec = models.find_spec(model)
+            if spec is None:
+                raise UsageError(
+                    "--random-weights needs an alias", hint="use --model 256m, 500m or 2.2b"
+                )
+            console.print(f"building or reusing a random-weight {spec.name} checkpoint")
+            model_path = checkpoints.cached_checkpoint(spec.alias)
+        else:
+            ref = models.resolve(model)
+            if ref.hub_id and ref.spec and ref.hub_id != ref.spec.hub_id:
+                original = models.resolve(model, prefer_mlx=False)
+                if original.hub_id != ref.hub_id:
+                    raise ModelError(
+                        "bench needs the original transformers checkpoint for every backend",
+                        hint=f"download {ref.spec.hub_id}, or use --random-weights",
+                    )
+            model_path = ref.path
+        ref = models.resolve(str(model_path))
+        if video is None:
+            video = checkpoints.cache_root() / "bench" / "clip_10s_640x360.mp4"
+            if not video.is_file():
+                write_sample_video(video, seconds=10, fps=30, size=(640, 360))
+        plan = bench.plan(include_reference_blas=reference_blas)
+        configs = [item.config for item in plan if item.available]
+        started = datetime.now(timezone.utc)
+        with console.status("benchmarking") as status:
+            trials = bench.run(
+                configs, model_path, video, frames, tokens, runs, progress=status.update
+            )
+            base = None
+            if baseline and any(c.backend == "mlx" for c in configs):
+                status.update("baseline: python -m mlx_vlm generate --video")
+                base = bench.run_baseline(model_path, video, frames, tokens)
+        results = bench.summarize(trials)
+        for item in plan:
+            if not item.available:
+                results.append({"label": item.config.label, "trials": 0, "reason": item.reason})
+        report = {
+            "chronicon_version": __version__,
+            "date": started.isoformat(timespec="seconds"),
+            "machine": system.describe(),
+            "platform": platform.platform(),
+            "model": str(model_path),
+            "model_name": ref.spec.name if ref.spec else ref.name,
+            "random_weights": ref.random_weights,
+            "video": str(video),
+            "frames": frames,
+            "tokens": tokens,
+            "runs": runs,
+            "results": results,
+            "baseline": None if base is None else base.__dict__,
+        }
+        stamp = started.strftime("%Y%m%dT%H%M%SZ")
+        target = output or Path("results") / f"bench_{stamp}.json"
+        atomic_write_text(target, json.dumps(report, indent=2) + "\n")
+        png: Path | None = chart_path or target.with_suffix(".png")
+        try:
+            title = f"{report['model_name']}, {frames} frames, {tokens} tokens"
+            bench.chart(results, png or target.with_suffix(".png"), title)
+        except ImportError:
+            console.print("[yellow]note:[/] no chart: pip install 'chronicon-mlx[bench]'")
+            png = None
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+        else:
+            from rich.console import Console
+
+            out = Console()
+            if not out.is_terminal:
+                out = Console(width=200)
+            out.print(bench_table(report))
+        if ref.random_weights:
+            console.print("[yellow]note:[/] random weights: speed is real, the output is noise")
+        console.print(f"[dim]saved {target}" + (f" and {png}" if png else "") + "[/]")

@@ -1,0 +1,73 @@
+"""The benchmark: summaries, availability, and one real (tiny) run through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from chronicon_mlx import bench
+from chronicon_mlx.bench import BenchConfig, Trial
+from chronicon_mlx.cli.app import app
+
+
+def _trial(config: BenchConfig, e2e: float, ok: bool = True) -> Trial:
+    stages = {"load": 1.0, "sample": 0.1, "preprocess": 0.2, "prefill": e2e / 2,
+              "generate": 2.0, "end_to_end": e2e}  # fmt: skip
+    return Trial(config, ok, stages, 600, 64, 32.0, 1.5, {}, "" if ok else "boom")
+
+
+def test_summary_takes_median_and_min_of_successful_trials() -> None:
+    mlx, torch_cpu = BenchConfig("mlx", "cpu"), BenchConfig("transformers", "cpu")
+    trials = [_trial(mlx, e) for e in (10.0, 12.0, 11.0)] + [
+        _trial(torch_cpu, 20.0),
+        _trial(torch_cpu, 0.0, ok=False),
+    ]
+    rows = {row["label"]: row for row in bench.summarize(trials)}
+    assert rows["mlx cpu"]["trials"] == 3
+    assert rows["mlx cpu"]["end_to_end"] == {"median": 11.0, "min": 10.0}
+    assert rows["mlx cpu"]["prefill"] == {"median": 5.5, "min": 5.0}
+    assert rows["transformers cpu"]["trials"] == 1
+    assert rows["transformers cpu"]["errors"] == ["boom"]
+
+
+def test_plan_lists_unavailable_devices_with_a_reason() -> None:
+    plan = {item.config.label: item for item in bench.plan(include_reference_blas=True)}
+    assert plan["mlx cpu"].available and plan["transformers cpu"].available
+    assert plan["mlx cpu (reference BLAS)"].available
+    assert not plan["transformers cuda"].available
+    assert plan["transformers cuda"].reason == "torch sees no CUDA device"
+    assert not plan["transformers mps"].available
+
+
+@pytest.mark.slow
+def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = CliRunner().invoke(
+        app,
+        ["bench", "-m", str(tiny_model), "--runs", "1", "-t", "6", "-f", "4", "-o", str(out),
+         "--video", str(_clip(tmp_path))],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    rows = {row["label"]: row for row in report["results"]}
+    for label in ("mlx cpu", "transformers cpu"):
+        assert rows[label]["trials"] == 1
+        assert rows[label]["generated_tokens"] == 6  # end-of-sequence ignored
+        assert rows[label]["prompt_tokens"] == rows["mlx cpu"]["prompt_tokens"]
+    assert rows["mlx cpu"]["details"]["blas"].startswith("libopenblas")
+    assert "fraction" in rows["mlx cpu"]["wrapper_overhead"]
+    assert rows["transformers cuda"]["reason"] == "torch sees no CUDA device"
+    baseline = report["baseline"]
+    assert baseline["ok"] and baseline["prompt_tokens"] > rows["mlx cpu"]["prompt_tokens"]
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "not available here: torch sees no CUDA device" in result.stdout
+    assert report["random_weights"] is True
+
+
+def _clip(folder: Path) -> Path:
+    from chronicon_mlx.testing import write_sample_video
+
+    return write_sample_video(folder / "clip.mp4", seconds=2, fps=15, size=(160, 90))
