@@ -16,15 +16,36 @@ DEFAULT_PROMPT = "Describe what happens in this video."
 
 @dataclass(frozen=True)
 class SamplingConfig:
-    """Which frames to take: how many, and the longest edge (pixels) they are shrunk to.
+    """Which frames to take: how many (or how many per second), from which time range, and
+    the longest edge (pixels) they are shrunk to.
 
-    `resize=None` means the model's own frame size.
+    `resize=None` means the model's own frame size; `end_s=None` the end of the video.
+    `fps`, when set, replaces `frames` (capped at 64).
     """
 
     frames: int = DEFAULT_FRAMES
     resize: int | None = None
+    start_s: float = 0.0
+    end_s: float | None = None
+    fps: float | None = None
+    seek: str = "exact"
 
     def __post_init__(self) -> None:
+        if self.seek not in ("exact", "keyframe"):
+            raise UsageError(
+                f"unknown --seek mode '{self.seek}'",
+                hint="exact (the frames asked for) or keyframe (nearest keyframes, fastest)",
+            )
+        if self.fps is not None and not 0 < self.fps <= 60:
+            raise UsageError(
+                f"--fps must be above 0 and at most 60 (got {self.fps:g})",
+                hint="0.5-2 frames per second suit most clips",
+            )
+        if self.end_s is not None and self.end_s <= self.start_s:
+            raise UsageError(
+                f"--end ({self.end_s:g} s) must come after --start ({self.start_s:g} s)",
+                hint="give a range such as --start 1:00 --end 2:30",
+            )
         if not MIN_FRAMES <= self.frames <= MAX_FRAMES:
             raise UsageError(
                 f"--frames must be between {MIN_FRAMES} and {MAX_FRAMES} (got {self.frames})",
@@ -67,3 +88,9 @@ def check_text(value: str | None, option: str) -> str | None:
     if not stripped:
         raise UsageError(f"{option} is empty", hint=f"give {option} some text, or leave it out")
     return stripped
+
+
+def frames_for_fps(fps: float, seconds: float) -> tuple[int, bool]:
+    """Frames that `fps` asks for over `seconds`, capped at MAX_FRAMES; and whether capped."""
+    wanted = max(1, round(fps * seconds))
+    return min(wanted, MAX_FRAMES), wanted > MAX_FRAMES

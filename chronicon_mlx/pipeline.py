@@ -16,7 +16,14 @@ from .backends import (
     candidates,
     create,
 )
-from .config import DEFAULT_PROMPT, GenerationConfig, SamplingConfig, check_text
+from .config import (
+    DEFAULT_PROMPT,
+    MAX_FRAMES,
+    GenerationConfig,
+    SamplingConfig,
+    check_text,
+    frames_for_fps,
+)
 from .errors import (
     BackendError,
     ChroniconError,
@@ -164,21 +171,30 @@ class Analyzer:
         with timed(report, "probe", timings):
             info = video.probe(path)
         resize = sampling.resize or self.model.frame_size
+        first, stop = video.frame_range(info, sampling.start_s, sampling.end_s)
+        wanted = sampling.frames
+        if sampling.fps is not None:
+            wanted, capped = frames_for_fps(sampling.fps, (stop - first) / info.fps)
+            if capped:
+                note(
+                    f"--fps {sampling.fps:g} asks for more than {MAX_FRAMES} frames; using {wanted}"
+                )
         with timed(report, "sample", timings):
-            indices = video.plan_indices(info.frame_count, sampling.frames)
-            frames = video.sample(info, indices, resize)
+            indices = video.plan(info, first, stop, wanted, sampling.seek)
+            frames = video.sample(info, indices, resize, sampling.seek)
         if not frames:
             raise VideoError(
                 f"{path} has no decodable video frames",
                 hint="it may be damaged; check it in a video player",
             )
-        if len(frames) < sampling.frames:
+        if len(frames) < wanted:
             reason = (
-                f"the clip has only {info.frame_count} frames"
-                if info.frame_count < sampling.frames
+                f"the {'range' if (first, stop) != (0, info.frame_count) else 'clip'} has only"
+                f" {stop - first} frames"
+                if stop - first < wanted
                 else f"{len(indices) - len(frames)} frames could not be decoded"
             )
-            note(f"using {len(frames)} of {sampling.frames} requested frames: {reason}")
+            note(f"using {len(frames)} of {wanted} requested frames: {reason}")
 
         report.stage_started("load")
         load_s = self.load(len(frames), generation.max_tokens)
@@ -224,7 +240,12 @@ class Analyzer:
             backend_details=dict(info_backend.details),
             quantization=self.quantize,
             fallbacks=list(self.fallbacks),
-            requested_frames=sampling.frames,
+            requested_frames=wanted,
+            start_s=sampling.start_s,
+            end_s=sampling.end_s,
+            sampling_fps=sampling.fps,
+            decoder=video.decoder_for(info, sampling.seek),
+            seek=sampling.seek,
             frames=[FrameRef(f.index, f.timestamp_s) for f in frames],
             resize=resize,
             max_tokens=generation.max_tokens,
@@ -246,6 +267,7 @@ class Analyzer:
                 "height": info.height,
                 "frame_count": info.frame_count,
                 "codec": info.codec,
+                "variable_frame_rate": info.variable_frame_rate,
             },
             started_at=started_at,
             notes=notes,

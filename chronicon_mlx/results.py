@@ -36,6 +36,11 @@ class AnalysisResult:
     quantization: str | None
     fallbacks: list[dict[str, str]]
     requested_frames: int
+    start_s: float
+    end_s: float | None
+    sampling_fps: float | None
+    decoder: str
+    seek: str
     frames: list[FrameRef]
     resize: int
     max_tokens: int
@@ -95,6 +100,11 @@ class AnalysisResult:
             "inference_parameters": {
                 "num_frames": len(self.frames),
                 "requested_frames": self.requested_frames,
+                "start_s": self.start_s,
+                "end_s": self.end_s,
+                "fps": self.sampling_fps,
+                "seek": self.seek,
+                "decoder": self.decoder,
                 "resize": self.resize,
                 "max_tokens": self.max_tokens,
                 "temperature": self.temperature,
@@ -127,6 +137,7 @@ class AnalysisResult:
                 "height": self.video["height"],
                 "frame_count": self.video["frame_count"],
                 "codec": self.video["codec"],
+                "variable_frame_rate": self.video["variable_frame_rate"],
             },
             "notes": list(self.notes),
         }

@@ -67,3 +67,69 @@ def write_sample_video(
     finally:
         writer.release()
     return path
+
+
+def write_av_video(
+    path: Path,
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: int = 30,
+    frames: int = 60,
+    codec: str = "libx264",
+    times: list[float] | None = None,
+    rotation: int = 0,
+    gop: int | None = None,
+    pix_fmt: str = "yuv420p",
+    faststart: bool = False,
+) -> Path:
+    """Write a coded video with PyAV (FFmpeg's encoders, no ffmpeg binary needed).
+
+    Frame i carries its index (see `read_frame_code`). `times` gives each frame's
+    presentation time in seconds (a variable-frame-rate file); `rotation` stores a display
+    rotation, as phones do for upright video.
+    """
+    from fractions import Fraction
+
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    count = len(times) if times is not None else frames
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = pix_fmt
+        if gop is not None:
+            stream.codec_context.gop_size = gop
+        if times is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i in range(count):
+            image = frame_code_image(i, *size)
+            frame = av.VideoFrame.from_ndarray(image[:, :, ::-1].copy(), format="rgb24")
+            if times is not None:
+                frame.pts = round(times[i] * 1000)
+                frame.time_base = Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """Write an AAC-only .mp4 (no video stream)."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=44100)
+        samples = np.zeros((1, 1024), np.float32)
+        for i in range(int(seconds * 44100 / 1024)):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            frame.pts = i * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path

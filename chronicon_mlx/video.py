@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import VideoError
+from . import avdecode
+from .avdecode import StreamIndex
+from .errors import UsageError, VideoError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,7 +30,11 @@ IMAGE_MAGIC = {
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container and decoder say about a video."""
+    """What the container and decoder say about a video.
+
+    `index` (every frame's presentation time, from PyAV) is present for variable-frame-rate
+    videos, where it replaces the nominal fps for planning and timestamps.
+    """
 
     path: Path
     frame_count: int
@@ -37,10 +44,19 @@ class VideoInfo:
     codec: str
     file_size_bytes: int
     modified: float
+    index: StreamIndex | None = None
+
+    @property
+    def variable_frame_rate(self) -> bool:
+        """True when frame times come from the stream index rather than the fps."""
+        return self.index is not None
 
     @property
     def duration_s(self) -> float:
-        """Length in seconds (frame count / fps)."""
+        """Length in seconds."""
+        if self.index is not None and len(self.index.times) > 1:
+            times = self.index.times
+            return times[-1] + (times[-1] - times[0]) / (len(times) - 1)
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
 
@@ -91,6 +107,11 @@ def _open(path: Path) -> Any:
     cv2 = _cv2()
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
+        if avdecode.has_only_audio(path):
+            raise VideoError(
+                f"{path} has no video stream (it holds only audio)",
+                hint="pass a file with video frames",
+            )
         raise VideoError(
             f"{path} is not a video OpenCV can read (damaged, truncated, or not a video)",
             hint="check that it plays in a video player; re-encode it with ffmpeg if needed",
@@ -127,8 +148,13 @@ def probe(path: str | Path) -> VideoInfo:
         )
     stat = path.stat()
     codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ") or "unknown"
+    index = None
+    if avdecode.is_variable_frame_rate(path):
+        index = avdecode.build_index(path)
+        frame_count = len(index.times) or frame_count
     return VideoInfo(
         path=path.resolve(),
+        index=index,
         frame_count=frame_count,
         fps=float(fps) if fps > 0 else 30.0,
         width=width,
@@ -160,6 +186,58 @@ def plan_indices(frame_count: int, n: int) -> list[int]:
     return [int((i + 0.5) * frame_count / n) for i in range(n)]
 
 
+def frame_range(info: VideoInfo, start_s: float, end_s: float | None) -> tuple[int, int]:
+    """The [first, stop) frame indices covering a time range of the video."""
+    if start_s >= info.duration_s:
+        raise UsageError(
+            f"--start {start_s:g} s is past the end of the video ({info.duration_s:.1f} s)",
+            hint="give a start time inside the video",
+        )
+    if info.index is not None:
+        first = info.index.nearest_frame(start_s)
+        end = info.duration_s if end_s is None else end_s
+        return first, max(first + 1, bisect.bisect_left(info.index.times, end - 1e-6))
+    first = min(info.frame_count - 1, round(start_s * info.fps))
+    stop = info.frame_count
+    if end_s is not None:
+        stop = max(first + 1, min(info.frame_count, round(end_s * info.fps)))
+    return first, stop
+
+
+def plan_range(first: int, stop: int, n: int) -> list[int]:
+    """`plan_indices` over the frames [first, stop)."""
+    return [first + i for i in plan_indices(stop - first, n)]
+
+
+def plan(info: VideoInfo, first: int, stop: int, n: int, seek: str = "exact") -> list[int]:
+    """The frames to decode: spread evenly over [first, stop).
+
+    With a stream index (variable frame rate) they are spread evenly in *time*; in keyframe
+    mode each wanted time snaps to the nearest keyframe (duplicates dropped).
+    """
+    if seek == "keyframe":
+        index = info.index or avdecode.build_index(info.path)
+        times = _spread_times(index.times[first], _end_time(info, index, stop), n)
+        keys = [k for k in index.keyframes if first <= k < stop] or [index.nearest_keyframe(
+            index.times[first])]  # fmt: skip
+        snapped = {min(keys, key=lambda k: abs(index.times[k] - t)) for t in times}
+        return sorted(snapped)
+    if info.index is None:
+        return plan_range(first, stop, n)
+    if stop - first <= n:
+        return list(range(first, stop))
+    times = _spread_times(info.index.times[first], _end_time(info, info.index, stop), n)
+    return sorted({min(stop - 1, max(first, info.index.nearest_frame(t))) for t in times})
+
+
+def _end_time(info: VideoInfo, index: StreamIndex, stop: int) -> float:
+    return index.times[stop] if stop < len(index.times) else info.duration_s
+
+
+def _spread_times(start: float, end: float, n: int) -> list[float]:
+    return [start + (i + 0.5) * (end - start) / n for i in range(n)]
+
+
 def target_size(width: int, height: int, longest_edge: int | None) -> tuple[int, int]:
     """The (width, height) a frame is shrunk to so its longest edge fits; never enlarged."""
     if longest_edge is None or max(width, height) <= longest_edge:
@@ -168,25 +246,44 @@ def target_size(width: int, height: int, longest_edge: int | None) -> tuple[int,
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _convert(bgr: Any, longest_edge: int | None) -> Any:
-    cv2 = _cv2()
-    height, width = bgr.shape[:2]
+def _shrink(image: Any, longest_edge: int | None) -> Any:
+    height, width = image.shape[:2]
     new_w, new_h = target_size(width, height, longest_edge)
-    if (new_w, new_h) != (width, height):
-        bgr = cv2.resize(bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if (new_w, new_h) == (width, height):
+        return image
+    return _cv2().resize(image, (new_w, new_h), interpolation=_cv2().INTER_AREA)
 
 
-def sample(info: VideoInfo, indices: list[int], longest_edge: int | None = None) -> list[Frame]:
+def _convert(bgr: Any, longest_edge: int | None) -> Any:
+    return _cv2().cvtColor(_shrink(bgr, longest_edge), _cv2().COLOR_BGR2RGB)
+
+
+def decoder_for(info: VideoInfo, seek: str = "exact") -> str:
+    """Which library decodes a request: "pyav" for variable frame rate or keyframe mode."""
+    return "pyav" if info.index is not None or seek == "keyframe" else "opencv"
+
+
+def sample(
+    info: VideoInfo, indices: list[int], longest_edge: int | None = None, seek: str = "exact"
+) -> list[Frame]:
     """Decode the frames at `indices` (sorted, distinct) as RGB arrays.
 
-    Dense requests are read in one sequential pass (grab every frame, decode only the wanted
-    ones); sparse ones seek to each frame. Frames that fail to decode are left out; the
-    caller compares the count with what it asked for.
+    OpenCV reads constant-frame-rate videos: dense requests in one sequential pass (grab
+    every frame, decode only the wanted ones), sparse ones by seeking to each frame. PyAV
+    reads variable-frame-rate videos and keyframe mode, with times from the stream index.
+    Frames that fail to decode are left out; the caller compares the count with what it
+    asked for.
     """
     if not indices:
         return []
     wanted = sorted(set(indices))
+    if decoder_for(info, seek) == "pyav":
+        index = info.index or avdecode.build_index(info.path)
+        by_time = {index.times[i]: i for i in wanted}
+        return [
+            Frame(by_time.get(t, index.nearest_frame(t)), t, _shrink(rgb, longest_edge))
+            for t, rgb in avdecode.decode_times(info.path, list(by_time), seek == "keyframe")
+        ]
     gap = (wanted[-1] - wanted[0]) / max(1, len(wanted) - 1) if len(wanted) > 1 else 0
     cap = _open(info.path)
     try:

@@ -47,7 +47,8 @@ def test_analyze_prints_the_answer_and_saves_the_record(
     assert record["prompt"] == "What moves?" and record["system"] == "Be terse."
     assert record["inference_parameters"] == {
         "num_frames": 8, "requested_frames": 8, "resize": 64, "max_tokens": 10,
-        "temperature": 0.0, "seed": None, "custom_prompt": True,
+        "temperature": 0.0, "seed": None, "custom_prompt": True, "start_s": 0.0, "end_s": None,
+        "fps": None, "seek": "exact", "decoder": "opencv",
     }  # fmt: skip
     assert [f["index"] for f in record["frames"]] == [5, 16, 28, 39, 50, 61, 73, 84]
     assert [f["timestamp_s"] for f in record["frames"]] == pytest.approx(
@@ -307,3 +308,39 @@ def test_help_is_fast_and_lists_every_option(runner: CliRunner) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_start_end_and_fps_options(
+    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
+) -> None:
+    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
+                      "--no-save", "--start", "0:01", "--end", "2.5", "--fps", "2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert [f["index"] for f in record["frames"]] == [37, 52, 67]
+    params = record["inference_parameters"]
+    assert (params["start_s"], params["end_s"], params["fps"]) == (1.0, 2.5, 2.0)
+    many = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
+                    "--no-save", "--fps", "30")  # fmt: skip
+    assert many.exit_code == 0, many.output
+    assert json.loads(many.stdout)["num_frames"] == 64
+    assert "--fps 30 asks for more than 64 frames; using 64" in many.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "0:09"], "--start 9 s is past the end of the video (3.0 s)"),
+        (["--start", "2", "--end", "1"], "--end (1 s) must come after --start (2 s)"),
+        (["--fps", "0"], "--fps must be above 0 and at most 60 (got 0)"),
+        (["--end", "soon"], "--end 'soon' is not a time"),
+    ],
+)
+def test_bad_ranges(
+    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
+    args: list[str], message: str,
+) -> None:  # fmt: skip
+    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr.splitlines()[0]
+    assert list(in_tmp.iterdir()) == []

@@ -92,3 +92,23 @@ def test_a_video_with_no_decodable_frames_is_refused(tmp_path: Path) -> None:
     broken.write_bytes(bytes(data))
     with pytest.raises(VideoError, match="no decodable video frames"):
         video.probe(broken)
+
+
+def test_a_time_range_restricts_the_frames(coded_clip: Path) -> None:
+    info = video.probe(coded_clip)
+    assert video.frame_range(info, 1.0, 2.0) == (30, 60)
+    assert video.frame_range(info, 0.0, None) == (0, 120)
+    assert video.frame_range(info, 3.5, 99.0) == (105, 120)
+    first, stop = video.frame_range(info, 1.0, 2.0)
+    indices = video.plan_range(first, stop, 3)
+    assert indices == [35, 45, 55]
+    frames = video.sample(info, indices)
+    assert [read_frame_code(f.image) for f in frames] == indices
+    assert all(1.0 <= f.timestamp_s < 2.0 for f in frames)
+
+
+def test_a_start_past_the_end_is_a_usage_error(coded_clip: Path) -> None:
+    from chronicon_mlx.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"--start 5 s is past the end of the video \(4.0 s\)"):
+        video.frame_range(video.probe(coded_clip), 5.0, None)

@@ -15,6 +15,7 @@ from ..config import (
     check_text,
 )
 from ..models import DEFAULT_MODEL
+from ..timecodes import parse_time
 from .common import handle_errors
 from .models import show_models
 from .render import RichReporter, stderr_console, timing_table
@@ -30,6 +31,20 @@ def analyze_command(
     video: Path = typer.Argument(..., help="The video file to analyze.", show_default=False),
     frames: int = typer.Option(
         DEFAULT_FRAMES, "--frames", "-f", help="Frames to sample, spread over the clip (1-64)."
+    ),
+    start: str | None = typer.Option(
+        None, "--start", help="Sample from this time on (seconds, MM:SS or H:MM:SS)."
+    ),
+    end: str | None = typer.Option(
+        None, "--end", help="Sample up to this time (seconds, MM:SS or H:MM:SS)."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frames per second to sample instead of --frames (at most 64)."
+    ),
+    seek: str = typer.Option(
+        "exact",
+        "--seek",
+        help="exact: the frames asked for; keyframe: the nearest keyframes (fast on long videos).",
     ),
     prompt: str | None = typer.Option(
         None, "--prompt", "-p", help="The question to ask. [default: describe the video]"
@@ -96,7 +111,14 @@ def analyze_command(
 
         prompt = check_text(prompt, "--prompt")
         system = check_text(system, "--system")
-        sampling = SamplingConfig(frames=frames, resize=resize)
+        sampling = SamplingConfig(
+            frames=frames,
+            resize=resize,
+            start_s=parse_time(start, "--start") if start is not None else 0.0,
+            end_s=parse_time(end, "--end") if end is not None else None,
+            fps=fps,
+            seek=seek,
+        )
         generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
         if output is not None and not no_save:
             check_writable(output)

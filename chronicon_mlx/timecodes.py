@@ -1,0 +1,33 @@
+"""Times given by users: seconds, MM:SS or H:MM:SS."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+
+_CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
+
+
+def parse_time(value: str, option: str) -> float:
+    """Seconds from "90", "90.5", "1:30" or "0:01:30"; a clear usage error otherwise."""
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _CLOCK.match(text)
+        if match is None:
+            raise UsageError(
+                f"{option} '{value}' is not a time",
+                hint="use seconds (90), MM:SS (1:30) or H:MM:SS (0:01:30)",
+            ) from None
+        hours, minutes, secs = match.groups()
+        if (hours is not None and int(minutes) >= 60) or float(secs) >= 60:
+            raise UsageError(
+                f"{option} '{value}' is not a valid clock time",
+                hint="minutes and seconds run from 0 to 59",
+            ) from None
+        seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
+    if seconds < 0 or seconds != seconds:
+        raise UsageError(f"{option} must not be negative (got '{value}')", hint="start at 0")
+    return seconds
