@@ -29,8 +29,14 @@ class SamplingConfig:
     end_s: float | None = None
     fps: float | None = None
     seek: str = "exact"
+    strategy: str = "uniform"
 
     def __post_init__(self) -> None:
+        if self.strategy not in ("uniform", "scene"):
+            raise UsageError(
+                f"unknown --sampling strategy '{self.strategy}'",
+                hint="uniform (evenly spread) or scene (prefer frames after scene changes)",
+            )
         if self.seek not in ("exact", "keyframe"):
             raise UsageError(
                 f"unknown --seek mode '{self.seek}'",

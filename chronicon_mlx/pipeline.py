@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import memory, models, prompts, video
+from . import memory, models, prompts, scenes, video
 from .backends import (
     BACKENDS,
     Backend,
@@ -180,7 +180,10 @@ class Analyzer:
                     f"--fps {sampling.fps:g} asks for more than {MAX_FRAMES} frames; using {wanted}"
                 )
         with timed(report, "sample", timings):
-            indices = video.plan(info, first, stop, wanted, sampling.seek)
+            if sampling.strategy == "scene":
+                indices = scenes.choose(info, first, stop, wanted, sampling.seek)
+            else:
+                indices = video.plan(info, first, stop, wanted, sampling.seek)
             frames = video.sample(info, indices, resize, sampling.seek)
         if not frames:
             raise VideoError(
@@ -246,6 +249,7 @@ class Analyzer:
             sampling_fps=sampling.fps,
             decoder=video.decoder_for(info, sampling.seek),
             seek=sampling.seek,
+            strategy=sampling.strategy,
             frames=[FrameRef(f.index, f.timestamp_s) for f in frames],
             resize=resize,
             max_tokens=generation.max_tokens,

@@ -41,6 +41,7 @@ class AnalysisResult:
     sampling_fps: float | None
     decoder: str
     seek: str
+    strategy: str
     frames: list[FrameRef]
     resize: int
     max_tokens: int
@@ -103,6 +104,7 @@ class AnalysisResult:
                 "start_s": self.start_s,
                 "end_s": self.end_s,
                 "fps": self.sampling_fps,
+                "sampling": self.strategy,
                 "seek": self.seek,
                 "decoder": self.decoder,
                 "resize": self.resize,

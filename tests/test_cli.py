@@ -48,7 +48,7 @@ def test_analyze_prints_the_answer_and_saves_the_record(
     assert record["inference_parameters"] == {
         "num_frames": 8, "requested_frames": 8, "resize": 64, "max_tokens": 10,
         "temperature": 0.0, "seed": None, "custom_prompt": True, "start_s": 0.0, "end_s": None,
-        "fps": None, "seek": "exact", "decoder": "opencv",
+        "fps": None, "sampling": "uniform", "seek": "exact", "decoder": "opencv",
     }  # fmt: skip
     assert [f["index"] for f in record["frames"]] == [5, 16, 28, 39, 50, 61, 73, 84]
     assert [f["timestamp_s"] for f in record["frames"]] == pytest.approx(
@@ -344,3 +344,15 @@ def test_bad_ranges(
     assert result.exit_code == 2, result.output
     assert message in result.stderr.splitlines()[0]
     assert list(in_tmp.iterdir()) == []
+
+
+def test_sampling_and_seek_modes_are_recorded(
+    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
+) -> None:
+    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
+                      "--no-save", "-f", "4", "--sampling", "scene", "--seek", "keyframe")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    params = json.loads(result.stdout)["inference_parameters"]
+    assert (params["sampling"], params["seek"], params["decoder"]) == ("scene", "keyframe", "pyav")
+    bad = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "--sampling", "random")
+    assert bad.exit_code == 2 and "unknown --sampling strategy 'random'" in bad.stderr

@@ -112,3 +112,37 @@ def test_a_start_past_the_end_is_a_usage_error(coded_clip: Path) -> None:
 
     with pytest.raises(UsageError, match=r"--start 5 s is past the end of the video \(4.0 s\)"):
         video.frame_range(video.probe(coded_clip), 5.0, None)
+
+
+def test_scene_sampling_prefers_frames_right_after_cuts(tmp_path: Path) -> None:
+    import cv2
+
+    from chronicon_mlx import scenes
+
+    cuts = [20, 50, 80, 100]
+    colours = [(30, 30, 30), (200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 220)]
+    path = tmp_path / "cuts.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30, (64, 48))
+    for i in range(120):
+        scene = sum(i >= c for c in cuts)
+        frame = np.full((48, 64, 3), colours[scene], np.uint8)
+        cv2.circle(frame, (i % 64, 24), 3, (128, 128, 128), -1)  # small motion within a scene
+        writer.write(frame)
+    writer.release()
+    info = video.probe(path)
+    chosen = scenes.choose(info, 0, 120, 6)
+    assert len(chosen) == 6 == len(set(chosen))
+    assert chosen[0] < 5 and chosen[-1] > 114  # both ends stay covered
+    for cut in cuts:
+        assert any(cut <= index <= cut + 3 for index in chosen), (cut, chosen)
+    uniform = video.plan(info, 0, 120, 6)
+    assert sum(any(c <= i <= c + 3 for i in uniform) for c in cuts) < 4
+
+
+def test_scene_sampling_without_cuts_still_spreads(coded_clip: Path) -> None:
+    from chronicon_mlx import scenes
+
+    info = video.probe(coded_clip)
+    chosen = scenes.choose(info, 0, info.frame_count, 5)
+    assert len(chosen) == 5 and chosen == sorted(set(chosen))
+    assert chosen[0] < 10 and chosen[-1] > 110

@@ -41,6 +41,11 @@ def analyze_command(
     fps: float | None = typer.Option(
         None, "--fps", help="Frames per second to sample instead of --frames (at most 64)."
     ),
+    sampling_strategy: str = typer.Option(
+        "uniform",
+        "--sampling",
+        help="uniform: spread evenly; scene: prefer frames right after scene changes.",
+    ),
     seek: str = typer.Option(
         "exact",
         "--seek",
@@ -118,6 +123,7 @@ def analyze_command(
             end_s=parse_time(end, "--end") if end is not None else None,
             fps=fps,
             seek=seek,
+            strategy=sampling_strategy,
         )
         generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
         if output is not None and not no_save:
