@@ -62,6 +62,18 @@ def has_only_audio(path: Path) -> bool:
         return False
 
 
+def stream_rate(path: Path) -> float | None:
+    """The stream's average frame rate from its header, or None when it has none."""
+    with _open(path) as container:
+        if not container.streams.video:
+            return None
+        stream = container.streams.video[0]
+        for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+            if rate and 0 < float(rate) <= 480:
+                return float(rate)
+    return None
+
+
 def is_variable_frame_rate(path: Path) -> bool:
     """True when the stream's average rate differs from its base rate (FFmpeg's r_frame_rate),
     the usual mark of a variable-frame-rate file. Reads only the header."""

@@ -20,6 +20,8 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 SEQUENTIAL_MAX_GAP = 120
+MAX_PLAUSIBLE_FPS = 480
+FALLBACK_FPS = 30.0
 IMAGE_MAGIC = {
     b"\x89PNG": "PNG",
     b"\xff\xd8\xff": "JPEG",
@@ -132,8 +134,8 @@ def probe(path: str | Path) -> VideoInfo:
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fourcc = int(cap.get(cv2.CAP_PROP_FOURCC))
         frame_count = int(count) if 0 < count < 1e9 else 0
-        if not 0 < fps <= 480:
-            fps = 0.0
+        if not 0 < fps <= MAX_PLAUSIBLE_FPS:
+            fps = avdecode.stream_rate(path) or 0.0
         if frame_count == 0:
             frame_count = _count_frames(cap)
             cap.release()
@@ -156,7 +158,7 @@ def probe(path: str | Path) -> VideoInfo:
         path=path.resolve(),
         index=index,
         frame_count=frame_count,
-        fps=float(fps) if fps > 0 else 30.0,
+        fps=float(fps) if fps > 0 else FALLBACK_FPS,
         width=width,
         height=height,
         codec=codec.lower(),

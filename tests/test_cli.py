@@ -350,7 +350,8 @@ def test_sampling_and_seek_modes_are_recorded(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
 ) -> None:
     result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
-                      "--no-save", "-f", "4", "--sampling", "scene", "--seek", "keyframe")  # fmt: skip
+                      "--no-save", "-f", "4", "--sampling", "scene",
+                      "--seek", "keyframe")  # fmt: skip
     assert result.exit_code == 0, result.output
     params = json.loads(result.stdout)["inference_parameters"]
     assert (params["sampling"], params["seek"], params["decoder"]) == ("scene", "keyframe", "pyav")

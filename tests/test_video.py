@@ -146,3 +146,32 @@ def test_scene_sampling_without_cuts_still_spreads(coded_clip: Path) -> None:
     chosen = scenes.choose(info, 0, info.frame_count, 5)
     assert len(chosen) == 5 and chosen == sorted(set(chosen))
     assert chosen[0] < 10 and chosen[-1] > 110
+
+
+@pytest.mark.parametrize(("bad_count", "bad_fps"), [(0, 0.0), (-1, 1000.0), (-9.2e18, 90000.0)])
+def test_wrong_container_numbers_fall_back(
+    coded_clip: Path, monkeypatch: pytest.MonkeyPatch, bad_count: float, bad_fps: float
+) -> None:
+    import cv2
+
+    real = cv2.VideoCapture
+
+    class Lying:
+        def __init__(self, *args: object) -> None:
+            self.cap = real(*args)
+
+        def get(self, prop: int) -> float:
+            if prop == cv2.CAP_PROP_FRAME_COUNT:
+                return bad_count
+            if prop == cv2.CAP_PROP_FPS:
+                return bad_fps
+            return float(self.cap.get(prop))
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.cap, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", Lying)
+    info = video.probe(coded_clip)
+    assert info.frame_count == 120  # counted by a grab pass
+    assert info.fps == pytest.approx(30.0)  # from the stream header via PyAV
+    assert info.duration_s == pytest.approx(4.0)

@@ -78,12 +78,40 @@ def test_keyframe_mode_reports_true_times(tmp_path: Path) -> None:
     assert [f.timestamp_s for f in got] == pytest.approx([i / 30 for i in indices], abs=2e-3)
 
 
-@pytest.mark.parametrize(("size", "pix_fmt"), [((2, 2), "yuv420p"), ((4, 64), "yuv420p")])
+@pytest.mark.parametrize(
+    ("size", "pix_fmt"), [((1, 1), "yuv444p"), ((2, 2), "yuv420p"), ((4, 64), "yuv420p")]
+)
 def test_tiny_frames(tmp_path: Path, size: tuple[int, int], pix_fmt: str) -> None:
     clip = write_av_video(tmp_path / "tiny.mp4", size=size, frames=8, pix_fmt=pix_fmt)
     info = video.probe(clip)
     got = video.sample(info, video.plan(info, 0, info.frame_count, 3))
     assert [f.image.shape for f in got] == [(size[1], size[0], 3)] * 3
+
+
+def test_one_pixel_video_runs_through_the_model(tmp_path: Path, tiny_model: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from chronicon_mlx.cli.app import app
+
+    clip = write_av_video(tmp_path / "dot.mp4", size=(1, 1), frames=6, pix_fmt="yuv444p")
+    result = CliRunner().invoke(
+        app, ["analyze", str(clip), "-m", str(tiny_model), "-t", "2", "--json", "--no-save"]
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["video_info"]["width"], record["num_frames"]) == (1, 6)
+
+
+@pytest.mark.slow
+def test_8k_frames_are_shrunk_with_their_aspect_ratio(tmp_path: Path) -> None:
+    clip = write_av_video(tmp_path / "8k.mp4", size=(7680, 4320), frames=3)
+    info = video.probe(clip)
+    assert (info.width, info.height) == (7680, 4320)
+    got = video.sample(info, [0, 1, 2], longest_edge=512)
+    assert [f.image.shape for f in got] == [(288, 512, 3)] * 3
+    assert [read_frame_code(f.image) for f in got] == [0, 1, 2]
 
 
 def test_audio_only_is_refused(tmp_path: Path) -> None:
