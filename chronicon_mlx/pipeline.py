@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -171,34 +172,8 @@ class Analyzer:
         with timed(report, "probe", timings):
             info = video.probe(path)
         resize = sampling.resize or self.model.frame_size
-        first, stop = video.frame_range(info, sampling.start_s, sampling.end_s)
-        wanted = sampling.frames
-        if sampling.fps is not None:
-            wanted, capped = frames_for_fps(sampling.fps, (stop - first) / info.fps)
-            if capped:
-                note(
-                    f"--fps {sampling.fps:g} asks for more than {MAX_FRAMES} frames; using {wanted}"
-                )
         with timed(report, "sample", timings):
-            if sampling.strategy == "scene":
-                indices = scenes.choose(info, first, stop, wanted, sampling.seek)
-            else:
-                indices = video.plan(info, first, stop, wanted, sampling.seek)
-            frames = video.sample(info, indices, resize, sampling.seek)
-        if not frames:
-            raise VideoError(
-                f"{path} has no decodable video frames",
-                hint="it may be damaged; check it in a video player",
-            )
-        if len(frames) < wanted:
-            reason = (
-                f"the {'range' if (first, stop) != (0, info.frame_count) else 'clip'} has only"
-                f" {stop - first} frames"
-                if stop - first < wanted
-                else f"{len(indices) - len(frames)} frames could not be decoded"
-            )
-            note(f"using {len(frames)} of {wanted} requested frames: {reason}")
-
+            frames, wanted = self._sample(info, sampling, resize, note)
         report.stage_started("load")
         load_s = self.load(len(frames), generation.max_tokens)
         timings["load"] = load_s
@@ -276,6 +251,44 @@ class Analyzer:
             started_at=started_at,
             notes=notes,
         )
+
+    def _sample(
+        self,
+        info: video.VideoInfo,
+        sampling: SamplingConfig,
+        resize: int,
+        note: Callable[[str], None],
+    ) -> tuple[list[video.Frame], int]:
+        """Plan and decode the frames; note every way the result falls short of the request."""
+        first, stop = video.frame_range(info, sampling.start_s, sampling.end_s)
+        wanted = sampling.frames
+        if sampling.fps is not None:
+            wanted, capped = frames_for_fps(sampling.fps, video.range_seconds(info, first, stop))
+            if capped:
+                note(
+                    f"--fps {sampling.fps:g} asks for more than {MAX_FRAMES} frames; using {wanted}"
+                )
+        if sampling.strategy == "scene":
+            indices = scenes.choose(info, first, stop, wanted, sampling.seek)
+        else:
+            indices = video.plan(info, first, stop, wanted, sampling.seek)
+        frames = video.sample(info, indices, resize, sampling.seek)
+        if not frames:
+            raise VideoError(
+                f"{info.path} has no decodable video frames",
+                hint="it may be damaged; check it in a video player",
+            )
+        whole = (first, stop) == (0, info.frame_count)
+        if stop - first < wanted:
+            reason = f"the {'clip' if whole else 'range'} has only {stop - first} frames"
+        elif len(indices) < wanted:
+            kind = "keyframes" if sampling.seek == "keyframe" else "frames"
+            reason = f"only {len(indices)} distinct {kind} lie near the wanted times"
+        else:
+            reason = f"{len(indices) - len(frames)} frames could not be decoded"
+        if len(frames) < wanted:
+            note(f"using {len(frames)} of {wanted} requested frames: {reason}")
+        return frames, wanted
 
     def _generate(self, backend: Backend, request: GenerationRequest) -> GenerationOutput:
         report = self.reporter

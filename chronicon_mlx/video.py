@@ -206,6 +206,13 @@ def frame_range(info: VideoInfo, start_s: float, end_s: float | None) -> tuple[i
     return first, stop
 
 
+def range_seconds(info: VideoInfo, first: int, stop: int) -> float:
+    """How long the frames [first, stop) last on screen."""
+    if info.index is None:
+        return (stop - first) / info.fps
+    return _end_time(info, info.index, stop) - info.index.times[first]
+
+
 def plan_range(first: int, stop: int, n: int) -> list[int]:
     """`plan_indices` over the frames [first, stop)."""
     return [first + i for i in plan_indices(stop - first, n)]
