@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -275,63 +276,77 @@ def decoder_for(info: VideoInfo, seek: str = "exact") -> str:
 def sample(
     info: VideoInfo, indices: list[int], longest_edge: int | None = None, seek: str = "exact"
 ) -> list[Frame]:
-    """Decode the frames at `indices` (sorted, distinct) as RGB arrays.
+    """Decode the frames at `indices` as RGB arrays (see `iter_frames`)."""
+    return list(iter_frames(info, indices, longest_edge, seek))
 
-    OpenCV reads constant-frame-rate videos: dense requests in one sequential pass (grab
-    every frame, decode only the wanted ones), sparse ones by seeking to each frame. PyAV
-    reads variable-frame-rate videos and keyframe mode, with times from the stream index.
-    Frames that fail to decode are left out; the caller compares the count with what it
-    asked for.
+
+def iter_frames(
+    info: VideoInfo, indices: Sequence[int], longest_edge: int | None = None, seek: str = "exact"
+) -> Iterator[Frame]:
+    """Decode the frames at `indices`, in order, one at a time.
+
+    OpenCV reads constant-frame-rate videos: from each frame it decodes forward (grab, no
+    conversion) to the next wanted one when that is at most SEQUENTIAL_MAX_GAP frames ahead,
+    and seeks otherwise, so dense requests become one sequential pass and sparse ones one
+    seek per frame. PyAV reads variable-frame-rate videos and keyframe mode, with times from
+    the stream index. Frames that fail to decode are left out; the caller compares the count
+    with what it asked for.
     """
-    if not indices:
-        return []
     wanted = sorted(set(indices))
+    if not wanted:
+        return
     if decoder_for(info, seek) == "pyav":
         index = info.index or avdecode.build_index(info.path)
         by_time = {index.times[i]: i for i in wanted}
-        return [
-            Frame(by_time.get(t, index.nearest_frame(t)), t, _shrink(rgb, longest_edge))
-            for t, rgb in avdecode.decode_times(info.path, list(by_time), seek == "keyframe")
-        ]
-    gap = (wanted[-1] - wanted[0]) / max(1, len(wanted) - 1) if len(wanted) > 1 else 0
+        for t, rgb in avdecode.decode_times(info.path, list(by_time), seek == "keyframe"):
+            yield Frame(by_time.get(t, index.nearest_frame(t)), t, _shrink(rgb, longest_edge))
+        return
+    cv2 = _cv2()
     cap = _open(info.path)
     try:
-        if gap <= SEQUENTIAL_MAX_GAP:
-            return _read_sequential(cap, wanted, longest_edge)
-        return _read_seeking(cap, wanted, longest_edge)
+        position = 0  # index of the frame the next grab() returns
+        for target in wanted:
+            if not 0 <= target - position <= SEQUENTIAL_MAX_GAP:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+                position = target
+            while position < target and cap.grab():
+                position += 1
+            if position != target:
+                break
+            ok, bgr = cap.read()
+            position += 1
+            if ok and bgr is not None:
+                timestamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                yield Frame(target, timestamp, _convert(bgr, longest_edge))
     finally:
         cap.release()
 
 
-def _read_sequential(cap: Any, wanted: list[int], longest_edge: int | None) -> list[Frame]:
-    cv2 = _cv2()
-    frames: list[Frame] = []
-    targets = iter(wanted)
-    target = next(targets)
-    position = 0
-    while True:
-        if not cap.grab():
-            break
-        if position == target:
-            ok, bgr = cap.retrieve()
-            if ok and bgr is not None:
-                timestamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                frames.append(Frame(position, timestamp, _convert(bgr, longest_edge)))
-            target = next(targets, -1)
-            if target < 0:
-                break
-        position += 1
-    return frames
+def iter_windows(
+    info: VideoInfo,
+    windows: Sequence[Sequence[int]],
+    longest_edge: int | None = None,
+    seek: str = "exact",
+) -> Iterator[tuple[int, list[Frame]]]:
+    """Decode many (overlapping) windows of frames in one pass; yield (window number,
+    frames) as soon as each window is complete.
 
-
-def _read_seeking(cap: Any, wanted: list[int], longest_edge: int | None) -> list[Frame]:
-    cv2 = _cv2()
-    frames: list[Frame] = []
-    for index in wanted:
-        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, bgr = cap.read()
-        if not ok or bgr is None:
-            continue
-        timestamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-        frames.append(Frame(index, timestamp, _convert(bgr, longest_edge)))
-    return frames
+    Every frame is decoded at most once, however many windows share it, and a frame is let
+    go as soon as no window still open needs it: memory holds the frames in flight, not the
+    video.
+    """
+    open_windows = sorted(
+        (w for w in range(len(windows)) if windows[w]), key=lambda w: max(windows[w])
+    )
+    held: dict[int, Frame] = {}
+    union = sorted({i for window in windows for i in window})
+    for frame in iter_frames(info, union, longest_edge, seek):
+        held[frame.index] = frame
+        while open_windows and max(windows[open_windows[0]]) <= frame.index:
+            done = open_windows.pop(0)
+            yield done, [held[i] for i in windows[done] if i in held]
+            oldest = min((min(windows[w]) for w in open_windows), default=frame.index + 1)
+            for stale in [i for i in held if i < oldest]:
+                del held[stale]
+    for done in open_windows:  # the video ended early (damage): give what was decoded
+        yield done, [held[i] for i in windows[done] if i in held]

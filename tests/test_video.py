@@ -175,3 +175,36 @@ def test_wrong_container_numbers_fall_back(
     assert info.frame_count == 120  # counted by a grab pass
     assert info.fps == pytest.approx(30.0)  # from the stream header via PyAV
     assert info.duration_s == pytest.approx(4.0)
+
+
+def test_overlapping_windows_decode_each_frame_once(
+    coded_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[int] = []
+    real = video._convert
+
+    def counting(bgr: np.ndarray, edge: int | None) -> np.ndarray:
+        out = real(bgr, edge)
+        decoded.append(read_frame_code(out))
+        return out
+
+    monkeypatch.setattr(video, "_convert", counting)
+    info = video.probe(coded_clip)
+    # 1 s windows with 0.5 s overlap, 3 frames each: neighbours share a frame
+    windows = [[s, s + 15, s + 29] for s in range(0, 91, 15)]
+    got = dict(video.iter_windows(info, windows))
+    assert sorted(got) == list(range(len(windows)))
+    for number, window in enumerate(windows):
+        assert [read_frame_code(f.image) for f in got[number]] == window
+        assert [f.index for f in got[number]] == window
+    union = sorted({i for w in windows for i in w})
+    assert decoded == union  # in order, each frame once
+
+
+def test_sparse_and_dense_requests_mix_seeking_and_decoding_forward(tmp_path: Path) -> None:
+    clip = write_sample_video(tmp_path / "long.mp4", seconds=40, fps=30, size=(64, 48), coded=True)
+    info = video.probe(clip)
+    indices = [3, 4, 5, 100, 101, 700, 1150, 1151, 1199]
+    got = video.sample(info, indices)
+    assert [f.index for f in got] == indices
+    assert [read_frame_code(f.image) for f in got] == [i % 256 for i in indices]
