@@ -9,7 +9,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install demo test lint format clean bench
+.PHONY: install demo test lint format clean bench bench-frames
 
 install: $(STAMP)
 
@@ -34,6 +34,9 @@ test: install
 bench: install
 	$(BIN)/chronicon-mlx bench --model $(BENCH_MODEL) --random-weights --frames 8 --tokens 64 \
 		--runs $(RUNS) --reference-blas --output results/bench.json
+
+bench-frames: install
+	$(BIN)/python scripts/bench_frames.py
 
 lint: install
 	$(BIN)/ruff check .

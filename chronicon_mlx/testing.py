@@ -6,27 +6,27 @@ from pathlib import Path
 from typing import Any
 
 
-def frame_code_image(index: int, width: int, height: int) -> Any:
-    """A BGR frame whose 8 vertical bands encode `index` in binary (robust to compression)."""
+def frame_code_image(index: int, width: int, height: int, bits: int = 8) -> Any:
+    """A BGR frame whose vertical bands encode `index` in binary (robust to compression)."""
     import numpy as np
 
     image = np.zeros((height, width, 3), np.uint8)
-    band = max(1, width // 8)
-    for bit in range(8):
+    band = max(1, width // bits)
+    for bit in range(bits):
         if index >> bit & 1:
             image[:, bit * band : (bit + 1) * band] = 255
     return image
 
 
-def read_frame_code(rgb: object) -> int:
+def read_frame_code(rgb: object, bits: int = 8) -> int:
     """Decode the index written by `frame_code_image` (from an RGB or BGR frame)."""
     import numpy as np
 
     array = np.asarray(rgb)
     width = array.shape[1]
-    band = max(1, width // 8)
+    band = max(1, width // bits)
     value = 0
-    for bit in range(8):
+    for bit in range(bits):
         if array[:, bit * band : (bit + 1) * band].mean() > 127:
             value |= 1 << bit
     return value
@@ -81,6 +81,8 @@ def write_av_video(
     gop: int | None = None,
     pix_fmt: str = "yuv420p",
     faststart: bool = False,
+    bits: int = 8,
+    preset: str | None = None,
 ) -> Path:
     """Write a coded video with PyAV (FFmpeg's encoders, no ffmpeg binary needed).
 
@@ -102,12 +104,15 @@ def write_av_video(
         stream.pix_fmt = pix_fmt
         if gop is not None:
             stream.codec_context.gop_size = gop
+            stream.options = {"keyint_min": str(gop), "sc_threshold": "0"}
+        if preset is not None:
+            stream.options = {**stream.options, "preset": preset}
         if times is not None:
             stream.codec_context.time_base = Fraction(1, 1000)
         if rotation:
             stream.set_display_rotation(rotation)
         for i in range(count):
-            image = frame_code_image(i, *size)
+            image = frame_code_image(i, *size, bits=bits)
             frame = av.VideoFrame.from_ndarray(image[:, :, ::-1].copy(), format="rgb24")
             if times is not None:
                 frame.pts = round(times[i] * 1000)

@@ -281,12 +281,16 @@ def sample(
 
 
 def iter_frames(
-    info: VideoInfo, indices: Sequence[int], longest_edge: int | None = None, seek: str = "exact"
+    info: VideoInfo,
+    indices: Sequence[int],
+    longest_edge: int | None = None,
+    seek: str = "exact",
+    max_gap: int = SEQUENTIAL_MAX_GAP,
 ) -> Iterator[Frame]:
     """Decode the frames at `indices`, in order, one at a time.
 
     OpenCV reads constant-frame-rate videos: from each frame it decodes forward (grab, no
-    conversion) to the next wanted one when that is at most SEQUENTIAL_MAX_GAP frames ahead,
+    conversion) to the next wanted one when that is at most `max_gap` frames ahead,
     and seeks otherwise, so dense requests become one sequential pass and sparse ones one
     seek per frame. PyAV reads variable-frame-rate videos and keyframe mode, with times from
     the stream index. Frames that fail to decode are left out; the caller compares the count
@@ -306,7 +310,7 @@ def iter_frames(
     try:
         position = 0  # index of the frame the next grab() returns
         for target in wanted:
-            if not 0 <= target - position <= SEQUENTIAL_MAX_GAP:
+            if not 0 <= target - position <= max_gap:
                 cap.set(cv2.CAP_PROP_POS_FRAMES, target)
                 position = target
             while position < target and cap.grab():
