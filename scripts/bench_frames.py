@@ -49,8 +49,9 @@ def windows(info: video.VideoInfo, size_s: float = 30, overlap_s: float = 5) -> 
 
 
 def timed(task: Callable[[], list[video.Frame]], repeats: int) -> tuple[float, list[video.Frame]]:
-    """Median seconds over `repeats` runs, and the frames of the last run."""
-    times, frames = [], []
+    """Median seconds over `repeats` runs after one untimed warm-up, and the frames."""
+    frames = task()
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
         frames = task()
