@@ -24,6 +24,7 @@ from .backends import missing_modules, nvidia_gpu_present
 from .system import is_apple_silicon
 
 STAGES = ("load", "sample", "preprocess", "prefill", "generate", "end_to_end")
+REFERENCE_TIMEOUT_S = 900.0
 BENCH_PROMPT = "Describe what happens in this video."
 
 
@@ -143,7 +144,10 @@ def run_trial(
         try:
             proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
         except subprocess.TimeoutExpired:
-            return Trial(config, ok=False, error=f"timed out after {timeout:.0f} s")
+            return Trial(
+                config, ok=False, error=f"timed out after {timeout:.0f} s",
+                details={"longer_than_s": timeout},
+            )  # fmt: skip
         if proc.returncode != 0 or not out.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             return Trial(config, ok=False, error=tail[-1] if tail else f"exit {proc.returncode}")
@@ -277,11 +281,12 @@ def run(
     runs: int,
     reference_runs: int = 1,
     progress: Callable[[str], None] | None = None,
+    reference_timeout: float = REFERENCE_TIMEOUT_S,
 ) -> list[Trial]:
     """One warm-up per configuration, then `runs` trials interleaved across configurations.
 
-    The reference-BLAS configuration (minutes per trial) gets `reference_runs` trials and no
-    warm-up.
+    The reference-BLAS configuration (many minutes per trial) gets `reference_runs` trials,
+    no warm-up, and a time limit; a trial stopped there counts as "longer than the limit".
     """
     trials: list[Trial] = []
 
@@ -298,9 +303,10 @@ def run(
             if config.blas == "reference" and index >= reference_runs:
                 continue
             note(f"run {index + 1}/{runs}: {config.label}")
-            trials.append(
-                run_trial(config, model, video, frames, tokens, bare_mlx=config.backend == "mlx")
-            )
+            reference = config.blas == "reference"
+            bare = config.backend == "mlx" and not reference
+            limit = reference_timeout if reference else 3600.0
+            trials.append(run_trial(config, model, video, frames, tokens, bare, limit))
     return trials
 
 
@@ -314,6 +320,9 @@ def summarize(trials: Sequence[Trial]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"config": asdict(config), "label": label, "trials": len(done)}
         if failed:
             row["errors"] = sorted({t.error for t in failed})
+            limits = [t.details["longer_than_s"] for t in failed if "longer_than_s" in t.details]
+            if limits:
+                row["end_to_end_longer_than_s"] = max(limits)
         if done:
             for stage in STAGES:
                 values = [t.stages.get(stage, 0.0) for t in done]

@@ -71,3 +71,11 @@ def _clip(folder: Path) -> Path:
     from chronicon_mlx.testing import write_sample_video
 
     return write_sample_video(folder / "clip.mp4", seconds=2, fps=15, size=(160, 90))
+
+
+def test_a_stopped_reference_trial_is_a_lower_bound() -> None:
+    reference = BenchConfig("mlx", "cpu", blas="reference")
+    stopped = Trial(reference, False, error="timed out after 900 s",
+                    details={"longer_than_s": 900.0})  # fmt: skip
+    (row,) = bench.summarize([stopped])
+    assert row["trials"] == 0 and row["end_to_end_longer_than_s"] == 900.0

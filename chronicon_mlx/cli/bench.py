@@ -48,6 +48,11 @@ def bench_table(report: dict[str, Any]) -> Table:
                    "end to end", "peak GB", "prompt tokens", "note"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("backend", "note") else "right")
     for row in report["results"]:
+        if not row.get("trials") and "end_to_end_longer_than_s" in row:
+            limit = row["end_to_end_longer_than_s"]
+            cells = [""] * 5 + [f"> {limit:.0f}", "", ""]
+            table.add_row(row["label"], *cells, f"stopped after {limit:.0f} s")
+            continue
         if not row.get("trials"):
             reason = row.get("reason") or "; ".join(row.get("errors", [])) or "failed"
             table.add_row(row["label"], *[""] * 8, f"[dim]not available here: {reason}[/]")
@@ -95,6 +100,9 @@ def bench_command(
         False,
         "--reference-blas",
         help="Also run MLX with mlx-cpu's bundled reference BLAS (Linux; one slow trial).",
+    ),
+    reference_timeout: float = typer.Option(
+        900, "--reference-timeout", help="Seconds before the reference-BLAS trial is stopped."
     ),
     baseline: bool = typer.Option(
         True, "--baseline/--no-baseline", help="Also time mlx-vlm's own `generate --video`."
@@ -147,8 +155,9 @@ def bench_command(
         started = datetime.now(timezone.utc)
         with console.status("benchmarking") as status:
             trials = bench.run(
-                configs, model_path, video, frames, tokens, runs, progress=status.update
-            )
+                configs, model_path, video, frames, tokens, runs,
+                progress=status.update, reference_timeout=reference_timeout,
+            )  # fmt: skip
             base = None
             if baseline and any(c.backend == "mlx" for c in configs):
                 status.update("baseline: python -m mlx_vlm generate --video")
