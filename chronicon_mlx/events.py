@@ -7,8 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-STAGES = ("probe", "sample", "load", "preprocess", "prefill", "generate")
-
 
 class Reporter(Protocol):
     """Receives progress from the core. Every method must be cheap and must not raise."""

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from .. import __version__, system
-from ..errors import ModelError, UsageError
+from ..errors import UsageError
 from .common import handle_errors
 from .render import stderr_console
 
@@ -136,15 +136,8 @@ def bench_command(
             console.print(f"building or reusing a random-weight {spec.name} checkpoint")
             model_path = checkpoints.cached_checkpoint(spec.alias)
         else:
-            ref = models.resolve(model)
-            if ref.hub_id and ref.spec and ref.hub_id != ref.spec.hub_id:
-                original = models.resolve(model, prefer_mlx=False)
-                if original.hub_id != ref.hub_id:
-                    raise ModelError(
-                        "bench needs the original transformers checkpoint for every backend",
-                        hint=f"download {ref.spec.hub_id}, or use --random-weights",
-                    )
-            model_path = ref.path
+            # The original checkpoint loads in mlx-vlm and transformers alike.
+            model_path = models.resolve(model, prefer_mlx=False).path
         ref = models.resolve(str(model_path))
         if video is None:
             video = checkpoints.cache_root() / "bench" / "clip_10s_640x360.mp4"
