@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx import backends, memory, prompts
+from chronicon_mlx import backends, memory, prompts, scoring
 from chronicon_mlx.backends import Candidate, GenerationRequest, candidates, create
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.errors import BackendError
@@ -117,6 +117,42 @@ def test_mlx_and_transformers_agree_token_for_token(tiny_model: Path) -> None:
         assert len(a.token_ids) == 16
         assert a.text == b.text
         assert a.prompt_tokens == b.prompt_tokens == len(ids)
+
+
+def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path) -> None:
+    """The shared prefix's KV cache is reused without changing a token, and constrained
+    answers parse on both backends, identically."""
+    ref = resolve(str(tiny_model))
+    mlx = create(C("mlx", "cpu"))
+    torch_cpu = create(C("transformers", "cpu"))
+    mlx.load(ref)
+    torch_cpu.load(ref)
+    template = prompts.load_chat_template(tiny_model)
+    system = scoring.system_prompt("You rate sports.", "Rate 1 to 10.")
+    answers = []
+    for seed in (3, 4):
+        frames = _frames(seed)
+        text = prompts.build_prompt(
+            template, scoring.user_prompt(None), [i * 0.5 for i in range(len(frames))], 3.0, system
+        )
+        prefix = prompts.shared_prefix(text)
+        assert prefix.endswith("User: ") and system in prefix
+        plain = GenerationRequest(frames, text, max_tokens=24)
+        reused = GenerationRequest(frames, text, max_tokens=24, prefix=prefix)
+        full, cached = mlx.generate(plain), mlx.generate(reused)
+        assert cached.token_ids == full.token_ids
+        assert cached.cached_tokens > 20 and full.cached_tokens == 0
+        assert cached.prompt_tokens == full.prompt_tokens
+        constrained = GenerationRequest(
+            frames, text, max_tokens=scoring.CONSTRAINED_MAX_TOKENS, prefix=prefix,
+            json_schema=scoring.SCHEMA,
+        )  # fmt: skip
+        a, b = mlx.generate(constrained), torch_cpu.generate(constrained)
+        assert a.constrained and b.constrained
+        assert scoring.parse(a.text) is not None and a.text == b.text
+        assert scoring.parse(full.text) is None  # unconstrained random weights: not JSON
+        answers.append(a.text)
+    assert answers[0] != answers[1]
 
 
 class _Recorder:

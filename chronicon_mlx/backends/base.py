@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import numpy as np
@@ -17,7 +17,12 @@ TokenCallback = Callable[[str], None]
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """Frames (RGB arrays) and the fully rendered prompt text, plus sampling settings."""
+    """Frames (RGB arrays) and the fully rendered prompt text, plus sampling settings.
+
+    `prefix` is text that `prompt` starts with and that many requests share (a system
+    prompt): a backend may keep its KV cache and prefill only the rest. `json_schema`
+    asks a backend that can constrain decoding to produce JSON matching it.
+    """
 
     frames: Sequence[npt.NDArray[np.uint8]]
     prompt: str
@@ -25,6 +30,8 @@ class GenerationRequest:
     temperature: float = 0.0
     seed: int | None = None
     ignore_eos: bool = False
+    prefix: str = ""
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -40,6 +47,8 @@ class GenerationOutput:
     peak_memory_gb: float
     finish_reason: str
     stages: dict[str, float] = field(default_factory=dict)
+    cached_tokens: int = 0
+    constrained: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Backend(Protocol):
     """A loaded model that answers generation requests."""
 
     info: BackendInfo
+    supports_json_schema: bool
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load the weights and processor once; return notes for the user."""

@@ -29,7 +29,13 @@ def _quiet_libraries() -> None:
 
 
 class MLXBackend:
-    """mlx-vlm on Metal (Apple Silicon) or on the CPU (float32 there: no fast bf16 path)."""
+    """mlx-vlm on Metal (Apple Silicon) or on the CPU (float32 there: no fast bf16 path).
+
+    Keeps the KV cache of a request's shared `prefix` and prefills only the rest of later
+    requests with the same prefix; constrains decoding to a JSON schema with llguidance.
+    """
+
+    supports_json_schema = True
 
     def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
         _quiet_libraries()
@@ -48,6 +54,8 @@ class MLXBackend:
         )
         self._model: Any = None
         self._processor: Any = None
+        self._prefix: tuple[list[int], list[Any]] | None = None
+        self._grammars: dict[str, Any] = {}
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load weights and processor with mlx_vlm.load; frames are never tiled.
@@ -116,11 +124,21 @@ class MLXBackend:
             mx.random.seed(request.seed)
         start = time.perf_counter()
         inputs = self._inputs(request)
-        extra = {
+        extra: dict[str, Any] = {
             key: value
             for key, value in inputs.items()
             if key not in ("input_ids", "pixel_values", "attention_mask")
         }
+        cached = 0
+        if request.prefix:
+            cached, extra["prompt_cache"] = self._prefix_cache(inputs["input_ids"], request)
+            inputs = {
+                **inputs,
+                "input_ids": inputs["input_ids"][:, cached:],
+                "attention_mask": None,
+            }
+        if request.json_schema is not None:
+            extra["logits_processors"] = [self._json_processor(request.json_schema)]
         preprocess_s = time.perf_counter() - start
         start = time.perf_counter()
         with _eos_disabled(self._processor.tokenizer, request.ignore_eos):
@@ -131,9 +149,11 @@ class MLXBackend:
         token_ids = [int(t) for t in (last.token_ids or [])]
         answer_ids = token_ids[:-1] if last.finish_reason == "stop" else token_ids
         return GenerationOutput(
+            cached_tokens=cached,
+            constrained=request.json_schema is not None,
             text=self._processor.tokenizer.decode(answer_ids).strip(),
             token_ids=token_ids,
-            prompt_tokens=int(last.prompt_tokens),
+            prompt_tokens=int(last.prompt_tokens) + cached,
             generated_tokens=int(last.generation_tokens),
             prompt_tps=float(last.prompt_tps),
             generation_tps=float(last.generation_tps),
@@ -145,6 +165,55 @@ class MLXBackend:
                 "generate": max(0.0, total_s - first_token_s),
             },
         )
+
+    def _prefix_cache(self, input_ids: Any, request: GenerationRequest) -> tuple[int, list[Any]]:
+        """The KV cache holding the shared prefix, trimmed back to it; (tokens, cache).
+
+        The prefix is prefilled once; a later request whose ids start with the same tokens
+        reuses the cache after generation rolled it forward. Only tokens before the first
+        image are cached, so image features are always computed for the request's frames.
+        """
+        from mlx_vlm.models import cache as kv_cache
+
+        ids: list[int] = input_ids[0].tolist()
+        if self._prefix is not None:
+            known, cache = self._prefix
+            if ids[: len(known)] == known:
+                for layer in cache:
+                    if layer.offset > len(known):
+                        layer.trim(layer.offset - len(known))
+                return len(known), cache
+        tokenizer = self._processor.tokenizer
+        wanted = tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
+        image = getattr(self._model.config, "image_token_index", None)
+        length = 0
+        limit = min(len(wanted), len(ids) - 1)
+        while length < limit and wanted[length] == ids[length] and ids[length] != image:
+            length += 1
+        cache = kv_cache.make_prompt_cache(self._model.language_model)
+        if length:
+            head = input_ids[:, :length]
+            embeddings = self._model.get_input_embeddings(head, None).inputs_embeds
+            self._model.language_model(head, inputs_embeds=embeddings, cache=cache)
+            self._mx.eval([layer.state for layer in cache])
+        self._prefix = (ids[:length], cache)
+        return length, cache
+
+    def _json_processor(self, schema: dict[str, Any]) -> Any:
+        """A fresh llguidance logits processor for `schema` (the grammar is compiled once)."""
+        import json
+
+        key = json.dumps(schema, sort_keys=True)
+        if key not in self._grammars:
+            from mlx_vlm.structured import build_json_schema_logits_processor
+
+            self._grammars[key] = build_json_schema_logits_processor(
+                self._processor.tokenizer, schema
+            )
+        template = self._grammars[key]
+        if self.info.device == "metal":
+            return template.clone()
+        return _portable_processor(template)
 
     def _stream(
         self,
@@ -175,6 +244,27 @@ class MLXBackend:
                 on_token(result.text)
             last = result
         return last, first_token_s
+
+
+def _portable_processor(template: Any) -> Any:
+    """mlx-vlm's llguidance processor masks logits with a Metal kernel; on the CPU and CUDA
+    the same mask is applied with mx.where."""
+    import mlx.core as mx
+    import numpy as np
+    from mlx_vlm.structured import LLGuidanceLogitsProcessor
+
+    class PortableProcessor(LLGuidanceLogitsProcessor):  # type: ignore[misc]
+        def _apply_bitmask(self, logits: Any) -> Any:
+            self._fill_next_token_mask()
+            bits = np.unpackbits(
+                np.asarray(self.bitmask).view(np.uint8), axis=-1, bitorder="little"
+            )
+            allowed = np.zeros((bits.shape[0], logits.shape[-1]), dtype=bool)
+            width = min(bits.shape[1], logits.shape[-1])
+            allowed[:, :width] = bits[:, :width].astype(bool)
+            return mx.where(mx.array(allowed), logits, -mx.inf)
+
+    return PortableProcessor(template.grammar, template.llg_tokenizer)
 
 
 def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:

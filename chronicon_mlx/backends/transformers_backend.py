@@ -86,7 +86,10 @@ class _Streamer:
 
 
 class TransformersBackend:
-    """SmolVLM2 through transformers' AutoModelForImageTextToText."""
+    """SmolVLM2 through transformers' AutoModelForImageTextToText (JSON-schema requests are
+    constrained with llguidance, as in the MLX backend)."""
+
+    supports_json_schema = True
 
     def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -103,6 +106,7 @@ class TransformersBackend:
         self._tokenizer: Any = None
         self._image_processor: Any = None
         self._image_seq_len = 0
+        self._llg_tokenizer: Any = None
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load tokenizer, PIL image processor and weights; move them to the device.
@@ -200,6 +204,8 @@ class TransformersBackend:
             options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         if request.ignore_eos:
             options.update(eos_token_id=None, min_new_tokens=request.max_tokens)
+        if request.json_schema is not None:
+            options["logits_processor"] = [self._json_processor(request.json_schema)]
         start = time.perf_counter()
         with torch.inference_mode():
             self._model.generate(**inputs, **options)
@@ -221,7 +227,22 @@ class TransformersBackend:
             peak_memory_gb=self._peak_memory_gb(),
             finish_reason="stop" if stopped else "length",
             stages={"preprocess": preprocess_s, "prefill": prefill_s, "generate": decode_s},
+            constrained=request.json_schema is not None,
         )
+
+    def _json_processor(self, schema: dict[str, Any]) -> Any:
+        """A logits processor that only lets through tokens that keep the JSON valid."""
+        import json
+
+        import llguidance
+        import llguidance.hf
+
+        if self._llg_tokenizer is None:
+            self._llg_tokenizer = llguidance.hf.from_tokenizer(self._tokenizer)
+        grammar = llguidance.JsonCompiler(separators=(", ", ": "), whitespace_pattern="").compile(
+            json.dumps(schema)
+        )
+        return _JsonConstraint(llguidance.LLMatcher(self._llg_tokenizer, grammar))
 
     def _peak_memory_gb(self) -> float:
         import torch
@@ -232,6 +253,28 @@ class TransformersBackend:
             return float(torch.mps.driver_allocated_memory()) / 1e9
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return rss / 1e9 if sys.platform == "darwin" else rss * 1024 / 1e9
+
+
+class _JsonConstraint:
+    """A transformers logits processor driven by an llguidance matcher (batch of one)."""
+
+    def __init__(self, matcher: Any) -> None:
+        self.matcher = matcher
+        self.prompt_length: int | None = None
+        self.bitmask: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import llguidance.torch
+
+        if self.prompt_length is None:
+            self.prompt_length = int(input_ids.shape[1])
+            self.bitmask = llguidance.torch.allocate_token_bitmask(1, scores.shape[-1])
+        else:
+            self.matcher.consume_token(int(input_ids[0, -1]))
+        llguidance.torch.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
+        mask = self.bitmask.to(scores.device)
+        llguidance.torch.apply_token_bitmask_inplace(scores, mask)
+        return scores
 
 
 def _as_list(value: Any) -> list[int]:
