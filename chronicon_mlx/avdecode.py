@@ -62,6 +62,17 @@ def has_only_audio(path: Path) -> bool:
         return False
 
 
+def has_audio(path: Path) -> bool:
+    """True when the container has an audio stream."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
 def stream_rate(path: Path) -> float | None:
     """The stream's average frame rate from its header, or None when it has none."""
     with _open(path) as container:

@@ -132,3 +132,11 @@ def build_prompt(
 ) -> str:
     """The full prompt text handed to every backend."""
     return render(template, build_messages(prompt, timestamps, duration_s, system))
+
+
+def shared_prefix(prompt: str) -> str:
+    """The part of a rendered prompt before the video (the system turn and the user turn's
+    opening): the same for every window of a highlights run."""
+    intro = VIDEO_INTRO.split("{", 1)[0]
+    position = prompt.find(intro)
+    return prompt[:position] if position > 0 else ""

@@ -31,3 +31,18 @@ def parse_time(value: str, option: str) -> float:
     if seconds < 0 or seconds != seconds:
         raise UsageError(f"{option} must not be negative (got '{value}')", hint="start at 0")
     return seconds
+
+
+def format_time(seconds: float) -> str:
+    """H:MM:SS of a time in whole seconds (rounded down), e.g. "0:01:05"."""
+    whole = int(max(0.0, seconds))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def format_caption_time(seconds: float, separator: str = ",") -> str:
+    """HH:MM:SS,mmm (SRT) or HH:MM:SS.mmm (WebVTT, with separator ".")."""
+    millis = round(max(0.0, seconds) * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"

@@ -18,6 +18,7 @@ from ..models import DEFAULT_MODEL
 from ..timecodes import parse_time
 from .common import handle_errors
 from .models import show_models
+from .profiles import PROFILES_FILE_OPTION
 from .render import RichReporter, stderr_console, timing_table
 
 
@@ -29,8 +30,13 @@ def _list_models(value: bool) -> None:
 
 def analyze_command(
     video: Path = typer.Argument(..., help="The video file to analyze.", show_default=False),
-    frames: int = typer.Option(
-        DEFAULT_FRAMES, "--frames", "-f", help="Frames to sample, spread over the clip (1-64)."
+    frames: int | None = typer.Option(
+        None,
+        "--frames",
+        "-f",
+        help=f"Frames to sample, spread over the clip (1-64). [default: {DEFAULT_FRAMES},"
+        " or the profile's]",
+        show_default=False,
     ),
     start: str | None = typer.Option(
         None, "--start", help="Sample from this time on (seconds, MM:SS or H:MM:SS)."
@@ -62,9 +68,20 @@ def analyze_command(
         help="Longest edge (pixels) of the frames given to the model."
         " [default: the model's frame size]",
     ),
-    max_tokens: int = typer.Option(
-        DEFAULT_MAX_TOKENS, "--max-tokens", "-t", help="Most tokens to generate."
+    max_tokens: int | None = typer.Option(
+        None,
+        "--max-tokens",
+        "-t",
+        help=f"Most tokens to generate. [default: {DEFAULT_MAX_TOKENS}, or the profile's]",
+        show_default=False,
     ),
+    profile_name: str | None = typer.Option(
+        None,
+        "--profile",
+        "-P",
+        help="A prompt profile (system prompt, question, defaults); --system/--prompt win.",
+    ),
+    profiles_file: Path | None = PROFILES_FILE_OPTION,
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
     model: str = typer.Option(
@@ -116,8 +133,16 @@ def analyze_command(
 
         prompt = check_text(prompt, "--prompt")
         system = check_text(system, "--system")
+        if profile_name is not None:
+            from .. import profiles
+
+            profile = profiles.get(profile_name, profiles_file)
+            prompt = prompt or profile.prompt
+            system = system or profile.system
+            frames = profile.frames if frames is None else frames
+            max_tokens = profile.max_tokens if max_tokens is None else max_tokens
         sampling = SamplingConfig(
-            frames=frames,
+            frames=DEFAULT_FRAMES if frames is None else frames,
             resize=resize,
             start_s=parse_time(start, "--start") if start is not None else 0.0,
             end_s=parse_time(end, "--end") if end is not None else None,
@@ -125,7 +150,11 @@ def analyze_command(
             seek=seek,
             strategy=sampling_strategy,
         )
-        generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
+        generation = GenerationConfig(
+            max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+            temperature=temperature,
+            seed=seed,
+        )
         if output is not None and not no_save:
             check_writable(output)
         reporter = RichReporter(console, verbose=verbose)
@@ -140,6 +169,7 @@ def analyze_command(
         with reporter:
             result = analyzer.analyze(video, prompt, system, sampling, generation)
         record = result.to_dict()
+        record["profile"] = profile_name
         saved: Path | None = None
         if not no_save:
             target = output or default_output_path(video, result.started_at)

@@ -7,7 +7,9 @@ import typer
 from .. import __version__
 from .analyze import analyze_command
 from .bench import bench_command
+from .highlights import highlights_command
 from .models import models_command
+from .profiles import profiles_app
 
 app = typer.Typer(
     name="chronicon-mlx",
@@ -17,6 +19,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command("analyze")(analyze_command)
+app.command("highlights")(highlights_command)
+app.add_typer(profiles_app, name="profiles")
 app.command("models")(models_command)
 app.command("bench")(bench_command)
 

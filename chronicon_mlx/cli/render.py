@@ -11,11 +11,14 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import ChroniconError
 from ..results import AnalysisResult
@@ -27,7 +30,20 @@ STAGE_LABELS = {
     "preprocess": "Preprocess",
     "prefill": "Prefill (vision + prompt)",
     "generate": "Generate",
+    "windows": "Score windows",
 }
+# Stages whose text is a status line (replaced each time), not streamed tokens.
+STATUS_STAGES = frozenset({"windows"})
+
+
+class EtaColumn(TimeRemainingColumn):
+    """Time remaining, shown only for stages with a known length that are still running."""
+
+    def render(self, task: Task) -> Text:
+        """ETA text, or nothing."""
+        if task.total is None or task.finished or not task.completed:
+            return Text("")
+        return Text("ETA ", style="progress.remaining") + super().render(task)
 
 
 def stderr_console(quiet: bool = False) -> Console:
@@ -54,6 +70,7 @@ class RichReporter:
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            EtaColumn(),
             TextColumn("[dim]{task.fields[tail]}[/]"),
             console=console,
             transient=False,
@@ -84,7 +101,9 @@ class RichReporter:
         task = self.tasks.get(stage)
         if task is None:
             return
-        if text and self.verbose:
+        if text and stage in STATUS_STAGES:
+            self.progress.update(task, advance=advance, tail=text)
+        elif text and self.verbose:
             streamed = (self.streamed.get(stage, "") + text).replace("\n", " ")
             self.streamed[stage] = streamed
             self.progress.update(task, advance=advance, tail=streamed[-48:])

@@ -1,0 +1,201 @@
+"""From scored windows to ranked highlights: keep, merge, rank, cut."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .timecodes import format_time
+
+# Windows that touch (or nearly: frame times are rounded) may be merged.
+ADJACENT_S = 0.5
+SAME_MOMENT_SIMILARITY = 0.3
+_STOPWORD_TEXT = (
+    "a an the and or of in on at to from with by for is are was were be been it its this that"
+    " these those there their they he she his her him them as into over under while then than"
+    " who whom which what when where one two frame frames video clip shows showing"
+)
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One window's answer. `significance` is None when the answer could not be scored."""
+
+    number: int
+    start_s: float
+    end_s: float
+    description: str | None
+    significance: int | None
+    raw: str
+    attempts: int
+    frame_indices: list[int]
+    frame_times: list[float]
+    thumbnail: str | None
+    seconds: float
+    prompt_tokens: int
+    cached_tokens: int
+    generated_tokens: int
+    constrained: bool
+
+    def to_dict(self, timing: bool = True) -> dict[str, Any]:
+        """The window as JSON data (with its `seconds` for the checkpoint line)."""
+        data = {
+            "window": self.number,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "start": format_time(self.start_s),
+            "end": format_time(self.end_s),
+            "description": self.description,
+            "significance": self.significance,
+            "raw": self.raw,
+            "attempts": self.attempts,
+            "frames": self.frame_indices,
+            "frame_times_s": [round(t, 3) for t in self.frame_times],
+            "thumbnail": self.thumbnail,
+            "seconds": round(self.seconds, 4),
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "generated_tokens": self.generated_tokens,
+            "constrained": self.constrained,
+        }
+        if not timing:
+            del data["seconds"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowResult:
+        """Read a window back from its JSON data."""
+        return cls(
+            number=int(data["window"]),
+            start_s=float(data["start_s"]),
+            end_s=float(data["end_s"]),
+            description=data["description"],
+            significance=data["significance"],
+            raw=str(data["raw"]),
+            attempts=int(data["attempts"]),
+            frame_indices=[int(i) for i in data["frames"]],
+            frame_times=[float(t) for t in data["frame_times_s"]],
+            thumbnail=data["thumbnail"],
+            seconds=float(data.get("seconds", 0.0)),
+            prompt_tokens=int(data["prompt_tokens"]),
+            cached_tokens=int(data["cached_tokens"]),
+            generated_tokens=int(data["generated_tokens"]),
+            constrained=bool(data["constrained"]),
+        )
+
+
+@dataclass
+class Highlight:
+    """A moment worth watching: one window, or several merged that describe it."""
+
+    start_s: float
+    end_s: float
+    description: str
+    significance: int
+    windows: list[int]
+    frame_index: int
+    frame_time_s: float
+    thumbnail: str | None
+    rank: int = 0
+    descriptions: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The highlight as JSON data."""
+        return {
+            "rank": self.rank,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "start": format_time(self.start_s),
+            "end": format_time(self.end_s),
+            "description": self.description,
+            "significance": self.significance,
+            "windows": self.windows,
+            "frame": {
+                "index": self.frame_index,
+                "timestamp_s": round(self.frame_time_s, 3),
+                "thumbnail": self.thumbnail,
+            },
+        }
+
+
+def words(text: str) -> set[str]:
+    """The content words of a description, lower-cased."""
+    return {w for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOPWORDS}
+
+
+def similarity(a: str, b: str) -> float:
+    """Jaccard similarity of two descriptions' content words (0 when either has none)."""
+    left, right = words(a), words(b)
+    if not left or not right:
+        return 0.0
+    return len(left & right) / len(left | right)
+
+
+def same_moment(previous: Highlight, window: WindowResult) -> bool:
+    """True when `window` overlaps or touches `previous` and describes the same thing."""
+    assert window.description is not None
+    if window.start_s > previous.end_s + ADJACENT_S:
+        return False
+    return any(similarity(d, window.description) >= SAME_MOMENT_SIMILARITY
+               for d in previous.descriptions)  # fmt: skip
+
+
+def _representative(window: WindowResult) -> tuple[int, float]:
+    middle = len(window.frame_indices) // 2
+    if not window.frame_indices:
+        return -1, window.start_s
+    return window.frame_indices[middle], window.frame_times[middle]
+
+
+def merge(windows: list[WindowResult], min_significance: int) -> list[Highlight]:
+    """Windows scored at least `min_significance`, in time order, merged into highlights.
+
+    A merged highlight spans its windows' time range, takes the highest significance, and
+    the description and representative frame of its best window (the earliest on ties).
+    """
+    kept = sorted(
+        (w for w in windows if w.significance is not None and w.significance >= min_significance),
+        key=lambda w: (w.start_s, w.number),
+    )
+    highlights: list[Highlight] = []
+    best: dict[int, WindowResult] = {}
+    for window in kept:
+        assert window.description is not None and window.significance is not None
+        if highlights and same_moment(highlights[-1], window):
+            current = highlights[-1]
+            current.end_s = max(current.end_s, window.end_s)
+            current.windows.append(window.number)
+            current.descriptions.append(window.description)
+            if window.significance > best[id(current)].significance:  # type: ignore[operator]
+                best[id(current)] = window
+            continue
+        highlight = Highlight(
+            start_s=window.start_s,
+            end_s=window.end_s,
+            description=window.description,
+            significance=window.significance,
+            windows=[window.number],
+            frame_index=0,
+            frame_time_s=0.0,
+            thumbnail=None,
+            descriptions=[window.description],
+        )
+        highlights.append(highlight)
+        best[id(highlight)] = window
+    for highlight in highlights:
+        top = best[id(highlight)]
+        assert top.description is not None and top.significance is not None
+        highlight.description, highlight.significance = top.description, top.significance
+        highlight.frame_index, highlight.frame_time_s = _representative(top)
+        highlight.thumbnail = top.thumbnail
+    return highlights
+
+
+def rank(highlights: list[Highlight], max_highlights: int) -> list[Highlight]:
+    """The top `max_highlights` by significance (earlier first on ties), numbered from 1."""
+    ordered = sorted(highlights, key=lambda h: (-h.significance, h.start_s))[:max_highlights]
+    for position, highlight in enumerate(ordered, start=1):
+        highlight.rank = position
+    return ordered
