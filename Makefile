@@ -9,7 +9,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install demo test lint format clean bench bench-frames
+.PHONY: install demo test lint format clean bench bench-frames bench-highlights
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ bench: install
 
 bench-frames: install
 	$(BIN)/python scripts/bench_frames.py
+
+bench-highlights: install
+	$(BIN)/python scripts/bench_highlights.py
 
 lint: install
 	$(BIN)/ruff check .
