@@ -159,3 +159,56 @@ def decode_times(
                         break
             except av.error.FFmpegError:
                 decoder = None
+
+
+def nearest_keyframes(
+    path: Path, times: Sequence[float]
+) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+    """Yield (presentation time, upright RGB frame) of the keyframe nearest each wanted time,
+    each keyframe once, in time order, without indexing the whole file.
+
+    For each time: seek to the keyframe at or before it, read packets (no decoding) up to
+    the next keyframe or until the earlier one is clearly nearer, then decode just the
+    chosen keyframe.
+    """
+    import av
+
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        base = float(stream.time_base)
+        start = stream.start_time or 0
+        seen: set[int] = set()
+        for target in sorted(times):
+            try:
+                chosen = _nearest_key_pts(container, stream, target, base, start)
+                if chosen is None or chosen in seen:
+                    continue
+                seen.add(chosen)
+                container.seek(chosen, stream=stream, backward=True)
+                for frame in container.decode(stream):
+                    if frame.pts is not None:
+                        yield (frame.pts - start) * base, _upright(frame)
+                        break
+            except av.error.FFmpegError:
+                continue
+
+
+def _nearest_key_pts(container: Any, stream: Any, target: float, base: float, start: int) -> Any:
+    """The pts of the keyframe nearest `target` seconds (None if no keyframe is found)."""
+    container.seek(int(target / base) + start, stream=stream, backward=True)
+    before: float | None = None
+    before_pts = None
+    for packet in container.demux(stream):
+        if packet.pts is None or not packet.size:
+            continue
+        seconds = (packet.pts - start) * base
+        if packet.is_keyframe:
+            if seconds <= target + 1e-6 or before is None:
+                if seconds > target + 1e-6:
+                    return packet.pts  # the seek landed after the target: the first keyframe
+                before, before_pts = seconds, packet.pts
+                continue
+            return packet.pts if seconds - target < target - before else before_pts
+        if before is not None and seconds - target > target - before:
+            return before_pts
+    return before_pts

@@ -281,9 +281,10 @@ class Analyzer:
         whole = (first, stop) == (0, info.frame_count)
         if stop - first < wanted:
             reason = f"the {'clip' if whole else 'range'} has only {stop - first} frames"
+        elif sampling.seek == "keyframe":
+            reason = f"only {len(frames)} distinct keyframes lie near the wanted times"
         elif len(indices) < wanted:
-            kind = "keyframes" if sampling.seek == "keyframe" else "frames"
-            reason = f"only {len(indices)} distinct {kind} lie near the wanted times"
+            reason = f"only {len(indices)} distinct frames lie near the wanted times"
         else:
             reason = f"{len(indices) - len(frames)} frames could not be decoded"
         if len(frames) < wanted:

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
+# Measured here (scripts/bench_frames.py, 720p H.264, GOP 250): a seek costs about as much
+# as decoding 120 frames forward when keyframe positions are unknown, and about 8 frames
+# more than decoding from the keyframe when they are known.
 SEQUENTIAL_MAX_GAP = 120
+SEEK_COST_FRAMES = 8
+# Gaps where keyframe positions decide (below: always grab; above: longer than any common
+# GOP, always seek), and how many frames a packet index reads in the time of one seek.
+UNDECIDED_GAPS = (16, 600)
+INDEX_FRAMES_PER_SEEK = 5000
 MAX_PLAUSIBLE_FPS = 480
 FALLBACK_FPS = 30.0
 IMAGE_MAGIC = {
@@ -223,10 +231,11 @@ def plan(info: VideoInfo, first: int, stop: int, n: int, seek: str = "exact") ->
     """The frames to decode: spread evenly over [first, stop).
 
     With a stream index (variable frame rate) they are spread evenly in *time*; in keyframe
-    mode each wanted time snaps to the nearest keyframe (duplicates dropped).
+    mode with an index each wanted time snaps to the nearest keyframe (duplicates dropped).
+    Without an index, keyframe mode snaps while decoding (see `iter_frames`).
     """
-    if seek == "keyframe":
-        index = info.index or avdecode.build_index(info.path)
+    if seek == "keyframe" and info.index is not None:
+        index = info.index
         times = _spread_times(index.times[first], _end_time(info, index, stop), n)
         keys = [k for k in index.keyframes if first <= k < stop] or [index.nearest_keyframe(
             index.times[first])]  # fmt: skip
@@ -285,32 +294,43 @@ def iter_frames(
     indices: Sequence[int],
     longest_edge: int | None = None,
     seek: str = "exact",
-    max_gap: int = SEQUENTIAL_MAX_GAP,
+    max_gap: int | None = None,
 ) -> Iterator[Frame]:
     """Decode the frames at `indices`, in order, one at a time.
 
-    OpenCV reads constant-frame-rate videos: from each frame it decodes forward (grab, no
-    conversion) to the next wanted one when that is at most `max_gap` frames ahead,
-    and seeks otherwise, so dense requests become one sequential pass and sparse ones one
-    seek per frame. PyAV reads variable-frame-rate videos and keyframe mode, with times from
-    the stream index. Frames that fail to decode are left out; the caller compares the count
-    with what it asked for.
+    OpenCV reads constant-frame-rate videos. From each frame it either decodes forward
+    (grab, no conversion) to the next wanted one or seeks, whichever decodes fewer frames:
+    seeking pays only when the keyframe before the target lies ahead of the current position
+    (a seek always decodes from that keyframe). Keyframe positions come from a packet index
+    (no decoding) when some gaps are in the range where they decide; otherwise, and with an
+    explicit `max_gap`, frames at most that far ahead are grabbed and the rest sought.
+    PyAV reads variable-frame-rate videos and keyframe mode. Frames that fail to decode are
+    left out; the caller compares the count with what it asked for.
     """
     wanted = sorted(set(indices))
     if not wanted:
         return
-    if decoder_for(info, seek) == "pyav":
-        index = info.index or avdecode.build_index(info.path)
-        by_time = {index.times[i]: i for i in wanted}
-        for t, rgb in avdecode.decode_times(info.path, list(by_time), seek == "keyframe"):
-            yield Frame(by_time.get(t, index.nearest_frame(t)), t, _shrink(rgb, longest_edge))
+    if seek == "keyframe" and info.index is None:
+        for t, rgb in avdecode.nearest_keyframes(info.path, [i / info.fps for i in wanted]):
+            index = min(info.frame_count - 1, round(t * info.fps))
+            yield Frame(index, t, _shrink(rgb, longest_edge))
         return
+    if decoder_for(info, seek) == "pyav":
+        stream_index = info.index or avdecode.build_index(info.path)
+        by_time = {stream_index.times[i]: i for i in wanted}
+        for t, rgb in avdecode.decode_times(info.path, list(by_time), seek == "keyframe"):
+            yield Frame(
+                by_time.get(t, stream_index.nearest_frame(t)), t, _shrink(rgb, longest_edge)
+            )
+        return
+    keyframes = _keyframes_if_useful(info, wanted) if max_gap is None else None
+    gap = SEQUENTIAL_MAX_GAP if max_gap is None else max_gap
     cv2 = _cv2()
     cap = _open(info.path)
     try:
         position = 0  # index of the frame the next grab() returns
         for target in wanted:
-            if not 0 <= target - position <= max_gap:
+            if _should_seek(position, target, gap, keyframes):
                 cap.set(cv2.CAP_PROP_POS_FRAMES, target)
                 position = target
             while position < target and cap.grab():
@@ -324,6 +344,29 @@ def iter_frames(
                 yield Frame(target, timestamp, _convert(bgr, longest_edge))
     finally:
         cap.release()
+
+
+def _should_seek(position: int, target: int, max_gap: int, keyframes: list[int] | None) -> bool:
+    if target < position:
+        return True
+    if keyframes is None:
+        return target - position > max_gap
+    keyframe = keyframes[max(0, bisect.bisect_right(keyframes, target) - 1)]
+    return keyframe - position > SEEK_COST_FRAMES
+
+
+def _keyframes_if_useful(info: VideoInfo, wanted: list[int]) -> list[int] | None:
+    """The stream's keyframes, read only when enough gaps between wanted frames are in the
+    range where they decide between grabbing and seeking to pay for the packet index."""
+    gaps = [b - a for a, b in zip([0, *wanted[:-1]], wanted, strict=True)]
+    undecided = sum(1 for g in gaps if UNDECIDED_GAPS[0] < g < UNDECIDED_GAPS[1])
+    if undecided * INDEX_FRAMES_PER_SEEK < info.frame_count:
+        return None
+    try:
+        keys = list(avdecode.build_index(info.path).keyframes)
+    except VideoError:
+        return None
+    return keys if keys and keys[0] == 0 else None
 
 
 def iter_windows(

@@ -208,3 +208,20 @@ def test_sparse_and_dense_requests_mix_seeking_and_decoding_forward(tmp_path: Pa
     got = video.sample(info, indices)
     assert [f.index for f in got] == indices
     assert [read_frame_code(f.image) for f in got] == [i % 256 for i in indices]
+
+
+@pytest.mark.parametrize(
+    ("position", "target", "keyframes", "expected"),
+    [
+        (100, 150, [0, 48, 96, 144], True),  # the target's keyframe lies ahead: seek
+        (100, 140, [0, 48, 96, 144], False),  # its keyframe is behind us: decode forward
+        (140, 150, [0, 48, 96, 144], False),  # a seek would save fewer frames than it costs
+        (150, 100, [0, 48, 96, 144], True),  # going back always seeks
+        (0, 121, None, True),  # no keyframe positions: the measured crossover decides
+        (0, 120, None, False),
+    ],
+)
+def test_seek_or_grab(
+    position: int, target: int, keyframes: list[int] | None, expected: bool
+) -> None:
+    assert video._should_seek(position, target, 120, keyframes) is expected

@@ -70,12 +70,15 @@ def test_keyframe_mode_reports_true_times(tmp_path: Path) -> None:
     clip = write_av_video(tmp_path / "gop.mp4", size=(160, 96), frames=240, gop=48)
     info = video.probe(clip)
     index = avdecode.build_index(clip)
-    indices = video.plan(info, 0, info.frame_count, 4, seek="keyframe")
-    assert set(indices) <= set(index.keyframes)
-    got = video.sample(info, indices, seek="keyframe")
-    assert [f.index for f in got] == indices
-    assert [read_frame_code(f.image) for f in got] == [i % 256 for i in indices]
-    assert [f.timestamp_s for f in got] == pytest.approx([i / 30 for i in indices], abs=2e-3)
+    wanted = video.plan(info, 0, info.frame_count, 4, seek="keyframe")
+    assert wanted == [30, 90, 150, 210]
+    got = video.sample(info, wanted, seek="keyframe")
+    nearest = sorted({index.nearest_keyframe(i / 30) for i in wanted})
+    assert [f.index for f in got] == nearest == [48, 96, 144, 192]
+    assert [read_frame_code(f.image) for f in got] == nearest
+    assert [f.timestamp_s for f in got] == pytest.approx([i / 30 for i in nearest], abs=2e-3)
+    # Two wanted times nearest the same keyframe give it once.
+    assert [f.index for f in video.sample(info, [100, 110], seek="keyframe")] == [96]
 
 
 @pytest.mark.parametrize(
@@ -169,3 +172,14 @@ def test_black_frames_are_fine(tmp_path: Path) -> None:
     info = video.probe(path)
     got = video.sample(info, video.plan(info, 0, info.frame_count, 4))
     assert len(got) == 4 and all(int(f.image.max()) <= 16 for f in got)
+
+
+def test_keyframe_aware_choice_is_exact(tmp_path: Path) -> None:
+    clip = write_av_video(tmp_path / "gop.mp4", size=(64, 48), frames=480, gop=48)
+    info = video.probe(clip)
+    wanted = list(range(5, 480, 37))
+    assert video._keyframes_if_useful(info, wanted) == list(range(0, 480, 48))
+    assert video._keyframes_if_useful(info, [5, 9, 12]) is None  # close together: grab
+    got = video.sample(info, wanted)
+    assert [f.index for f in got] == wanted
+    assert [read_frame_code(f.image) for f in got] == [i % 256 for i in wanted]
