@@ -3,7 +3,8 @@
 Videos are 720p H.264 with a keyframe every 250 frames (like cameras), written once with
 PyAV into the cache; every frame carries its index, so each exact-mode frame is checked.
 Cases: 8 and 16 frames from each video, and all 30 s windows with 5 s overlap (6 frames
-each) of the long ones. Prints medians and ratios; writes JSON beside the videos.
+each) of the long ones. The methods of a case run in turn, round after round, and each
+keeps its best time. Prints times and ratios; writes JSON beside the videos.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def windows(info: video.VideoInfo, size_s: float = 30, overlap_s: float = 5) -> 
 
 
 def timed(task: Callable[[], list[video.Frame]], repeats: int) -> tuple[float, list[video.Frame]]:
-    """Median seconds over `repeats` runs after one untimed warm-up, and the frames."""
+    """Median seconds over `repeats` runs (after one untimed warm-up), and the frames."""
     frames = task()
     times = []
     for _ in range(repeats):
@@ -57,6 +58,21 @@ def timed(task: Callable[[], list[video.Frame]], repeats: int) -> tuple[float, l
         frames = task()
         times.append(time.perf_counter() - start)
     return statistics.median(times), frames
+
+
+def interleaved(
+    tasks: dict[str, Callable[[], list[video.Frame]]], repeats: int, warm_up: bool
+) -> tuple[dict[str, float], dict[str, list[video.Frame]]]:
+    """Each task's best time over `repeats` rounds that run every task in turn (so a busy
+    moment of the machine hits them alike), and each task's frames."""
+    frames = {name: task() for name, task in tasks.items()} if warm_up else {}
+    best = {name: float("inf") for name in tasks}
+    for _ in range(repeats):
+        for name, task in tasks.items():
+            start = time.perf_counter()
+            frames[name] = task()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best, frames
 
 
 def _line(row: dict[str, object]) -> str:
@@ -70,15 +86,51 @@ def _line(row: dict[str, object]) -> str:
         f" | seek/chosen {seconds['always-seek'] / seconds['chosen']:4.1f}"
         f" | chosen/keyframe {seconds['chosen'] / seconds['keyframe']:5.1f}"
         f" | exact {row['chosen_decoded_right']}/{row['frames']}"
-        f" | keyframe on target {row['keyframe_on_target']}/{row['frames']}"
+        f" | keyframe max error {row['keyframe_max_error_s']:.1f} s"
     )
+
+
+def warm_page_cache(path: Path) -> None:
+    """Read the file once so that every method starts with it in memory."""
+    with path.open("rb") as handle:
+        while handle.read(1 << 24):
+            pass
+
+
+def _read(info: video.VideoInfo, indices: list[int], max_gap: int) -> list[video.Frame]:
+    return list(video.iter_frames(info, indices, max_gap=max_gap))
+
+
+def crossover(info: video.VideoInfo, gaps: list[int], count: int = 12) -> list[dict[str, float]]:
+    """Seconds per wanted frame by seeking and by grabbing forward, for frames `gap` apart."""
+    rows = []
+    for gap in gaps:
+        indices = [37 + gap * (i + 1) for i in range(count)]
+        seek, _ = timed(functools.partial(_read, info, indices, -1), 3)
+        grab, _ = timed(functools.partial(_read, info, indices, 10**9), 3)
+        rows.append(
+            {"gap": gap, "seek_s_per_frame": seek / count, "grab_s_per_frame": grab / count}
+        )
+        print(
+            f"gap {gap:5d} frames: seek {seek / count * 1000:7.1f} ms/frame"
+            f" | grab {grab / count * 1000:7.1f} ms/frame | grab/seek {grab / seek:5.2f}",
+            flush=True,
+        )
+    return rows
 
 
 def main() -> None:
     """Run every case and print the table."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, nargs="+", default=[10 / 60, 10, 60])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of short videos")
+    parser.add_argument(
+        "--long-repeats", type=int, default=2, help="timed runs of videos of 10 minutes or more"
+    )
+    parser.add_argument(
+        "--gaps", type=int, nargs="*", default=[15, 30, 60, 90, 120, 160, 250, 500],
+        help="frame gaps for the seek/grab crossover (measured on the first long video)",
+    )  # fmt: skip
     args = parser.parse_args()
     methods: dict[str, Callable[[video.VideoInfo, list[int]], list[video.Frame]]] = {
         "chosen": lambda info, idx: list(video.iter_frames(info, idx)),
@@ -87,33 +139,38 @@ def main() -> None:
         "keyframe": lambda info, idx: video.sample(info, idx, seek="keyframe"),
     }
     rows = []
+    gaps: list[dict[str, float]] = []
     for minutes in args.minutes:
         path = make_video(minutes)
+        warm_page_cache(path)
         info = video.probe(path)
+        long = minutes >= 10
+        repeats = args.long_repeats if long else args.repeats
+        if long and args.gaps and not gaps:
+            gaps = crossover(info, args.gaps)
         cases: list[tuple[str, list[int]]] = [
             (f"{n} frames", video.plan_range(0, info.frame_count, n)) for n in (8, 16)
         ]
-        if minutes >= 10:
+        if long:
             all_windows = windows(info)
             union = sorted({i for w in all_windows for i in w})
             cases.append((f"{len(all_windows)} windows ({len(union)} frames)", union))
         for label, indices in cases:
             row: dict[str, object] = {"video": path.name, "case": label, "frames": len(indices)}
-            wanted = set(indices)
-            for name, method in methods.items():
-                idx = indices
-                if name == "keyframe":
-                    idx = video.plan(info, 0, info.frame_count, len(indices), "keyframe")
-                seconds, frames = timed(functools.partial(method, info, idx), args.repeats)
-                row[name] = seconds
+            tasks = {name: functools.partial(m, info, indices) for name, m in methods.items()}
+            seconds, frames = interleaved(tasks, repeats, warm_up=not long)
+            for name in methods:
+                row[name] = seconds[name]
                 row[f"{name}_decoded_right"] = sum(
-                    read_frame_code(f.image, BITS) == f.index for f in frames
+                    read_frame_code(f.image, BITS) == f.index for f in frames[name]
                 )
-                row[f"{name}_on_target"] = sum(f.index in wanted for f in frames)
+            row["keyframe_max_error_s"] = max(
+                min(abs(f.timestamp_s - i / info.fps) for f in frames["keyframe"]) for i in indices
+            )
             rows.append(row)
             print(_line(row), flush=True)
     out = cache_root() / "bench-frames" / "results.json"
-    out.write_text(json.dumps(rows, indent=2))
+    out.write_text(json.dumps({"cases": rows, "crossover": gaps}, indent=2))
     print(f"saved {out}")
 
 
