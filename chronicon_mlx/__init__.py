@@ -15,15 +15,25 @@ __all__ = [
     "Analyzer",
     "ChroniconError",
     "GenerationConfig",
+    "Highlight",
+    "HighlightFinder",
+    "HighlightsConfig",
+    "HighlightsResult",
+    "Profile",
     "SamplingConfig",
+    "WindowResult",
     "__version__",
     "analyze",
+    "highlights",
 ]
 
 if TYPE_CHECKING:
     from .config import GenerationConfig, SamplingConfig
     from .errors import ChroniconError
+    from .finder import HighlightFinder, HighlightsConfig, HighlightsResult, highlights
     from .pipeline import Analyzer, analyze
+    from .profiles import Profile
+    from .ranking import Highlight, WindowResult
     from .results import AnalysisResult
 
 _LAZY = {
@@ -33,6 +43,13 @@ _LAZY = {
     "ChroniconError": "errors",
     "GenerationConfig": "config",
     "SamplingConfig": "config",
+    "Highlight": "ranking",
+    "WindowResult": "ranking",
+    "HighlightFinder": "finder",
+    "HighlightsConfig": "finder",
+    "HighlightsResult": "finder",
+    "highlights": "finder",
+    "Profile": "profiles",
 }
 
 

@@ -1,7 +1,8 @@
 """Prompt profiles: a system prompt, a user prompt, a scoring rubric and defaults, by name.
 
-Built-in profiles can be overridden and new ones added in a TOML file
-(``$XDG_CONFIG_HOME/chronicon-mlx/profiles.toml`` or ``--profiles-file``)::
+Built-in profiles can be overridden and new ones added in ``[profiles.NAME]`` tables of the
+config file or of a profiles file (``$XDG_CONFIG_HOME/chronicon-mlx/profiles.toml`` or
+``--profiles-file``)::
 
     [profiles.lecture]
     description = "Slides and demonstrations"
@@ -13,18 +14,12 @@ Built-in profiles can be overridden and new ones added in a TOML file
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from .settings import config_dir, config_path, read_toml
 
 DEFAULT_PROFILE = "general"
 PROFILES_FILE = "profiles.toml"
@@ -138,24 +133,22 @@ _NUMBER_LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
-def config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/chronicon-mlx`` (else ``~/.config/chronicon-mlx``)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "chronicon-mlx"
-
-
 def default_profiles_file() -> Path:
     """Where user profiles are read from when no --profiles-file is given."""
     return config_dir() / PROFILES_FILE
 
 
 def load(path: Path | None = None) -> dict[str, Profile]:
-    """Built-in profiles merged with the user's file (`path`, else the default file if any).
+    """Built-in profiles, then ``[profiles.NAME]`` tables of the config file, then the
+    profiles file (`path`, else the default one if it exists), each overriding the last.
 
-    A profile in the file with a built-in's name overrides the fields it sets; a new name
-    must set system, prompt and rubric (or `extends` a profile that has them).
+    A profile with a known name overrides the fields it sets; a new name must set system,
+    prompt and rubric (or `extends` a profile that has them).
     """
     profiles = dict(BUILTIN)
+    config = config_path()
+    if config.is_file():
+        _merge(config, read_toml(config).get("profiles", {}), profiles)
     if path is None:
         path = default_profiles_file()
         if not path.is_file():
@@ -164,26 +157,22 @@ def load(path: Path | None = None) -> dict[str, Profile]:
         raise UsageError(
             f"profiles file not found: {path}", hint="check the path given to --profiles-file"
         )
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read profiles file {path}: {exc}", hint="check it") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(
-            f"{path} is not valid TOML: {exc}", hint="fix the line it names and try again"
-        ) from exc
+    data = read_toml(path)
     unknown = [key for key in data if key != "profiles"]
     if unknown:
         raise UsageError(
             f"{path}: unknown top-level key '{unknown[0]}'",
             hint="put each profile in a [profiles.NAME] table",
         )
-    tables = data.get("profiles", {})
+    _merge(path, data.get("profiles", {}), profiles)
+    return profiles
+
+
+def _merge(path: Path, tables: Any, profiles: dict[str, Profile]) -> None:
     if not isinstance(tables, dict):
         raise UsageError(f"{path}: 'profiles' must be a table", hint="use [profiles.NAME]")
     for name, table in tables.items():
         profiles[name] = _from_table(path, name, table, profiles)
-    return profiles
 
 
 def _from_table(path: Path, name: str, table: Any, known: dict[str, Profile]) -> Profile:

@@ -173,7 +173,6 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ("case", "message"),
     [
         ("missing", "video not found"),
-        ("folder", "is a folder, not a video file"),
         ("text", "is not a video OpenCV can read"),
         ("png", "is a still PNG image, not a video"),
         ("png_as_mp4", "is a still PNG image, not a video"),
@@ -193,6 +192,15 @@ def test_bad_videos(
     assert lines[1].startswith("hint: ")
     assert "Traceback" not in result.output
     assert list(in_tmp.iterdir()) == []
+
+
+def test_a_folder_without_videos(runner: CliRunner, tiny_model: Path, in_tmp: Path) -> None:
+    (in_tmp / "notes").mkdir()
+    (in_tmp / "notes" / "a.txt").write_text("x")
+    result = _analyze(runner, str(in_tmp / "notes"), "-m", str(tiny_model))
+    assert result.exit_code == 2
+    assert "no video files in" in result.stderr and "--recursive" in result.stderr
+    assert not (in_tmp / "results").exists()
 
 
 @pytest.mark.parametrize(

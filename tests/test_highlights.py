@@ -17,7 +17,7 @@ from chronicon_mlx import profiles, video
 from chronicon_mlx.backends import BackendInfo, GenerationOutput, GenerationRequest
 from chronicon_mlx.backends.mlx_backend import MLXBackend
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.highlights import HighlightFinder, HighlightsConfig, plan_windows
+from chronicon_mlx.finder import HighlightFinder, HighlightsConfig, plan_windows
 from chronicon_mlx.pipeline import Analyzer
 from chronicon_mlx.testing import write_sample_video
 

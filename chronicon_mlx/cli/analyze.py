@@ -1,12 +1,17 @@
-"""`chronicon-mlx analyze VIDEO`: answer a question about a clip."""
+"""`chronicon-mlx analyze VIDEO...`: answer a question about each clip."""
 
 from __future__ import annotations
 
 import json
+import time
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
 
+from .. import batch, settings
 from ..config import (
     DEFAULT_FRAMES,
     DEFAULT_MAX_TOKENS,
@@ -14,12 +19,17 @@ from ..config import (
     SamplingConfig,
     check_text,
 )
+from ..errors import EXIT_FAILURE, OutputError, UsageError, VideoError
 from ..models import DEFAULT_MODEL
 from ..timecodes import parse_time
+from ..writers import check_writable, default_output_path, write_json
 from .common import handle_errors
 from .models import show_models
 from .profiles import PROFILES_FILE_OPTION
-from .render import RichReporter, stderr_console, timing_table
+from .render import RichReporter, print_error, stderr_console, summary_table, timing_table
+
+if TYPE_CHECKING:
+    from ..results import AnalysisResult
 
 
 def _list_models(value: bool) -> None:
@@ -29,7 +39,14 @@ def _list_models(value: bool) -> None:
 
 
 def analyze_command(
-    video: Path = typer.Argument(..., help="The video file to analyze.", show_default=False),
+    videos: list[Path] = typer.Argument(
+        ...,
+        help="Video files or folders of videos (several are analyzed with one model load).",
+        show_default=False,
+    ),
+    recursive: bool = typer.Option(
+        False, "--recursive", "-R", help="Also look for videos in the folders' subfolders."
+    ),
     frames: int | None = typer.Option(
         None,
         "--frames",
@@ -84,20 +101,29 @@ def analyze_command(
     profiles_file: Path | None = PROFILES_FILE_OPTION,
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
-    model: str = typer.Option(
-        DEFAULT_MODEL, "--model", "-m", help="An alias (256m, 500m, 2.2b), a Hub id, or a folder."
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help=f"An alias (256m, 500m, 2.2b), a Hub id, or a folder. [default: {DEFAULT_MODEL}]",
+        show_default=False,
     ),
-    backend: str = typer.Option(
-        "auto",
+    backend: str | None = typer.Option(
+        None,
         "--backend",
         "-b",
-        help="auto, mlx or transformers (auto falls back when one fails).",
+        help="auto, mlx or transformers (auto falls back when one fails). [default: auto]",
+        show_default=False,
     ),
-    device: str = typer.Option("auto", "--device", help="auto, mps, cuda or cpu."),
-    dtype: str = typer.Option(
-        "auto",
+    device: str | None = typer.Option(
+        None, "--device", help="auto, mps, cuda or cpu. [default: auto]", show_default=False
+    ),
+    dtype: str | None = typer.Option(
+        None,
         "--dtype",
-        help="auto (float32 on CPU/MPS, bfloat16 on CUDA), float32, float16, bfloat16.",
+        help="auto (float32 on CPU/MPS, bfloat16 on CUDA), float32, float16, bfloat16."
+        " [default: auto]",
+        show_default=False,
     ),
     quantize: str | None = typer.Option(
         None,
@@ -110,12 +136,17 @@ def analyze_command(
         None,
         "--output",
         "-o",
-        help="Where to save the JSON record. [default: results/<video>_<UTC time>.json]",
+        help="Where to save the JSON record (a folder when there are several videos)."
+        " [default: results/<video>_<UTC time>.json]",
+        show_default=False,
     ),
     no_save: bool = typer.Option(False, "--no-save", help="Do not save a JSON record."),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON record on stdout."),
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
     ),
     list_models: bool = typer.Option(
         False,
@@ -125,12 +156,13 @@ def analyze_command(
         callback=_list_models,
     ),
 ) -> None:
-    """Sample frames from VIDEO and ask a SmolVLM2 model about them."""
-    console = stderr_console()
+    """Sample frames from each video and ask a SmolVLM2 model about them."""
+    console = stderr_console(quiet)
     with handle_errors(console):
         from ..pipeline import Analyzer
-        from ..writers import check_writable, default_output_path, write_json
 
+        config = settings.load()
+        files = batch.expand(videos, recursive)
         prompt = check_text(prompt, "--prompt")
         system = check_text(system, "--system")
         if profile_name is not None:
@@ -142,7 +174,7 @@ def analyze_command(
             frames = profile.frames if frames is None else frames
             max_tokens = profile.max_tokens if max_tokens is None else max_tokens
         sampling = SamplingConfig(
-            frames=DEFAULT_FRAMES if frames is None else frames,
+            frames=settings.resolve(frames, "frames", config),
             resize=resize,
             start_s=parse_time(start, "--start") if start is not None else 0.0,
             end_s=parse_time(end, "--end") if end is not None else None,
@@ -151,34 +183,114 @@ def analyze_command(
             strategy=sampling_strategy,
         )
         generation = GenerationConfig(
-            max_tokens=DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
+            max_tokens=settings.resolve(max_tokens, "max_tokens", config),
             temperature=temperature,
             seed=seed,
         )
-        if output is not None and not no_save:
-            check_writable(output)
+        targets = _targets(files, output, no_save, config.output_folder())
         reporter = RichReporter(console, verbose=verbose)
         analyzer = Analyzer(
-            model=model,
-            backend=backend,
-            device=device,
-            dtype=dtype,
+            model=settings.resolve(model, "model", config),
+            backend=settings.resolve(backend, "backend", config),
+            device=settings.resolve(device, "device", config),
+            dtype=settings.resolve(dtype, "dtype", config),
             quantize=quantize,
             reporter=reporter,
         )
-        with reporter:
-            result = analyzer.analyze(video, prompt, system, sampling, generation)
-        record = result.to_dict()
-        record["profile"] = profile_name
-        saved: Path | None = None
-        if not no_save:
-            target = output or default_output_path(video, result.started_at)
-            saved = write_json(record, target)
-        if verbose:
-            console.print(timing_table(result))
+        if len(files) == 1:
+            with reporter:
+                result = analyzer.analyze(files[0], prompt, system, sampling, generation)
+            _show_one(result, targets[0], profile_name, as_json, verbose, console)
+            return
+        rows = []
+        records: list[dict[str, object]] = []
+        for number, (video, target) in enumerate(zip(files, targets, strict=True), start=1):
+            console.print(f"[bold]{number}/{len(files)}[/] {video}", highlight=False)
+            start_time = time.perf_counter()
+            try:
+                with reporter:
+                    result = analyzer.analyze(video, prompt, system, sampling, generation)
+            except (VideoError, UsageError) as error:
+                print_error(console, error, prefix=f"{video.name}: ")
+                rows.append(_row(video, None, time.perf_counter() - start_time, error.message))
+                records.append({"video_path": str(video), "status": "failed",
+                                "error": error.message})  # fmt: skip
+                continue
+            finally:
+                reporter.reset()
+            record = result.to_dict()
+            record["profile"] = profile_name
+            if target is not None:
+                console.print(f"[dim]saved {write_json(record, target)}[/]", highlight=False)
+            rows.append(_row(video, result.video["duration_s"], result.total_time, None,
+                             result.analysis))  # fmt: skip
+            records.append({**record, "status": "ok"})
         if as_json:
-            typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+            typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
         else:
-            typer.echo(result.analysis)
-        if saved is not None:
-            console.print(f"[dim]saved {saved}[/]", highlight=False)
+            Console().print(summary_table(rows))
+        failed = sum(1 for row in rows if row["status"] != "ok")
+        if failed:
+            console.print(f"[red]{failed} of {len(files)} videos failed[/]", highlight=False)
+            raise typer.Exit(EXIT_FAILURE)
+
+
+def _targets(
+    files: list[Path], output: Path | None, no_save: bool, folder: Path
+) -> list[Path | None]:
+    """Where each record goes: `output` itself for one video, else files in a folder."""
+    if no_save:
+        return [None] * len(files)
+    stamp = datetime.now(timezone.utc)
+    if len(files) == 1 and output is not None:
+        check_writable(output)
+        return [output]
+    if output is not None:
+        if output.exists() and not output.is_dir():
+            raise OutputError(
+                f"--output {output} is a file; with several videos it names a folder",
+                hint="give a folder, e.g. -o results/",
+            )
+        folder = output
+    taken: set[Path] = set()
+    targets: list[Path | None] = []
+    for video in files:
+        target = batch.unique_path(default_output_path(video, stamp, folder), taken)
+        check_writable(target)
+        targets.append(target)
+    return targets
+
+
+def _show_one(
+    result: AnalysisResult,
+    target: Path | None,
+    profile_name: str | None,
+    as_json: bool,
+    verbose: bool,
+    console: Console,
+) -> None:
+    """Save the record of a single video and print its answer (or record)."""
+    record = result.to_dict()
+    record["profile"] = profile_name
+    saved = write_json(record, target) if target is not None else None
+    if verbose:
+        console.print(timing_table(result))
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(result.analysis)
+    if saved is not None:
+        console.print(f"[dim]saved {saved}[/]", highlight=False)
+
+
+def _row(
+    video: Path, duration: float | None, seconds: float, error: str | None, answer: str = ""
+) -> dict[str, object]:
+    first = answer.strip().splitlines()[0] if answer.strip() else ""
+    return {
+        "video": video.name,
+        "duration_s": duration,
+        "seconds": seconds,
+        "status": "failed" if error else "ok",
+        "detail": error or first,
+    }

@@ -7,6 +7,8 @@ import typer
 from .. import __version__
 from .analyze import analyze_command
 from .bench import bench_command
+from .config import config_app
+from .doctor import doctor_command
 from .highlights import highlights_command
 from .models import models_command
 from .profiles import profiles_app
@@ -21,6 +23,8 @@ app = typer.Typer(
 app.command("analyze")(analyze_command)
 app.command("highlights")(highlights_command)
 app.add_typer(profiles_app, name="profiles")
+app.add_typer(config_app, name="config")
+app.command("doctor")(doctor_command)
 app.command("models")(models_command)
 app.command("bench")(bench_command)
 

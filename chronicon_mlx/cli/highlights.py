@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,15 +12,16 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import check_text
+from ..errors import EXIT_FAILURE
 from ..models import DEFAULT_MODEL
 from ..profiles import DEFAULT_PROFILE
 from ..timecodes import format_time, parse_time
 from .common import handle_errors
 from .profiles import PROFILES_FILE_OPTION
-from .render import RichReporter, stderr_console
+from .render import RichReporter, print_error, stderr_console, summary_table
 
 if TYPE_CHECKING:
-    from ..highlights import HighlightsResult
+    from ..finder import HighlightsResult
 
 FORMATS = ("json", "srt", "vtt", "md", "html")
 
@@ -39,9 +41,18 @@ def parse_formats(value: str) -> list[str]:
 
 
 def highlights_command(
-    video: Path = typer.Argument(..., help="The video to find highlights in.", show_default=False),
-    profile_name: str = typer.Option(
-        DEFAULT_PROFILE, "--profile", "-P", help="A prompt profile (see `chronicon-mlx profiles`)."
+    videos: list[Path] = typer.Argument(
+        ..., help="Video files or folders of videos (one model load for all).", show_default=False
+    ),
+    recursive: bool = typer.Option(
+        False, "--recursive", "-R", help="Also look for videos in the folders' subfolders."
+    ),
+    profile_name: str | None = typer.Option(
+        None,
+        "--profile",
+        "-P",
+        help=f"A prompt profile (see `chronicon-mlx profiles`). [default: {DEFAULT_PROFILE}]",
+        show_default=False,
     ),
     profiles_file: Path | None = PROFILES_FILE_OPTION,
     window: float | None = typer.Option(
@@ -59,18 +70,25 @@ def highlights_command(
         6, "--min-significance", help="Keep windows scored at least this (1-10)."
     ),
     max_highlights: int = typer.Option(10, "--max-highlights", help="Keep this many at most."),
-    formats: str = typer.Option(
-        "json,md", "--format", help="Any of json,srt,vtt,md,html (comma-separated)."
+    formats: str | None = typer.Option(
+        None,
+        "--format",
+        help="Any of json,srt,vtt,md,html (comma-separated). [default: json,md]",
+        show_default=False,
     ),
     output: Path | None = typer.Option(
         None,
         "--output",
         "-o",
-        help="Output folder. [default: results/<video-stem>_highlights/]",
+        help="Output folder (with several videos, the folder that holds one per video)."
+        " [default: results/<video-stem>_highlights/]",
         show_default=False,
     ),
     reel: Path | None = typer.Option(
-        None, "--reel", help="Also cut the highlights into one clip (e.g. reel.mp4)."
+        None,
+        "--reel",
+        help="Also cut the highlights into one clip (e.g. reel.mp4; with several videos, a"
+        " file of that name in each video's output folder).",
     ),
     sort: str = typer.Option("score", "--sort", help="Order of the reports: score or time."),
     fresh: bool = typer.Option(
@@ -92,30 +110,45 @@ def highlights_command(
     ),
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
-    model: str = typer.Option(
-        DEFAULT_MODEL, "--model", "-m", help="An alias (256m, 500m, 2.2b), a Hub id, or a folder."
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help=f"An alias (256m, 500m, 2.2b), a Hub id, or a folder. [default: {DEFAULT_MODEL}]",
+        show_default=False,
     ),
-    backend: str = typer.Option("auto", "--backend", "-b", help="auto, mlx or transformers."),
-    device: str = typer.Option("auto", "--device", help="auto, mps, cuda or cpu."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, float16 or bfloat16."),
+    backend: str | None = typer.Option(
+        None, "--backend", "-b", help="auto, mlx or transformers. [default: auto]"
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="auto, mps, cuda or cpu. [default: auto]"
+    ),
+    dtype: str | None = typer.Option(
+        None, "--dtype", help="auto, float32, float16 or bfloat16. [default: auto]"
+    ),
     quantize: str | None = typer.Option(
         None, "--quantize", "-q", help="none, 4bit or 8bit.", show_default=False
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON record on stdout."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
+    ),
 ) -> None:
-    """Find the ranked highlights of VIDEO: score each window 1-10, merge, rank, report."""
-    console = stderr_console()
+    """Find the ranked highlights of each video: score each window 1-10, merge, rank, report."""
+    console = stderr_console(quiet)
     with handle_errors(console):
-        from .. import profiles
-        from ..errors import UsageError
-        from ..highlights import HighlightFinder, HighlightsConfig
+        from .. import batch, profiles, settings
+        from ..errors import UsageError, VideoError
+        from ..finder import HighlightFinder, HighlightsConfig
         from ..pipeline import Analyzer
         from ..writers.report import SORTS
 
-        chosen = parse_formats(formats)
+        defaults = settings.load()
+        files = batch.expand(videos, recursive)
+        chosen = parse_formats(formats) if formats is not None else list(defaults["formats"])
         if sort not in SORTS:
             raise UsageError(f"unknown --sort '{sort}'", hint="score or time")
-        profile = profiles.get(profile_name, profiles_file)
+        profile = profiles.get(settings.resolve(profile_name, "profile", defaults), profiles_file)
         config = HighlightsConfig(
             window_s=profile.window if window is None else window,
             overlap_s=profile.overlap if overlap is None else overlap,
@@ -133,39 +166,88 @@ def highlights_command(
             seed=seed,
             constrained=not free_text,
         )
-        folder = output or Path("results") / f"{video.stem}_highlights"
-        _check_folder(folder)
+        folders = _folders(files, output, defaults.output_folder())
         reporter = RichReporter(console)
         analyzer = Analyzer(
-            model=model,
-            backend=backend,
-            device=device,
-            dtype=dtype,
+            model=settings.resolve(model, "model", defaults),
+            backend=settings.resolve(backend, "backend", defaults),
+            device=settings.resolve(device, "device", defaults),
+            dtype=settings.resolve(dtype, "dtype", defaults),
             quantize=quantize,
             reporter=reporter,
         )
         finder = HighlightFinder(
             analyzer, profile, check_text(system, "--system"), check_text(prompt, "--prompt")
         )
-        with reporter:
-            result = finder.run(video, config, folder, fresh=fresh)
-        written = write_outputs(result, folder, chosen, sort)
-        if reel is not None:
-            from .. import video as video_module
-            from ..writers.reel import write_reel
-
-            cut = write_reel(video_module.probe(video), result.highlights, reel)
-            written.append(cut.path)
-            console.print(
-                f"[dim]reel: {len(cut.segments)} parts, {cut.seconds:.1f} s ({cut.method})[/]",
-                highlight=False,
-            )
+        results: list[HighlightsResult] = []
+        rows: list[dict[str, object]] = []
+        for number, (video, folder) in enumerate(zip(files, folders, strict=True), start=1):
+            if len(files) > 1:
+                console.print(f"[bold]{number}/{len(files)}[/] {video}", highlight=False)
+            started = time.perf_counter()
+            try:
+                with reporter:
+                    result = finder.run(video, config, folder, fresh=fresh)
+            except (VideoError, UsageError) as error:
+                if len(files) == 1:
+                    raise
+                print_error(console, error, prefix=f"{video.name}: ")
+                rows.append({"video": video.name, "duration_s": None, "status": "failed",
+                             "seconds": time.perf_counter() - started,
+                             "detail": error.message})  # fmt: skip
+                continue
+            finally:
+                reporter.reset()
+            written = write_outputs(result, folder, chosen, sort)
+            if reel is not None:
+                target = reel if len(files) == 1 else folder / reel.name
+                written.append(_cut_reel(video, result, target, console))
+            results.append(result)
+            rows.append({"video": video.name, "duration_s": result.video["duration_s"],
+                         "status": "ok", "seconds": time.perf_counter() - started,
+                         "detail": f"{len(result.highlights)} highlights, "
+                                   f"{result.unscored} unscored windows"})  # fmt: skip
+            if not as_json:
+                Console().print(highlights_table(result))
+            for path in written:
+                console.print(f"[dim]saved {path}[/]", highlight=False)
         if as_json:
-            typer.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
-        else:
-            Console().print(highlights_table(result))
-        for path in written:
-            console.print(f"[dim]saved {path}[/]", highlight=False)
+            data = [r.to_dict() for r in results]
+            typer.echo(json.dumps(data[0] if len(files) == 1 else data, indent=2,
+                                  ensure_ascii=False))  # fmt: skip
+        elif len(files) > 1:
+            Console().print(summary_table(rows))
+        failed = sum(1 for row in rows if row["status"] != "ok")
+        if failed:
+            console.print(f"[red]{failed} of {len(files)} videos failed[/]", highlight=False)
+            raise typer.Exit(EXIT_FAILURE)
+
+
+def _folders(files: list[Path], output: Path | None, base: Path) -> list[Path]:
+    """Each video's output folder: `output` itself for one video, else one per video."""
+    from .. import batch
+
+    if len(files) == 1 and output is not None:
+        _check_folder(output)
+        return [output]
+    parent = output or base
+    taken: set[Path] = set()
+    folders = [batch.unique_path(parent / f"{v.stem}_highlights", taken) for v in files]
+    for folder in folders:
+        _check_folder(folder)
+    return folders
+
+
+def _cut_reel(video: Path, result: HighlightsResult, target: Path, console: Console) -> Path:
+    from .. import video as video_module
+    from ..writers.reel import write_reel
+
+    cut = write_reel(video_module.probe(video), result.highlights, target)
+    console.print(
+        f"[dim]reel: {len(cut.segments)} parts, {cut.seconds:.1f} s ({cut.method})[/]",
+        highlight=False,
+    )
+    return cut.path
 
 
 def _check_folder(folder: Path) -> None:

@@ -51,11 +51,15 @@ def stderr_console(quiet: bool = False) -> Console:
     return Console(stderr=True, quiet=quiet, no_color="NO_COLOR" in os.environ or None)
 
 
-def print_error(console: Console, error: ChroniconError) -> None:
-    """One red line with the message, one dim line with the hint."""
-    console.print(f"[bold red]error:[/] {error.message}", highlight=False, soft_wrap=True)
+def print_error(console: Console, error: ChroniconError, prefix: str = "") -> None:
+    """One red line with the message, one dim line with the hint (shown even when quiet)."""
+    was_quiet, console.quiet = console.quiet, False
+    console.print(
+        f"[bold red]error:[/] {prefix}{error.message}", highlight=False, soft_wrap=True, markup=True
+    )
     if error.hint:
         console.print(f"[dim]hint: {error.hint}[/]", highlight=False, soft_wrap=True)
+    console.quiet = was_quiet
 
 
 class RichReporter:
@@ -64,7 +68,12 @@ class RichReporter:
     def __init__(self, console: Console, verbose: bool = False) -> None:
         self.console = console
         self.verbose = verbose
-        self.progress = Progress(
+        self.progress = self._new_progress()
+        self.tasks: dict[str, TaskID] = {}
+        self.streamed: dict[str, str] = {}
+
+    def _new_progress(self) -> Progress:
+        return Progress(
             SpinnerColumn(finished_text="[green]✓[/]"),
             TextColumn("{task.description}"),
             BarColumn(bar_width=24),
@@ -72,12 +81,16 @@ class RichReporter:
             TimeElapsedColumn(),
             EtaColumn(),
             TextColumn("[dim]{task.fields[tail]}[/]"),
-            console=console,
+            console=self.console,
             transient=False,
-            disable=not console.is_terminal,
+            disable=not self.console.is_terminal or self.console.quiet,
         )
-        self.tasks: dict[str, TaskID] = {}
-        self.streamed: dict[str, str] = {}
+
+    def reset(self) -> None:
+        """Start a fresh set of stage lines (for the next video of a batch)."""
+        self.progress = self._new_progress()
+        self.tasks = {}
+        self.streamed = {}
 
     def __enter__(self) -> RichReporter:
         self.progress.start()
@@ -175,5 +188,22 @@ def models_table(rows: list[dict[str, Any]], machine: str) -> Table:
             ", ".join(row["backends"]) or "[red]nothing[/]",
             "[green]yes[/]" if row["cached"] else "no",
             row["note"],
+        )
+    return table
+
+
+def summary_table(rows: list[dict[str, Any]]) -> Table:
+    """One line per video of a batch: duration, time taken, status, first line of the answer."""
+    table = Table(title="Summary", title_justify="left")
+    for column in ("video", "duration", "seconds", "status", "answer / error"):
+        table.add_column(column, justify="right" if column in ("duration", "seconds") else "left")
+    for row in rows:
+        duration = row["duration_s"]
+        table.add_row(
+            row["video"],
+            "" if duration is None else f"{duration:.1f} s",
+            f"{row['seconds']:.1f}",
+            "[green]ok[/]" if row["status"] == "ok" else "[red]failed[/]",
+            row["detail"],
         )
     return table

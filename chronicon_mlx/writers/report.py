@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..highlights import HighlightsResult
+from ..finder import HighlightsResult
 from ..ranking import Highlight
 from ..timecodes import format_time
 from .atomic import atomic_write_text

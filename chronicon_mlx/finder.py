@@ -16,7 +16,7 @@ from typing import Any
 from . import prompts, ranking, resume, scoring, video
 from .backends import Backend, GenerationOutput, GenerationRequest
 from .errors import UsageError, VideoError
-from .events import timed
+from .events import Reporter, timed
 from .pipeline import RANDOM_WEIGHTS_NOTE, Analyzer
 from .profiles import Profile
 from .ranking import Highlight, WindowResult
@@ -470,3 +470,53 @@ def _with_thumbnail(
 
     atomic_write_bytes(target, data.tobytes())
     return replace(window, thumbnail=relative)
+
+
+def highlights(
+    video_path: str | Path,
+    *,
+    profile: str = "general",
+    model: str | None = None,
+    window_s: float | None = None,
+    overlap_s: float | None = None,
+    frames_per_window: int | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    min_significance: int = 6,
+    max_highlights: int = 10,
+    output_dir: str | Path | None = None,
+    backend: str = "auto",
+    device: str = "auto",
+    dtype: str = "auto",
+    quantize: str | None = None,
+    reporter: Reporter | None = None,
+) -> HighlightsResult:
+    """Find the ranked highlights of one video (nothing is printed).
+
+    Window settings default to the profile's. With `output_dir`, finished windows are
+    checkpointed there (a rerun resumes) and window thumbnails are written beside them.
+    """
+    from . import models
+    from .profiles import get
+
+    chosen = get(profile)
+    config = HighlightsConfig(
+        window_s=chosen.window if window_s is None else window_s,
+        overlap_s=chosen.overlap if overlap_s is None else overlap_s,
+        frames_per_window=chosen.frames_per_window if frames_per_window is None
+        else frames_per_window,
+        start_s=start_s,
+        end_s=end_s,
+        min_significance=min_significance,
+        max_highlights=max_highlights,
+    )  # fmt: skip
+    analyzer = Analyzer(
+        model=model or models.DEFAULT_MODEL,
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        reporter=reporter,
+    )
+    folder = Path(output_dir).expanduser() if output_dir is not None else None
+    return HighlightFinder(analyzer, chosen).run(video_path, config, folder)
