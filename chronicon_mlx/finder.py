@@ -518,5 +518,9 @@ def highlights(
         quantize=quantize,
         reporter=reporter,
     )
-    folder = Path(output_dir).expanduser() if output_dir is not None else None
-    return HighlightFinder(analyzer, chosen).run(video_path, config, folder)
+    finder = HighlightFinder(analyzer, chosen)
+    if output_dir is None:
+        return finder.run(video_path, config)
+    folder = Path(output_dir).expanduser()
+    with resume.folder_lock(folder):
+        return finder.run(video_path, config, folder)

@@ -3,9 +3,11 @@ line per finished window, appended and flushed as each window ends."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -13,6 +15,33 @@ from .errors import OutputError
 from .ranking import WindowResult
 
 CHECKPOINT_NAME = "checkpoint.jsonl"
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the output folder for one run: a second run into it fails at once instead of
+    mixing its checkpoint lines and reports with the first one's."""
+    import fcntl
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / LOCK_NAME).open("a")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write into {folder}: {exc.strerror or exc}", hint="choose another -o folder"
+        ) from exc
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"another run is writing into {folder}",
+                hint="wait for it to finish, or choose another -o folder",
+            ) from None
+        yield
+    finally:
+        handle.close()
 
 
 def parameters_key(parameters: dict[str, Any]) -> str:

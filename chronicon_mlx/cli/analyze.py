@@ -188,6 +188,10 @@ def analyze_command(
             seed=seed,
         )
         targets = _targets(files, output, no_save, config.output_folder())
+        if len(files) == 1:
+            from ..video import check_file
+
+            check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console, verbose=verbose)
         analyzer = Analyzer(
             model=settings.resolve(model, "model", config),
@@ -200,7 +204,8 @@ def analyze_command(
         if len(files) == 1:
             with reporter:
                 result = analyzer.analyze(files[0], prompt, system, sampling, generation)
-            _show_one(result, targets[0], profile_name, as_json, verbose, console)
+            exclusive = output is None
+            _show_one(result, targets[0], profile_name, as_json, verbose, console, exclusive)
             return
         rows = []
         records: list[dict[str, object]] = []
@@ -221,7 +226,8 @@ def analyze_command(
             record = result.to_dict()
             record["profile"] = profile_name
             if target is not None:
-                console.print(f"[dim]saved {write_json(record, target)}[/]", highlight=False)
+                saved = write_json(record, target, exclusive=True)
+                console.print(f"[dim]saved {saved}[/]", highlight=False)
             rows.append(_row(video, result.video["duration_s"], result.total_time, None,
                              result.analysis))  # fmt: skip
             records.append({**record, "status": "ok"})
@@ -268,11 +274,12 @@ def _show_one(
     as_json: bool,
     verbose: bool,
     console: Console,
+    exclusive: bool,
 ) -> None:
     """Save the record of a single video and print its answer (or record)."""
     record = result.to_dict()
     record["profile"] = profile_name
-    saved = write_json(record, target) if target is not None else None
+    saved = write_json(record, target, exclusive) if target is not None else None
     if verbose:
         console.print(timing_table(result))
     if as_json:

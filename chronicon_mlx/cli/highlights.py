@@ -141,6 +141,7 @@ def highlights_command(
         from ..errors import UsageError, VideoError
         from ..finder import HighlightFinder, HighlightsConfig
         from ..pipeline import Analyzer
+        from ..resume import folder_lock
         from ..writers.report import SORTS
 
         defaults = settings.load()
@@ -167,6 +168,10 @@ def highlights_command(
             constrained=not free_text,
         )
         folders = _folders(files, output, defaults.output_folder())
+        if len(files) == 1:
+            from ..video import check_file
+
+            check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console)
         analyzer = Analyzer(
             model=settings.resolve(model, "model", defaults),
@@ -186,8 +191,9 @@ def highlights_command(
                 console.print(f"[bold]{number}/{len(files)}[/] {video}", highlight=False)
             started = time.perf_counter()
             try:
-                with reporter:
+                with folder_lock(folder), reporter:
                     result = finder.run(video, config, folder, fresh=fresh)
+                    written = write_outputs(result, folder, chosen, sort)
             except (VideoError, UsageError) as error:
                 if len(files) == 1:
                     raise
@@ -198,7 +204,6 @@ def highlights_command(
                 continue
             finally:
                 reporter.reset()
-            written = write_outputs(result, folder, chosen, sort)
             if reel is not None:
                 target = reel if len(files) == 1 else folder / reel.name
                 written.append(_cut_reel(video, result, target, console))

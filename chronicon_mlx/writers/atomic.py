@@ -70,3 +70,39 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             ) from exc
         raise
     return path
+
+
+def atomic_write_new(path: Path, data: bytes) -> Path:
+    """Write `data` to `path`, or to `path` with -2, -3, ... before its suffix when a file of
+    that name exists (another run may have just written it): nothing is ever overwritten.
+    Returns the path written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="choose another --output, or use --no-save",
+        ) from exc
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        candidate, number = path, 1
+        while True:
+            try:
+                os.link(tmp, candidate)
+                return candidate
+            except FileExistsError:
+                number += 1
+                candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="check the free space and permissions, or use --no-save",
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_text
+from .atomic import atomic_write_new, atomic_write_text
 
 
 def default_output_path(video: Path, started_at: datetime, folder: Path = Path("results")) -> Path:
@@ -16,6 +16,13 @@ def default_output_path(video: Path, started_at: datetime, folder: Path = Path("
     return folder / f"{video.stem}_{stamp}.json"
 
 
-def write_json(data: dict[str, Any], path: Path) -> Path:
-    """Write a record as indented UTF-8 JSON, atomically."""
-    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+def write_json(data: dict[str, Any], path: Path, exclusive: bool = False) -> Path:
+    """Write a record as indented UTF-8 JSON, atomically; return the path written.
+
+    With `exclusive` an existing file is never replaced: the record gets the next free
+    name (``name-2.json``, ...), so runs writing into one folder at once never clobber.
+    """
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    if exclusive:
+        return atomic_write_new(path, text.encode("utf-8"))
+    return atomic_write_text(path, text)
