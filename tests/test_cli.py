@@ -140,35 +140,6 @@ def test_ctrl_c_exits_130_and_leaves_no_file(
     assert list(in_tmp.iterdir()) == []
 
 
-@pytest.fixture(scope="module")
-def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("bad")
-    good = write_sample_video(root / "good.mp4", seconds=1, fps=30, size=(64, 48))
-    data = good.read_bytes()
-    files = {"folder": root / "a folder"}
-    files["folder"].mkdir()
-    files["text"] = root / "notes.mp4"
-    files["text"].write_text("this is not a video\n")
-    import cv2
-    import numpy as np
-
-    files["png"] = root / "still.png"
-    cv2.imwrite(str(files["png"]), np.zeros((8, 8, 3), np.uint8))
-    files["png_as_mp4"] = root / "still.mp4"
-    files["png_as_mp4"].write_bytes(files["png"].read_bytes())
-    files["empty"] = root / "empty.mp4"
-    files["empty"].write_bytes(b"")
-    files["truncated"] = root / "truncated.mp4"
-    files["truncated"].write_bytes(data[: len(data) // 2])
-    blank = bytearray(data)
-    start, end = blank.find(b"mdat") + 4, blank.find(b"moov")
-    blank[start:end] = bytes(end - start)
-    files["undecodable"] = root / "undecodable.mp4"
-    files["undecodable"].write_bytes(bytes(blank))
-    files["missing"] = root / "missing.mp4"
-    return files
-
-
 @pytest.mark.parametrize(
     ("case", "message"),
     [

@@ -136,7 +136,7 @@ def analyze_command(
         None,
         "--output",
         "-o",
-        help="Where to save the JSON record (a folder when there are several videos)."
+        help="Where to save the JSON record (a folder: with several videos, or when it is one)."
         " [default: results/<video>_<UTC time>.json]",
         show_default=False,
     ),
@@ -204,7 +204,7 @@ def analyze_command(
         if len(files) == 1:
             with reporter:
                 result = analyzer.analyze(files[0], prompt, system, sampling, generation)
-            exclusive = output is None
+            exclusive = output is None or output.is_dir()
             _show_one(result, targets[0], profile_name, as_json, verbose, console, exclusive)
             return
         rows = []
@@ -248,7 +248,7 @@ def _targets(
     if no_save:
         return [None] * len(files)
     stamp = datetime.now(timezone.utc)
-    if len(files) == 1 and output is not None:
+    if len(files) == 1 and output is not None and not output.is_dir():
         check_writable(output)
         return [output]
     if output is not None:

@@ -256,16 +256,15 @@ def _cut_reel(video: Path, result: HighlightsResult, target: Path, console: Cons
 
 
 def _check_folder(folder: Path) -> None:
-    import os
-
     from ..errors import OutputError
+    from ..writers.atomic import can_create_in
 
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"output {folder} is a file, not a folder", hint="give -o a folder")
     existing = folder
     while not existing.exists():
         existing = existing.parent
-    if not os.access(existing, os.W_OK | os.X_OK):
+    if not can_create_in(existing):
         raise OutputError(
             f"cannot write into {folder}: {existing} is not writable", hint="choose another -o"
         )

@@ -10,6 +10,16 @@ from pathlib import Path
 from ..errors import OutputError
 
 
+def can_create_in(folder: Path) -> bool:
+    """True when a file can really be created in `folder` (permission bits do not stop the
+    superuser; a read-only mount or an immutable folder does)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
 def check_writable(path: Path) -> None:
     """Fail early, before any model work, when `path` cannot be written."""
     if path.is_dir():
@@ -20,7 +30,7 @@ def check_writable(path: Path) -> None:
     existing = parent
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    if not existing.is_dir() or not can_create_in(existing):
         raise OutputError(
             f"cannot write {path}: {existing} is not a writable folder",
             hint="choose another --output, or use --no-save",
