@@ -25,10 +25,12 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 # more than decoding from the keyframe when they are known.
 SEQUENTIAL_MAX_GAP = 120
 SEEK_COST_FRAMES = 8
-# Gaps where keyframe positions decide (below: always grab; above: longer than any common
-# GOP, always seek), and how many frames a packet index reads in the time of one seek.
-UNDECIDED_GAPS = (16, 600)
-INDEX_FRAMES_PER_SEEK = 5000
+# Gaps where keyframe positions decide (below: grabbing costs little whatever they are;
+# above: longer than any common GOP, always seek). A packet index costs about as much as
+# decoding 60 frames plus 0.03 frame per frame of the video; knowing the keyframes saves
+# about half an undecided gap.
+UNDECIDED_GAPS = (60, 600)
+INDEX_COST_FRAMES = (60.0, 0.03)
 MAX_PLAUSIBLE_FPS = 480
 FALLBACK_FPS = 30.0
 IMAGE_MAGIC = {
@@ -359,8 +361,9 @@ def _keyframes_if_useful(info: VideoInfo, wanted: list[int]) -> list[int] | None
     """The stream's keyframes, read only when enough gaps between wanted frames are in the
     range where they decide between grabbing and seeking to pay for the packet index."""
     gaps = [b - a for a, b in zip([0, *wanted[:-1]], wanted, strict=True)]
-    undecided = sum(1 for g in gaps if UNDECIDED_GAPS[0] < g < UNDECIDED_GAPS[1])
-    if undecided * INDEX_FRAMES_PER_SEEK < info.frame_count:
+    undecided = sum(g for g in gaps if UNDECIDED_GAPS[0] <= g < UNDECIDED_GAPS[1])
+    fixed, per_frame = INDEX_COST_FRAMES
+    if undecided / 2 < fixed + per_frame * info.frame_count:
         return None
     try:
         keys = list(avdecode.build_index(info.path).keyframes)

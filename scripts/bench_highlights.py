@@ -15,7 +15,7 @@ from pathlib import Path
 
 from chronicon_mlx import profiles
 from chronicon_mlx.checkpoints import cache_root, cached_checkpoint
-from chronicon_mlx.highlights import HighlightFinder, HighlightsConfig
+from chronicon_mlx.finder import HighlightFinder, HighlightsConfig
 from chronicon_mlx.pipeline import Analyzer
 from chronicon_mlx.testing import write_av_video
 

@@ -175,10 +175,10 @@ def test_black_frames_are_fine(tmp_path: Path) -> None:
 
 
 def test_keyframe_aware_choice_is_exact(tmp_path: Path) -> None:
-    clip = write_av_video(tmp_path / "gop.mp4", size=(64, 48), frames=480, gop=48)
+    clip = write_av_video(tmp_path / "gop.mp4", size=(64, 48), frames=1200, gop=48)
     info = video.probe(clip)
-    wanted = list(range(5, 480, 37))
-    assert video._keyframes_if_useful(info, wanted) == list(range(0, 480, 48))
+    wanted = list(range(5, 1200, 70))
+    assert video._keyframes_if_useful(info, wanted) == list(range(0, 1200, 48))
     assert video._keyframes_if_useful(info, [5, 9, 12]) is None  # close together: grab
     got = video.sample(info, wanted)
     assert [f.index for f in got] == wanted
