@@ -4,7 +4,9 @@ checkpoint, resume after an interruption, and every output format parsed back.""
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
@@ -294,3 +296,42 @@ def test_bad_highlights_options(
     assert result.exit_code == 2, result.output
     assert message in result.output and "hint:" in result.output
     assert not (in_tmp / "results").exists()
+
+
+def test_reel_uses_ffmpeg_when_it_is_on_path(
+    tmp_path: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With an ffmpeg binary on PATH the reel is cut by it (keeping audio); here a stand-in
+    records its arguments and writes the output file."""
+    from chronicon_mlx.ranking import Highlight
+    from chronicon_mlx.writers.reel import write_reel
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "args.json"
+    fake = bin_dir / "ffmpeg"
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"json.dump(sys.argv[1:], open({str(log)!r}, 'w'))\n"
+        "open(sys.argv[-1], 'wb').write(b'cut')\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    spans = [(2.0, 2.5), (0.5, 1.5), (1.0, 1.8)]
+    highlights = [Highlight(s, e, "x", 7, [0], 0, s, None) for s, e in spans]
+    reel = write_reel(video.probe(ball_clip), highlights, tmp_path / "reel.mp4")
+    assert reel.method == "ffmpeg" and reel.segments == [(0.5, 1.8), (2.0, 2.5)]
+    assert (tmp_path / "reel.mp4").read_bytes() == b"cut"
+    args = json.loads(log.read_text())
+    graph = args[args.index("-filter_complex") + 1]
+    assert "trim=start=0.500:end=1.800" in graph and "trim=start=2.000:end=2.500" in graph
+    assert "concat=n=2:v=1:a=0" in graph  # the generated clip has no audio track
+    assert not list(tmp_path.glob(".reel*"))
+    opencv = write_reel(video.probe(ball_clip), highlights, tmp_path / "cv.mp4", use_ffmpeg=False)
+    assert opencv.method == "opencv"
+    assert video.probe(tmp_path / "cv.mp4").frame_count == round(1.3 * 30) + round(0.5 * 30)
+    from chronicon_mlx.writers.reel import ffmpeg_command
+
+    with_audio = ffmpeg_command("ffmpeg", Path("in.mp4"), [(0.0, 1.0)], Path("o.mp4"), True)
+    assert "[0:a]atrim=start=0.000:end=1.000,asetpts=PTS-STARTPTS[a0]" in with_audio[8]
+    assert with_audio[-3:] == ["-map", "[a]", "o.mp4"]
