@@ -120,8 +120,8 @@ def test_mlx_and_transformers_agree_token_for_token(tiny_model: Path) -> None:
 
 
 def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path) -> None:
-    """The shared prefix's KV cache is reused without changing a token, and constrained
-    answers parse on both backends, identically."""
+    """On both backends the shared prefix's KV cache is reused without changing a token, and
+    constrained answers parse, identically."""
     ref = resolve(str(tiny_model))
     mlx = create(C("mlx", "cpu"))
     torch_cpu = create(C("transformers", "cpu"))
@@ -139,10 +139,11 @@ def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path) -> 
         assert prefix.endswith("User: ") and system in prefix
         plain = GenerationRequest(frames, text, max_tokens=24)
         reused = GenerationRequest(frames, text, max_tokens=24, prefix=prefix)
-        full, cached = mlx.generate(plain), mlx.generate(reused)
-        assert cached.token_ids == full.token_ids
-        assert cached.cached_tokens > 20 and full.cached_tokens == 0
-        assert cached.prompt_tokens == full.prompt_tokens
+        for backend in (mlx, torch_cpu):
+            full, cached = backend.generate(plain), backend.generate(reused)
+            assert cached.token_ids == full.token_ids
+            assert cached.cached_tokens > 20 and full.cached_tokens == 0
+            assert cached.prompt_tokens == full.prompt_tokens
         constrained = GenerationRequest(
             frames, text, max_tokens=scoring.CONSTRAINED_MAX_TOKENS, prefix=prefix,
             json_schema=scoring.SCHEMA,

@@ -107,6 +107,7 @@ class TransformersBackend:
         self._image_processor: Any = None
         self._image_seq_len = 0
         self._llg_tokenizer: Any = None
+        self._prefix: tuple[list[int], Any] | None = None
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load tokenizer, PIL image processor and weights; move them to the device.
@@ -206,6 +207,9 @@ class TransformersBackend:
             options.update(eos_token_id=None, min_new_tokens=request.max_tokens)
         if request.json_schema is not None:
             options["logits_processor"] = [self._json_processor(request.json_schema)]
+        cached = 0
+        if request.prefix:
+            cached, options["past_key_values"] = self._prefix_cache(inputs["input_ids"], request)
         start = time.perf_counter()
         with torch.inference_mode():
             self._model.generate(**inputs, **options)
@@ -228,7 +232,38 @@ class TransformersBackend:
             finish_reason="stop" if stopped else "length",
             stages={"preprocess": preprocess_s, "prefill": prefill_s, "generate": decode_s},
             constrained=request.json_schema is not None,
+            cached_tokens=cached,
         )
+
+    def _prefix_cache(self, input_ids: Any, request: GenerationRequest) -> tuple[int, Any]:
+        """A copy of the shared prefix's KV cache (prefilled once); (tokens, cache).
+
+        generate() then prefills only the rest of the prompt. Only tokens before the first
+        image are cached, so every request's frames go through the vision tower.
+        """
+        import copy
+
+        import torch
+        from transformers import DynamicCache
+
+        ids: list[int] = input_ids[0].tolist()
+        if self._prefix is None or ids[: len(self._prefix[0])] != self._prefix[0]:
+            wanted = self._tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
+            image = self._model.config.image_token_id
+            length = 0
+            limit = min(len(wanted), len(ids) - 1)
+            while length < limit and wanted[length] == ids[length] and ids[length] != image:
+                length += 1
+            cache = DynamicCache(config=self._model.config.get_text_config())
+            if length:
+                with torch.inference_mode():
+                    self._model(input_ids=input_ids[:, :length], past_key_values=cache,
+                                use_cache=True)  # fmt: skip
+            self._prefix = (ids[:length], cache)
+        known, cache = self._prefix
+        if not known:
+            return 0, None
+        return len(known), copy.deepcopy(cache)
 
     def _json_processor(self, schema: dict[str, Any]) -> Any:
         """A logits processor that only lets through tokens that keep the JSON valid."""
