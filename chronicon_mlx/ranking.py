@@ -11,6 +11,8 @@ from .timecodes import format_time
 # Windows that touch (or nearly: frame times are rounded) may be merged.
 ADJACENT_S = 0.5
 SAME_MOMENT_SIMILARITY = 0.3
+# A merged highlight spans at most this many window lengths.
+MAX_MERGED_LENGTHS = 2.5
 _STOPWORD_TEXT = (
     "a an the and or of in on at to from with by for is are was were be been it its this that"
     " these those there their they he she his her him them as into over under while then than"
@@ -134,12 +136,16 @@ def similarity(a: str, b: str) -> float:
 
 
 def same_moment(previous: Highlight, window: WindowResult) -> bool:
-    """True when `window` overlaps or touches `previous` and describes the same thing."""
+    """True when `window` overlaps or touches `previous`, describes the same thing as the
+    window merged last, and the merged moment stays short (a chain of similar windows does
+    not grow into one long highlight)."""
     assert window.description is not None
     if window.start_s > previous.end_s + ADJACENT_S:
         return False
-    return any(similarity(d, window.description) >= SAME_MOMENT_SIMILARITY
-               for d in previous.descriptions)  # fmt: skip
+    length = window.end_s - window.start_s
+    if window.end_s - previous.start_s > MAX_MERGED_LENGTHS * length + ADJACENT_S:
+        return False
+    return similarity(previous.descriptions[-1], window.description) >= SAME_MOMENT_SIMILARITY
 
 
 def _representative(window: WindowResult) -> tuple[int, float]:

@@ -97,3 +97,10 @@ def test_window_round_trip_and_times() -> None:
     assert format_time(3725.9) == "1:02:05"
     assert format_caption_time(3725.25) == "01:02:05,250"
     assert format_caption_time(0.5, ".") == "00:00:00.500"
+
+
+def test_a_chain_of_similar_windows_does_not_become_one_long_highlight() -> None:
+    windows = [_window(n, n * 25, 7, "Players pass the ball in midfield.") for n in range(5)]
+    merged = ranking.merge(windows, 6)
+    assert [h.windows for h in merged] == [[0, 1], [2, 3], [4]]
+    assert all(h.end_s - h.start_s <= 2.5 * 30 for h in merged)
