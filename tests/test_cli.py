@@ -219,7 +219,7 @@ def test_model_folders_that_are_not_usable(
     assert sorted(p.name for p in in_tmp.iterdir()) == ["other", "partial"]
 
 
-@pytest.mark.parametrize("target", ["a_file/out.json", "."])
+@pytest.mark.parametrize("target", ["a_file/out.json", "a_file/deeper/out.json"])
 def test_unwritable_output_fails_before_any_work(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path, target: str
 ) -> None:
@@ -229,6 +229,15 @@ def test_unwritable_output_fails_before_any_work(
     assert result.stderr.startswith("error: ")
     assert "Load model" not in result.stderr
     assert sorted(p.name for p in in_tmp.iterdir()) == ["a_file"]
+
+
+def test_an_existing_folder_as_output_gets_an_auto_named_record(
+    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
+) -> None:
+    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "-o", ".")
+    assert result.exit_code == 0, result.output
+    (saved,) = in_tmp.glob("ball clip_*.json")
+    assert json.loads(saved.read_text())["video_path"] == str(ball_clip)
 
 
 def test_uncached_hub_id_while_offline(tmp_path: Path, ball_clip: Path) -> None:
