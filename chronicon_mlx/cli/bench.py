@@ -114,9 +114,12 @@ def bench_command(
         None, "--chart", help="PNG chart. [default: beside the JSON report]"
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
+    ),
 ) -> None:
     """Run the same analysis on every backend here: per-stage medians, a JSON report, a chart."""
-    console = stderr_console()
+    console = stderr_console(quiet)
     with handle_errors(console):
         from .. import bench, checkpoints, models
         from ..config import GenerationConfig, SamplingConfig
