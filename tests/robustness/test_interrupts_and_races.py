@@ -53,6 +53,11 @@ def test_ctrl_c_during_load_or_generation(
         assert len(lines) == 1 and "key" in json.loads(lines[0])
 
 
+def _default_sigint() -> None:
+    """Children of a background job inherit an ignored SIGINT; a user's terminal does not."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _command(clip: Path, model: Path, folder: Path) -> list[str]:
     return [sys.executable, "-m", "chronicon_mlx", "highlights", str(clip), "-m", str(model),
             "-b", "mlx", "--window", "10", "--overlap", "0", "--frames-per-window", "3",
@@ -65,12 +70,14 @@ def test_sigint_during_highlights_then_resume(
     folder = tmp_path / "interrupted"
     checkpoint = folder / "checkpoint.jsonl"
     proc = subprocess.Popen(_command(long_clip, tiny_model, folder), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if checkpoint.is_file() and len(checkpoint.read_text().splitlines()) >= 4:
             break
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
