@@ -3,8 +3,8 @@
 Videos are 720p H.264 with a keyframe every 250 frames (like cameras), written once with
 PyAV into the cache; every frame carries its index, so each exact-mode frame is checked.
 Cases: 8 and 16 frames from each video, and all 30 s windows with 5 s overlap (6 frames
-each) of the long ones. The methods of a case run in turn, round after round, and each
-keeps its best time. Prints times and ratios; writes JSON beside the videos.
+each) of the long ones. The methods of a case run in turn, round after round. Prints
+median times and their ratios (the JSON beside the videos also keeps the best times).
 """
 
 from __future__ import annotations
@@ -62,17 +62,18 @@ def timed(task: Callable[[], list[video.Frame]], repeats: int) -> tuple[float, l
 
 def interleaved(
     tasks: dict[str, Callable[[], list[video.Frame]]], repeats: int, warm_up: bool
-) -> tuple[dict[str, float], dict[str, list[video.Frame]]]:
-    """Each task's best time over `repeats` rounds that run every task in turn (so a busy
-    moment of the machine hits them alike), and each task's frames."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, list[video.Frame]]]:
+    """Each task's median and best time over `repeats` rounds that run every task in turn
+    (so a busy moment of the machine hits them alike), and each task's frames."""
     frames = {name: task() for name, task in tasks.items()} if warm_up else {}
-    best = {name: float("inf") for name in tasks}
+    times: dict[str, list[float]] = {name: [] for name in tasks}
     for _ in range(repeats):
         for name, task in tasks.items():
             start = time.perf_counter()
             frames[name] = task()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best, frames
+            times[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    return medians, {name: min(t) for name, t in times.items()}, frames
 
 
 def _line(row: dict[str, object]) -> str:
@@ -125,7 +126,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[10 / 60, 10, 60])
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of short videos")
     parser.add_argument(
-        "--long-repeats", type=int, default=2, help="timed runs of videos of 10 minutes or more"
+        "--long-repeats", type=int, default=3, help="timed runs of videos of 10 minutes or more"
     )
     parser.add_argument(
         "--gaps", type=int, nargs="*", default=[15, 30, 60, 90, 120, 160, 250, 500],
@@ -158,9 +159,10 @@ def main() -> None:
         for label, indices in cases:
             row: dict[str, object] = {"video": path.name, "case": label, "frames": len(indices)}
             tasks = {name: functools.partial(m, info, indices) for name, m in methods.items()}
-            seconds, frames = interleaved(tasks, repeats, warm_up=not long)
+            seconds, best, frames = interleaved(tasks, repeats, warm_up=not long)
             for name in methods:
                 row[name] = seconds[name]
+                row[f"{name}_best"] = best[name]
                 row[f"{name}_decoded_right"] = sum(
                     read_frame_code(f.image, BITS) == f.index for f in frames[name]
                 )
