@@ -20,9 +20,9 @@ from ..config import (
     check_text,
 )
 from ..errors import EXIT_FAILURE, OutputError, UsageError, VideoError
-from ..models import DEFAULT_MODEL
 from ..timecodes import parse_time
 from ..writers import check_writable, default_output_path, write_json
+from . import options
 from .common import handle_errors
 from .models import show_models
 from .profiles import PROFILES_FILE_OPTION
@@ -43,10 +43,9 @@ def analyze_command(
         ...,
         help="Video files or folders of videos (several are analyzed with one model load).",
         show_default=False,
+        metavar="VIDEO",
     ),
-    recursive: bool = typer.Option(
-        False, "--recursive", "-R", help="Also look for videos in the folders' subfolders."
-    ),
+    recursive: bool = options.RECURSIVE,
     frames: int | None = typer.Option(
         None,
         "--frames",
@@ -101,37 +100,11 @@ def analyze_command(
     profiles_file: Path | None = PROFILES_FILE_OPTION,
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
-    model: str | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help=f"An alias (256m, 500m, 2.2b), a Hub id, or a folder. [default: {DEFAULT_MODEL}]",
-        show_default=False,
-    ),
-    backend: str | None = typer.Option(
-        None,
-        "--backend",
-        "-b",
-        help="auto, mlx or transformers (auto falls back when one fails). [default: auto]",
-        show_default=False,
-    ),
-    device: str | None = typer.Option(
-        None, "--device", help="auto, mps, cuda or cpu. [default: auto]", show_default=False
-    ),
-    dtype: str | None = typer.Option(
-        None,
-        "--dtype",
-        help="auto (float32 on CPU/MPS, bfloat16 on CUDA), float32, float16, bfloat16."
-        " [default: auto]",
-        show_default=False,
-    ),
-    quantize: str | None = typer.Option(
-        None,
-        "--quantize",
-        "-q",
-        help="none, 4bit or 8bit. [default: none, or quantized when only that fits in memory]",
-        show_default=False,
-    ),
+    model: str | None = options.MODEL,
+    backend: str | None = options.BACKEND,
+    device: str | None = options.DEVICE,
+    dtype: str | None = options.DTYPE,
+    quantize: str | None = options.QUANTIZE,
     output: Path | None = typer.Option(
         None,
         "--output",
@@ -145,9 +118,7 @@ def analyze_command(
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
     ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
-    ),
+    quiet: bool = options.QUIET,
     list_models: bool = typer.Option(
         False,
         "--list-models",

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from .. import __version__, system
 from ..errors import UsageError
+from . import options
 from .common import handle_errors
 from .render import stderr_console
 
@@ -114,9 +115,7 @@ def bench_command(
         None, "--chart", help="PNG chart. [default: beside the JSON report]"
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
-    ),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Run the same analysis on every backend here: per-stage medians, a JSON report, a chart."""
     console = stderr_console(quiet)

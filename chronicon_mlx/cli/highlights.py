@@ -13,9 +13,9 @@ from rich.table import Table
 
 from ..config import check_text
 from ..errors import EXIT_FAILURE
-from ..models import DEFAULT_MODEL
 from ..profiles import DEFAULT_PROFILE
 from ..timecodes import format_time, parse_time
+from . import options
 from .common import handle_errors
 from .profiles import PROFILES_FILE_OPTION
 from .render import RichReporter, print_error, stderr_console, summary_table
@@ -42,11 +42,12 @@ def parse_formats(value: str) -> list[str]:
 
 def highlights_command(
     videos: list[Path] = typer.Argument(
-        ..., help="Video files or folders of videos (one model load for all).", show_default=False
+        ...,
+        help="Video files or folders of videos (one model load for all).",
+        show_default=False,
+        metavar="VIDEO",
     ),
-    recursive: bool = typer.Option(
-        False, "--recursive", "-R", help="Also look for videos in the folders' subfolders."
-    ),
+    recursive: bool = options.RECURSIVE,
     profile_name: str | None = typer.Option(
         None,
         "--profile",
@@ -110,29 +111,13 @@ def highlights_command(
     ),
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
-    model: str | None = typer.Option(
-        None,
-        "--model",
-        "-m",
-        help=f"An alias (256m, 500m, 2.2b), a Hub id, or a folder. [default: {DEFAULT_MODEL}]",
-        show_default=False,
-    ),
-    backend: str | None = typer.Option(
-        None, "--backend", "-b", help="auto, mlx or transformers. [default: auto]"
-    ),
-    device: str | None = typer.Option(
-        None, "--device", help="auto, mps, cuda or cpu. [default: auto]"
-    ),
-    dtype: str | None = typer.Option(
-        None, "--dtype", help="auto, float32, float16 or bfloat16. [default: auto]"
-    ),
-    quantize: str | None = typer.Option(
-        None, "--quantize", "-q", help="none, 4bit or 8bit.", show_default=False
-    ),
+    model: str | None = options.MODEL,
+    backend: str | None = options.BACKEND,
+    device: str | None = options.DEVICE,
+    dtype: str | None = options.DTYPE,
+    quantize: str | None = options.QUANTIZE,
     as_json: bool = typer.Option(False, "--json", help="Print the JSON record on stdout."),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
-    ),
+    quiet: bool = options.QUIET,
 ) -> None:
     """Find the ranked highlights of each video: score each window 1-10, merge, rank, report."""
     console = stderr_console(quiet)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import OutputError
@@ -55,30 +56,8 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` so readers see the old file or the new one, never a part."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="choose another --output, or use --no-save",
-        ) from exc
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with _written_temp(path, data) as tmp:
         os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OutputError(
-                f"cannot write {path}: {exc.strerror or exc}",
-                hint="check the free space and permissions, or use --no-save",
-            ) from exc
-        raise
     return path
 
 
@@ -86,20 +65,7 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
     """Write `data` to `path`, or to `path` with -2, -3, ... before its suffix when a file of
     that name exists (another run may have just written it): nothing is ever overwritten.
     Returns the path written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}",
-            hint="choose another --output, or use --no-save",
-        ) from exc
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with _written_temp(path, data) as tmp:
         candidate, number = path, 1
         while True:
             try:
@@ -108,6 +74,28 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
             except FileExistsError:
                 number += 1
                 candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _written_temp(path: Path, data: bytes) -> Iterator[str]:
+    """A temporary file beside `path` holding `data`, flushed to disk; removed afterwards
+    (whatever the body did with it). Any OSError becomes an OutputError naming `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="choose another --output, or use --no-save",
+        ) from exc
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        yield tmp
     except OSError as exc:
         raise OutputError(
             f"cannot write {path}: {exc.strerror or exc}",
