@@ -21,6 +21,7 @@ from .pipeline import RANDOM_WEIGHTS_NOTE, Analyzer
 from .profiles import Profile
 from .ranking import Highlight, WindowResult
 from .results import SCHEMA_VERSION
+from .video import VideoInfo
 
 FREE_TEXT_MAX_TOKENS = 128
 THUMBNAIL_EDGE = 320
@@ -51,6 +52,25 @@ class HighlightsConfig:
     constrained: bool = True
     shared_decoding: bool = True
     reuse_prefix: bool = True
+
+    @classmethod
+    def for_profile(
+        cls,
+        profile: Profile,
+        window_s: float | None = None,
+        overlap_s: float | None = None,
+        frames_per_window: int | None = None,
+        **settings: Any,
+    ) -> HighlightsConfig:
+        """A config whose window settings left as None are the profile's."""
+        return cls(
+            window_s=profile.window if window_s is None else window_s,
+            overlap_s=profile.overlap if overlap_s is None else overlap_s,
+            frames_per_window=(
+                profile.frames_per_window if frames_per_window is None else frames_per_window
+            ),
+            **settings,
+        )
 
     def __post_init__(self) -> None:
         if not self.window_s > 0:
@@ -137,6 +157,7 @@ class HighlightsResult:
     started_at: datetime
     resumed_windows: int = 0
     notes: list[str] = field(default_factory=list)
+    source: VideoInfo | None = field(default=None, repr=False)
 
     @property
     def unscored(self) -> int:
@@ -271,12 +292,9 @@ class HighlightFinder:
         backend_info = None
         try:
             if pending:
-                report.stage_started("load")
-                load_s = self.analyzer.load(config.frames_per_window, config.max_tokens or 256)
-                timings["load"] = load_s
-                report.stage_finished("load", load_s)
-                for message in self.analyzer.load_notes if load_s else []:
-                    note(message)
+                self.analyzer.load_stage(
+                    config.frames_per_window, config.max_tokens or 256, timings, note
+                )
                 backend = self.analyzer.backend
                 assert backend is not None
                 backend_info = backend.info
@@ -326,6 +344,7 @@ class HighlightFinder:
             started_at=started_at,
             resumed_windows=len(done),
             notes=notes,
+            source=info,
         )
 
     def _frames(
@@ -500,16 +519,16 @@ def highlights(
     from .profiles import get
 
     chosen = get(profile)
-    config = HighlightsConfig(
-        window_s=chosen.window if window_s is None else window_s,
-        overlap_s=chosen.overlap if overlap_s is None else overlap_s,
-        frames_per_window=chosen.frames_per_window if frames_per_window is None
-        else frames_per_window,
+    config = HighlightsConfig.for_profile(
+        chosen,
+        window_s,
+        overlap_s,
+        frames_per_window,
         start_s=start_s,
         end_s=end_s,
         min_significance=min_significance,
         max_highlights=max_highlights,
-    )  # fmt: skip
+    )
     analyzer = Analyzer(
         model=model or models.DEFAULT_MODEL,
         backend=backend,

@@ -119,6 +119,21 @@ class Analyzer:
             break
         return time.perf_counter() - start
 
+    def load_stage(
+        self,
+        frames: int,
+        max_tokens: int,
+        timings: dict[str, float],
+        note: Callable[[str], None],
+    ) -> None:
+        """`load` as a reported stage: its seconds go to `timings`, its notes to `note`."""
+        self.reporter.stage_started("load")
+        seconds = self.load(frames, max_tokens)
+        timings["load"] = seconds
+        self.reporter.stage_finished("load", seconds)
+        for message in self.load_notes if seconds else []:
+            note(message)
+
     def _check_memory(
         self, backend: Backend, model: models.ModelRef, frames: int, max_tokens: int
     ) -> str | None:
@@ -174,12 +189,7 @@ class Analyzer:
         resize = sampling.resize or self.model.frame_size
         with timed(report, "sample", timings):
             frames, wanted = self._sample(info, sampling, resize, note)
-        report.stage_started("load")
-        load_s = self.load(len(frames), generation.max_tokens)
-        timings["load"] = load_s
-        report.stage_finished("load", load_s)
-        for message in self.load_notes if load_s else []:
-            note(message)
+        self.load_stage(len(frames), generation.max_tokens, timings, note)
         if self.model.random_weights:
             note(RANDOM_WEIGHTS_NOTE)
         backend = self.backend

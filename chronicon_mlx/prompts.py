@@ -12,6 +12,7 @@ Each ``<image>`` is expanded by the model's processor (with image splitting off)
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import timedelta
@@ -112,15 +113,22 @@ def load_chat_template(folder: Path) -> str:
     return SMOLVLM_CHAT_TEMPLATE
 
 
-def render(template: str, messages: list[dict[str, Any]]) -> str:
-    """Render chat messages with a Jinja chat template, the way transformers does."""
+@functools.lru_cache(maxsize=8)
+def _compiled(template: str) -> Any:
+    """A chat template compiled once (a highlights run renders it for every window)."""
     from jinja2.ext import loopcontrols
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     env = ImmutableSandboxedEnvironment(
         trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols]
     )
-    return env.from_string(template).render(messages=messages, add_generation_prompt=True)
+    return env.from_string(template)
+
+
+def render(template: str, messages: list[dict[str, Any]]) -> str:
+    """Render chat messages with a Jinja chat template, the way transformers does."""
+    text: str = _compiled(template).render(messages=messages, add_generation_prompt=True)
+    return text
 
 
 def build_prompt(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .timecodes import format_time
@@ -101,7 +101,6 @@ class Highlight:
     frame_time_s: float
     thumbnail: str | None
     rank: int = 0
-    descriptions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The highlight as JSON data."""
@@ -135,17 +134,17 @@ def similarity(a: str, b: str) -> float:
     return len(left & right) / len(left | right)
 
 
-def same_moment(previous: Highlight, window: WindowResult) -> bool:
-    """True when `window` overlaps or touches `previous`, describes the same thing as the
-    window merged last, and the merged moment stays short (a chain of similar windows does
-    not grow into one long highlight)."""
-    assert window.description is not None
-    if window.start_s > previous.end_s + ADJACENT_S:
+def same_moment(group: list[WindowResult], window: WindowResult) -> bool:
+    """True when `window` overlaps or touches the windows of `group`, describes the same
+    thing as the last of them, and the merged moment stays short (a chain of similar
+    windows does not grow into one long highlight)."""
+    assert window.description is not None and group[-1].description is not None
+    if window.start_s > max(w.end_s for w in group) + ADJACENT_S:
         return False
     length = window.end_s - window.start_s
-    if window.end_s - previous.start_s > MAX_MERGED_LENGTHS * length + ADJACENT_S:
+    if window.end_s - group[0].start_s > MAX_MERGED_LENGTHS * length + ADJACENT_S:
         return False
-    return similarity(previous.descriptions[-1], window.description) >= SAME_MOMENT_SIMILARITY
+    return similarity(group[-1].description, window.description) >= SAME_MOMENT_SIMILARITY
 
 
 def _representative(window: WindowResult) -> tuple[int, float]:
@@ -165,38 +164,29 @@ def merge(windows: list[WindowResult], min_significance: int) -> list[Highlight]
         (w for w in windows if w.significance is not None and w.significance >= min_significance),
         key=lambda w: (w.start_s, w.number),
     )
-    highlights: list[Highlight] = []
-    best: dict[int, WindowResult] = {}
+    groups: list[list[WindowResult]] = []
     for window in kept:
-        assert window.description is not None and window.significance is not None
-        if highlights and same_moment(highlights[-1], window):
-            current = highlights[-1]
-            current.end_s = max(current.end_s, window.end_s)
-            current.windows.append(window.number)
-            current.descriptions.append(window.description)
-            if window.significance > best[id(current)].significance:  # type: ignore[operator]
-                best[id(current)] = window
-            continue
-        highlight = Highlight(
-            start_s=window.start_s,
-            end_s=window.end_s,
-            description=window.description,
-            significance=window.significance,
-            windows=[window.number],
-            frame_index=0,
-            frame_time_s=0.0,
-            thumbnail=None,
-            descriptions=[window.description],
-        )
-        highlights.append(highlight)
-        best[id(highlight)] = window
-    for highlight in highlights:
-        top = best[id(highlight)]
-        assert top.description is not None and top.significance is not None
-        highlight.description, highlight.significance = top.description, top.significance
-        highlight.frame_index, highlight.frame_time_s = _representative(top)
-        highlight.thumbnail = top.thumbnail
-    return highlights
+        if groups and same_moment(groups[-1], window):
+            groups[-1].append(window)
+        else:
+            groups.append([window])
+    return [_highlight(group) for group in groups]
+
+
+def _highlight(group: list[WindowResult]) -> Highlight:
+    best = max(group, key=lambda w: w.significance or 0)  # the first of equals: earliest
+    assert best.description is not None and best.significance is not None
+    frame_index, frame_time = _representative(best)
+    return Highlight(
+        start_s=group[0].start_s,
+        end_s=max(w.end_s for w in group),
+        description=best.description,
+        significance=best.significance,
+        windows=[w.number for w in group],
+        frame_index=frame_index,
+        frame_time_s=frame_time,
+        thumbnail=best.thumbnail,
+    )
 
 
 def rank(highlights: list[Highlight], max_highlights: int) -> list[Highlight]:

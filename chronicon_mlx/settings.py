@@ -134,8 +134,7 @@ def _check(path: Path, key: str, value: Any) -> Any:
                 f"{where} must be a list of strings (got {value!r})",
                 hint='formats = ["json", "md"]',
             )
-        chosen = [i.strip().lower() for i in items if i.strip()]
-        unknown = [i for i in chosen if i not in FORMATS]
+        chosen, unknown = split_formats(items)
         if unknown or not chosen:
             raise UsageError(
                 f"{where} has an unknown format '{unknown[0] if unknown else value}'",
@@ -154,6 +153,14 @@ def _check(path: Path, key: str, value: Any) -> Any:
             hint=f'{key} = "{setting.default}"',
         )
     return value.strip()
+
+
+def split_formats(value: str | list[str]) -> tuple[list[str], list[str]]:
+    """Output formats from "json,md" or a list: (the known ones, once each, in order; the
+    unknown ones)."""
+    items = value.split(",") if isinstance(value, str) else value
+    chosen = list(dict.fromkeys(i.strip().lower() for i in items if i.strip()))
+    return [f for f in chosen if f in FORMATS], [f for f in chosen if f not in FORMATS]
 
 
 def resolve(flag: Any, key: str, settings: Settings) -> Any:

@@ -15,6 +15,22 @@ if TYPE_CHECKING:
 TokenCallback = Callable[[str], None]
 
 
+def cacheable_prefix_length(
+    prefix_ids: Sequence[int], prompt_ids: Sequence[int], image_token: int | None
+) -> int:
+    """How many leading prompt tokens the shared prefix's tokens match: they stop before
+    the first image token (frames differ per request) and leave at least one token to
+    prefill."""
+    length, limit = 0, min(len(prefix_ids), len(prompt_ids) - 1)
+    while (
+        length < limit
+        and prefix_ids[length] == prompt_ids[length]
+        and prompt_ids[length] != image_token
+    ):
+        length += 1
+    return length
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """Frames (RGB arrays) and the fully rendered prompt text, plus sampling settings.

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from .. import blas
 from ..errors import BackendError
-from .base import BackendInfo, GenerationOutput, GenerationRequest, TokenCallback
+from .base import (
+    BackendInfo,
+    GenerationOutput,
+    GenerationRequest,
+    TokenCallback,
+    cacheable_prefix_length,
+)
 
 if TYPE_CHECKING:
     from ..models import ModelRef
@@ -183,13 +189,9 @@ class MLXBackend:
                     if layer.offset > len(known):
                         layer.trim(layer.offset - len(known))
                 return len(known), cache
-        tokenizer = self._processor.tokenizer
-        wanted = tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
+        wanted = self._processor.tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
         image = getattr(self._model.config, "image_token_index", None)
-        length = 0
-        limit = min(len(wanted), len(ids) - 1)
-        while length < limit and wanted[length] == ids[length] and ids[length] != image:
-            length += 1
+        length = cacheable_prefix_length(wanted, ids, image)
         cache = kv_cache.make_prompt_cache(self._model.language_model)
         if length:
             head = input_ids[:, :length]

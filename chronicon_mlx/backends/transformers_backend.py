@@ -14,7 +14,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
-from .base import BackendInfo, GenerationOutput, GenerationRequest, TokenCallback
+from .base import (
+    BackendInfo,
+    GenerationOutput,
+    GenerationRequest,
+    TokenCallback,
+    cacheable_prefix_length,
+)
 
 if TYPE_CHECKING:
     from ..models import ModelRef
@@ -249,11 +255,7 @@ class TransformersBackend:
         ids: list[int] = input_ids[0].tolist()
         if self._prefix is None or ids[: len(self._prefix[0])] != self._prefix[0]:
             wanted = self._tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
-            image = self._model.config.image_token_id
-            length = 0
-            limit = min(len(wanted), len(ids) - 1)
-            while length < limit and wanted[length] == ids[length] and ids[length] != image:
-                length += 1
+            length = cacheable_prefix_length(wanted, ids, self._model.config.image_token_id)
             cache = DynamicCache(config=self._model.config.get_text_config())
             if length:
                 with torch.inference_mode():

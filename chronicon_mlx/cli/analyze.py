@@ -230,11 +230,10 @@ def _targets(
             )
         folder = output
     taken: set[Path] = set()
-    targets: list[Path | None] = []
-    for video in files:
-        target = batch.unique_path(default_output_path(video, stamp, folder), taken)
-        check_writable(target)
-        targets.append(target)
+    targets: list[Path | None] = [
+        batch.unique_path(default_output_path(video, stamp, folder), taken) for video in files
+    ]
+    check_writable(default_output_path(files[0], stamp, folder))  # one folder for them all
     return targets
 
 

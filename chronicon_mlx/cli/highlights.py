@@ -23,21 +23,19 @@ from .render import RichReporter, print_error, stderr_console, summary_table
 if TYPE_CHECKING:
     from ..finder import HighlightsResult
 
-FORMATS = ("json", "srt", "vtt", "md", "html")
-
 
 def parse_formats(value: str) -> list[str]:
     """The comma-separated --format list, checked."""
     from ..errors import UsageError
+    from ..settings import FORMATS, split_formats
 
-    chosen = [part.strip().lower() for part in value.split(",") if part.strip()]
-    unknown = [f for f in chosen if f not in FORMATS]
+    chosen, unknown = split_formats(value)
     if unknown or not chosen:
         raise UsageError(
             f"unknown --format '{unknown[0] if unknown else value}'",
             hint=f"choose any of {','.join(FORMATS)} (comma-separated)",
         )
-    return list(dict.fromkeys(chosen))
+    return chosen
 
 
 def highlights_command(
@@ -135,12 +133,11 @@ def highlights_command(
         if sort not in SORTS:
             raise UsageError(f"unknown --sort '{sort}'", hint="score or time")
         profile = profiles.get(settings.resolve(profile_name, "profile", defaults), profiles_file)
-        config = HighlightsConfig(
-            window_s=profile.window if window is None else window,
-            overlap_s=profile.overlap if overlap is None else overlap,
-            frames_per_window=(
-                profile.frames_per_window if frames_per_window is None else frames_per_window
-            ),
+        config = HighlightsConfig.for_profile(
+            profile,
+            window,
+            overlap,
+            frames_per_window,
             start_s=parse_time(start, "--start") if start is not None else 0.0,
             end_s=parse_time(end, "--end") if end is not None else None,
             min_significance=min_significance,
@@ -232,7 +229,8 @@ def _cut_reel(video: Path, result: HighlightsResult, target: Path, console: Cons
     from .. import video as video_module
     from ..writers.reel import write_reel
 
-    cut = write_reel(video_module.probe(video), result.highlights, target)
+    info = result.source or video_module.probe(video)
+    cut = write_reel(info, result.highlights, target)
     console.print(
         f"[dim]reel: {len(cut.segments)} parts, {cut.seconds:.1f} s ({cut.method})[/]",
         highlight=False,
