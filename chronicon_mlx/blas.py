@@ -9,14 +9,17 @@ libopenblas are used when present. ``CHRONICON_BLAS=reference`` turns this off.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 _loaded: str | None = None
+_library: ctypes.CDLL | None = None
 
 
 def _site_packages_dir(module: str) -> Path | None:
@@ -45,7 +48,7 @@ def preload() -> str:
     Returns the library's file name, "reference" (nothing found, or turned off), or
     "platform" on macOS where MLX uses Accelerate and Metal.
     """
-    global _loaded
+    global _loaded, _library
     if _loaded is not None:
         return _loaded
     if sys.platform != "linux":
@@ -64,6 +67,25 @@ def preload() -> str:
         except (OSError, AttributeError):
             continue
         _loaded = Path(path).name
+        _library = library
         return _loaded
     _loaded = "reference"
     return _loaded
+
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    """Run the loaded OpenBLAS with `count` threads per call, for callers that parallelise.
+
+    Does nothing when no OpenBLAS was loaded (the reference BLAS is single-threaded).
+    """
+    library = _library
+    if library is None or not hasattr(library, "openblas_get_num_threads"):
+        yield
+        return
+    before = int(library.openblas_get_num_threads())
+    library.openblas_set_num_threads(max(1, count))
+    try:
+        yield
+    finally:
+        library.openblas_set_num_threads(before)

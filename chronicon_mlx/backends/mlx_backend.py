@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import blas
 from ..errors import BackendError
+from . import mlx_vision
 from .base import (
     BackendInfo,
     GenerationOutput,
@@ -93,6 +94,10 @@ class MLXBackend:
         else:
             dtype = _first_dtype(self._model)
             self.info = BackendInfo(self.info.name, self.info.device, dtype, self.info.details)
+        if self.info.device == "cpu":
+            streams = mlx_vision.stream_count()
+            installed = mlx_vision.install(self._model, streams)
+            self.info.details["vision_streams"] = str(streams if installed else 1)
         return notes
 
     def _inputs(self, request: GenerationRequest) -> dict[str, Any]:

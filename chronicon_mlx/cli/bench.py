@@ -30,6 +30,9 @@ def _note(row: dict[str, Any]) -> str:
     blas = row.get("details", {}).get("blas")
     if blas:
         parts.append(f"BLAS {blas.split('-')[0]}")
+    streams = row.get("details", {}).get("vision_streams", "1")
+    if streams != "1":
+        parts.append(f"vision on {streams} streams")
     overhead = row.get("wrapper_overhead")
     if overhead:
         parts.append(f"overhead vs bare mlx_vlm.generate {overhead['fraction'] * 100:+.1f}%")

@@ -160,6 +160,11 @@ def timing_table(result: AnalysisResult) -> Table:
         f"peak memory {result.peak_memory_gb:.3f} GB · {result.backend} on {result.device}"
         f" ({result.dtype}) · {len(result.frames)} frames"
         + (f" · BLAS {result.backend_details['blas']}" if "blas" in result.backend_details else "")
+        + (
+            f" · vision on {streams} streams"
+            if (streams := result.backend_details.get("vision_streams", "1")) != "1"
+            else ""
+        )
     )
     return table
 
