@@ -20,11 +20,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import blas
 from .backends import missing_modules, nvidia_gpu_present
 from .system import is_apple_silicon
 
 STAGES = ("load", "sample", "preprocess", "prefill", "generate", "end_to_end")
-REFERENCE_TIMEOUT_S = 900.0
+REFERENCE_TIMEOUT_S = 600.0
+BASELINE_TIMEOUT_S = 600.0
 BENCH_PROMPT = "Describe what happens in this video."
 
 
@@ -236,7 +238,11 @@ def _wrapper_overhead(analyzer: Any, result: Any, job: dict[str, Any]) -> dict[s
 
 @dataclass
 class Baseline:
-    """mlx-vlm's own `generate --video` on the same clip and frame count."""
+    """mlx-vlm's own `generate --video` on the same clip and frame count.
+
+    A run stopped at its time limit has ``ok`` False and ``stopped`` True; its prompt size
+    and prefill progress are read from mlx-vlm's prefill progress bar.
+    """
 
     ok: bool
     wall_s: float = 0.0
@@ -244,32 +250,69 @@ class Baseline:
     generated_tokens: int = 0
     command: list[str] = field(default_factory=list)
     error: str = ""
+    stopped: bool = False
+    prefilled_tokens: int = 0
+    blas: str = "reference"
 
 
-def run_baseline(model: Path, video: Path, frames: int, tokens: int) -> Baseline:
-    """Run `python -m mlx_vlm generate --video ...` as users would, and read its summary."""
+_PREFILL = re.compile(r"Prefill:[^\r\n]*?(\d+)/(\d+)")
+
+
+def run_baseline(
+    model: Path, video: Path, frames: int, tokens: int, timeout: float = BASELINE_TIMEOUT_S
+) -> Baseline:
+    """Run `python -m mlx_vlm generate --video ...` as users would, and read its summary.
+
+    On Linux it gets the OpenBLAS our MLX runs use (through ``LD_PRELOAD``), so that the
+    comparison is of the video path, not of the BLAS.
+    """
     command = [
         sys.executable, "-m", "mlx_vlm", "generate", "--model", str(model),
         "--video", str(video), "--video-num-frames", str(frames), "--max-tokens", str(tokens),
         "--prompt", BENCH_PROMPT, "--temperature", "0", "--verbose",
     ]  # fmt: skip
     env = dict(os.environ, CHRONICON_BLAS="")
+    library = blas.find() if sys.platform == "linux" else None
+    if library is not None:
+        env["LD_PRELOAD"] = " ".join(filter(None, [library, env.get("LD_PRELOAD", "")]))
+    used = (
+        Path(library).name if library else ("platform" if sys.platform != "linux" else "reference")
+    )
     start = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        output = _text(exc.stdout) + _text(exc.stderr)
+        progress = _PREFILL.findall(output)
+        done, total = (int(progress[-1][0]), int(progress[-1][1])) if progress else (0, 0)
+        return Baseline(
+            False, time.perf_counter() - start, total, command=command,
+            error=f"stopped after {timeout:.0f} s", stopped=True, prefilled_tokens=done,
+            blas=used,
+        )  # fmt: skip
     wall = time.perf_counter() - start
     output = proc.stdout + proc.stderr
     prompt = re.search(r"Prompt: (\d+) tokens", output)
     generated = re.search(r"Generation: (\d+) tokens", output)
     if proc.returncode != 0 or prompt is None:
         tail = output.strip().splitlines()
-        return Baseline(False, wall, command=command, error=tail[-1] if tail else "failed")
+        return Baseline(
+            False, wall, command=command, error=tail[-1] if tail else "failed", blas=used
+        )
     return Baseline(
         True,
         wall,
         int(prompt.group(1)),
         int(generated.group(1)) if generated else 0,
         command=command,
+        blas=used,
     )
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode(errors="replace") if isinstance(data, bytes) else data
 
 
 def run(

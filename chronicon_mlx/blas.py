@@ -60,17 +60,27 @@ def preload() -> str:
     if "mlx.core" in sys.modules:
         _loaded = "reference (mlx was imported first)"
         return _loaded
+    path = find()
+    if path is None:
+        _loaded = "reference"
+        return _loaded
+    _library = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+    _loaded = Path(path).name
+    return _loaded
+
+
+def find() -> str | None:
+    """The first candidate OpenBLAS that loads and exports ``cblas_sgemm``, if any.
+
+    Also what to put in ``LD_PRELOAD`` to give another MLX process the same BLAS.
+    """
     for path in candidate_libraries():
         try:
-            library = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-            library.cblas_sgemm  # noqa: B018 - must export the symbol MLX calls
+            ctypes.CDLL(path).cblas_sgemm  # noqa: B018 - must export the symbol MLX calls
         except (OSError, AttributeError):
             continue
-        _loaded = Path(path).name
-        _library = library
-        return _loaded
-    _loaded = "reference"
-    return _loaded
+        return path
+    return None
 
 
 @contextlib.contextmanager

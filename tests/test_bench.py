@@ -79,3 +79,43 @@ def test_a_stopped_reference_trial_is_a_lower_bound() -> None:
                     details={"longer_than_s": 900.0})  # fmt: skip
     (row,) = bench.summarize([stopped])
     assert row["trials"] == 0 and row["end_to_end_longer_than_s"] == 900.0
+
+
+@pytest.mark.slow
+def test_the_mlx_vlm_baseline_is_stopped_at_its_limit_with_its_progress(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    baseline = bench.run_baseline(tiny_model, _clip(tmp_path), 4, 6, timeout=0.5)
+    assert not baseline.ok and baseline.stopped
+    assert baseline.error == "stopped after 0 s"
+    assert 0.5 <= baseline.wall_s < 10
+    assert baseline.blas.startswith("libopenblas")
+
+
+def test_the_prefill_bar_gives_the_prompt_size_of_a_stopped_baseline() -> None:
+    bar = (
+        "Prefill:   0%|          | 0/6926 [00:00<?, ?tok/s]\r"
+        "Prefill:  15%|#5        | 1024/6926 [05:11<29:54,  3.29tok/s]\r"
+        "Prefill:  30%|###       | 2048/6926 [10:38<25:21,  3.21tok/s]"
+    )
+    assert bench._PREFILL.findall(bar)[-1] == ("2048", "6926")
+
+
+def test_the_table_shows_a_stopped_baseline_as_a_lower_bound() -> None:
+    from rich.console import Console
+
+    from chronicon_mlx.cli.bench import bench_table
+
+    report = {
+        "model_name": "SmolVLM2-256M", "random_weights": True, "frames": 8, "tokens": 64,
+        "runs": 5, "results": [],
+        "baseline": bench.Baseline(
+            False, 600.2, 6926, error="stopped after 600 s", stopped=True,
+            prefilled_tokens=2048, blas="libopenblasp-r0-59ffcd50.3.15.so",
+        ).__dict__,
+    }  # fmt: skip
+    console = Console(width=250, record=True)
+    console.print(bench_table(report))
+    text = console.export_text()
+    assert "> 600" in text
+    assert "stopped after 600 s, BLAS libopenblasp; 2048 of 6926 prompt tokens prefilled" in text

@@ -74,16 +74,26 @@ def bench_table(report: dict[str, Any]) -> Table:
             _note(row),
         )
     baseline = report.get("baseline")
-    if baseline and baseline.get("ok"):
-        table.add_row(
-            "mlx-vlm generate --video",
-            "", "", "", "", "",
-            f"{baseline['wall_s']:.2f}",
-            "",
-            str(baseline["prompt_tokens"]),
-            "one run, wall time of the command",
-        )  # fmt: skip
+    if baseline:
+        table.add_row("mlx-vlm generate --video", *_baseline_cells(baseline))
     return table
+
+
+def _baseline_cells(baseline: dict[str, Any]) -> list[str]:
+    blas = baseline.get("blas", "")
+    with_blas = f", BLAS {blas.split('-')[0]}" if blas.startswith("libopenblas") else ""
+    tokens = str(baseline["prompt_tokens"] or "")
+    if baseline.get("ok"):
+        wall = f"{baseline['wall_s']:.2f}"
+        note = f"one run, wall time of the command{with_blas}"
+    elif baseline.get("stopped"):
+        wall = f"> {baseline['wall_s']:.0f}"
+        note = f"{baseline['error']}{with_blas}"
+        if baseline["prompt_tokens"]:
+            note += f"; {baseline['prefilled_tokens']} of {tokens} prompt tokens prefilled"
+    else:
+        return [""] * 8 + [f"[dim]failed: {baseline.get('error', '')}[/]"]
+    return ["", "", "", "", "", wall, "", tokens, note]
 
 
 def bench_command(
@@ -106,10 +116,13 @@ def bench_command(
         help="Also run MLX with mlx-cpu's bundled reference BLAS (Linux; one slow trial).",
     ),
     reference_timeout: float = typer.Option(
-        900, "--reference-timeout", help="Seconds before the reference-BLAS trial is stopped."
+        600, "--reference-timeout", help="Seconds before the reference-BLAS trial is stopped."
     ),
     baseline: bool = typer.Option(
         True, "--baseline/--no-baseline", help="Also time mlx-vlm's own `generate --video`."
+    ),
+    baseline_timeout: float = typer.Option(
+        600, "--baseline-timeout", help="Seconds before mlx-vlm's `generate --video` is stopped."
     ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="JSON report. [default: results/bench_<UTC time>.json]"
@@ -159,7 +172,7 @@ def bench_command(
             base = None
             if baseline and any(c.backend == "mlx" for c in configs):
                 status.update("baseline: python -m mlx_vlm generate --video")
-                base = bench.run_baseline(model_path, video, frames, tokens)
+                base = bench.run_baseline(model_path, video, frames, tokens, baseline_timeout)
         results = bench.summarize(trials)
         for item in plan:
             if not item.available:
