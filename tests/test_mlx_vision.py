@@ -104,3 +104,15 @@ def test_blas_threads_are_limited_then_restored() -> None:
     assert name.startswith("libopenblas")
     assert int(inside) == 1
     assert int(after) == int(before) >= 1
+
+
+@pytest.mark.mlx
+def test_the_stand_in_answers_for_the_tower(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _load(tiny_model, 2, monkeypatch)
+    stand_in = backend._model.vision_model
+    tower = backend._model["vision_model"]
+    assert stand_in.tower is tower
+    assert stand_in.encoder is tower.encoder
+    assert len(stand_in.streams) == 2

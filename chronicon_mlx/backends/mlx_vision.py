@@ -59,6 +59,8 @@ class ParallelVision:
         self.streams = [mx.new_stream(mx.cpu) for _ in range(streams)]
 
     def __getattr__(self, name: str) -> Any:
+        if name == "tower":  # not set yet: no tower to ask
+            raise AttributeError(name)
         return getattr(self.tower, name)
 
     def __call__(
