@@ -21,6 +21,15 @@ _STOPWORD_TEXT = (
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
+def _time_range(start_s: float, end_s: float) -> dict[str, Any]:
+    return {
+        "start_s": round(start_s, 3),
+        "end_s": round(end_s, 3),
+        "start": format_time(start_s),
+        "end": format_time(end_s),
+    }
+
+
 @dataclass(frozen=True)
 class WindowResult:
     """One window's answer. `significance` is None when the answer could not be scored."""
@@ -45,10 +54,7 @@ class WindowResult:
         """The window as JSON data (with its `seconds` for the checkpoint line)."""
         data = {
             "window": self.number,
-            "start_s": round(self.start_s, 3),
-            "end_s": round(self.end_s, 3),
-            "start": format_time(self.start_s),
-            "end": format_time(self.end_s),
+            **_time_range(self.start_s, self.end_s),
             "description": self.description,
             "significance": self.significance,
             "raw": self.raw,
@@ -106,10 +112,7 @@ class Highlight:
         """The highlight as JSON data."""
         return {
             "rank": self.rank,
-            "start_s": round(self.start_s, 3),
-            "end_s": round(self.end_s, 3),
-            "start": format_time(self.start_s),
-            "end": format_time(self.end_s),
+            **_time_range(self.start_s, self.end_s),
             "description": self.description,
             "significance": self.significance,
             "windows": self.windows,

@@ -134,13 +134,7 @@ def _check(path: Path, key: str, value: Any) -> Any:
                 f"{where} must be a list of strings (got {value!r})",
                 hint='formats = ["json", "md"]',
             )
-        chosen, unknown = split_formats(items)
-        if unknown or not chosen:
-            raise UsageError(
-                f"{where} has an unknown format '{unknown[0] if unknown else value}'",
-                hint=f"choose from {', '.join(FORMATS)}",
-            )
-        return chosen
+        return checked_formats(items, f"{where} has an unknown format")
     if not isinstance(value, str) or not value.strip():
         raise UsageError(
             f"{where} must be a non-empty string (got {value!r})",
@@ -161,6 +155,17 @@ def split_formats(value: str | list[str]) -> tuple[list[str], list[str]]:
     items = value.split(",") if isinstance(value, str) else value
     chosen = list(dict.fromkeys(i.strip().lower() for i in items if i.strip()))
     return [f for f in chosen if f in FORMATS], [f for f in chosen if f not in FORMATS]
+
+
+def checked_formats(value: str | list[str], lead: str) -> list[str]:
+    """`split_formats`, failing with "<lead> '<format>'" when one is unknown or none is given."""
+    chosen, unknown = split_formats(value)
+    if unknown or not chosen:
+        raise UsageError(
+            f"{lead} '{unknown[0] if unknown else value}'",
+            hint=f"choose any of {','.join(FORMATS)} (comma-separated)",
+        )
+    return chosen
 
 
 def resolve(flag: Any, key: str, settings: Settings) -> Any:

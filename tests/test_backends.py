@@ -83,6 +83,16 @@ def test_a_named_backend_that_is_not_installed_gives_an_install_hint(
     assert info.value.hint is not None and "chronicon-mlx[torch]" in info.value.hint
 
 
+@pytest.fixture(scope="module")
+def both(tiny_model: Path) -> tuple[Any, Any]:
+    """The MLX and transformers CPU backends, each loaded once with the tiny checkpoint."""
+    ref = resolve(str(tiny_model))
+    pair = create(C("mlx", "cpu")), create(C("transformers", "cpu"))
+    for backend in pair:
+        backend.load(ref)
+    return pair
+
+
 def _frames(seed: int, n: int = 6) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 255, (90, 160, 3), dtype=np.uint8) for _ in range(n)]
@@ -91,12 +101,8 @@ def _frames(seed: int, n: int = 6) -> list[np.ndarray]:
 @pytest.mark.mlx
 @pytest.mark.torch
 @pytest.mark.slow
-def test_mlx_and_transformers_agree_token_for_token(tiny_model: Path) -> None:
-    ref = resolve(str(tiny_model))
-    mlx = create(C("mlx", "cpu"))
-    torch_cpu = create(C("transformers", "cpu"))
-    mlx.load(ref)
-    torch_cpu.load(ref)
+def test_mlx_and_transformers_agree_token_for_token(tiny_model: Path, both: Any) -> None:
+    mlx, torch_cpu = both
     template = prompts.load_chat_template(tiny_model)
     cases = [
         (0, "What happens?", None),
@@ -119,14 +125,10 @@ def test_mlx_and_transformers_agree_token_for_token(tiny_model: Path) -> None:
         assert a.prompt_tokens == b.prompt_tokens == len(ids)
 
 
-def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path) -> None:
+def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path, both: Any) -> None:
     """On both backends the shared prefix's KV cache is reused without changing a token, and
     constrained answers parse, identically."""
-    ref = resolve(str(tiny_model))
-    mlx = create(C("mlx", "cpu"))
-    torch_cpu = create(C("transformers", "cpu"))
-    mlx.load(ref)
-    torch_cpu.load(ref)
+    mlx, torch_cpu = both
     template = prompts.load_chat_template(tiny_model)
     system = scoring.system_prompt("You rate sports.", "Rate 1 to 10.")
     answers = []

@@ -25,7 +25,6 @@ from ..writers import check_writable, default_output_path, write_json
 from . import options
 from .common import handle_errors
 from .models import show_models
-from .profiles import PROFILES_FILE_OPTION
 from .render import RichReporter, print_error, stderr_console, summary_table, timing_table
 
 if TYPE_CHECKING:
@@ -39,12 +38,7 @@ def _list_models(value: bool) -> None:
 
 
 def analyze_command(
-    videos: list[Path] = typer.Argument(
-        ...,
-        help="Video files or folders of videos (several are analyzed with one model load).",
-        show_default=False,
-        metavar="VIDEO",
-    ),
+    videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
     frames: int | None = typer.Option(
         None,
@@ -97,7 +91,7 @@ def analyze_command(
         "-P",
         help="A prompt profile (system prompt, question, defaults); --system/--prompt win.",
     ),
-    profiles_file: Path | None = PROFILES_FILE_OPTION,
+    profiles_file: Path | None = options.PROFILES_FILE,
     temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
     model: str | None = options.MODEL,
@@ -114,7 +108,7 @@ def analyze_command(
         show_default=False,
     ),
     no_save: bool = typer.Option(False, "--no-save", help="Do not save a JSON record."),
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON record on stdout."),
+    as_json: bool = options.JSON_RECORD,
     verbose: bool = typer.Option(
         False, "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
     ),

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from .. import __version__, system
+from ..bench import BASELINE_TIMEOUT_S, REFERENCE_TIMEOUT_S
 from ..errors import UsageError
 from . import options
 from .common import handle_errors
@@ -116,13 +117,17 @@ def bench_command(
         help="Also run MLX with mlx-cpu's bundled reference BLAS (Linux; one slow trial).",
     ),
     reference_timeout: float = typer.Option(
-        600, "--reference-timeout", help="Seconds before the reference-BLAS trial is stopped."
+        REFERENCE_TIMEOUT_S,
+        "--reference-timeout",
+        help="Seconds before the reference-BLAS trial is stopped.",
     ),
     baseline: bool = typer.Option(
         True, "--baseline/--no-baseline", help="Also time mlx-vlm's own `generate --video`."
     ),
     baseline_timeout: float = typer.Option(
-        600, "--baseline-timeout", help="Seconds before mlx-vlm's `generate --video` is stopped."
+        BASELINE_TIMEOUT_S,
+        "--baseline-timeout",
+        help="Seconds before mlx-vlm's `generate --video` is stopped.",
     ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="JSON report. [default: results/bench_<UTC time>.json]"

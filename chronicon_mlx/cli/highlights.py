@@ -17,34 +17,14 @@ from ..profiles import DEFAULT_PROFILE
 from ..timecodes import format_time, parse_time
 from . import options
 from .common import handle_errors
-from .profiles import PROFILES_FILE_OPTION
 from .render import RichReporter, print_error, stderr_console, summary_table
 
 if TYPE_CHECKING:
     from ..finder import HighlightsResult
 
 
-def parse_formats(value: str) -> list[str]:
-    """The comma-separated --format list, checked."""
-    from ..errors import UsageError
-    from ..settings import FORMATS, split_formats
-
-    chosen, unknown = split_formats(value)
-    if unknown or not chosen:
-        raise UsageError(
-            f"unknown --format '{unknown[0] if unknown else value}'",
-            hint=f"choose any of {','.join(FORMATS)} (comma-separated)",
-        )
-    return chosen
-
-
 def highlights_command(
-    videos: list[Path] = typer.Argument(
-        ...,
-        help="Video files or folders of videos (one model load for all).",
-        show_default=False,
-        metavar="VIDEO",
-    ),
+    videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
     profile_name: str | None = typer.Option(
         None,
@@ -53,7 +33,7 @@ def highlights_command(
         help=f"A prompt profile (see `chronicon-mlx profiles`). [default: {DEFAULT_PROFILE}]",
         show_default=False,
     ),
-    profiles_file: Path | None = PROFILES_FILE_OPTION,
+    profiles_file: Path | None = options.PROFILES_FILE,
     window: float | None = typer.Option(
         None, "--window", help="Window length in seconds. [default: the profile's, 30]"
     ),
@@ -114,7 +94,7 @@ def highlights_command(
     device: str | None = options.DEVICE,
     dtype: str | None = options.DTYPE,
     quantize: str | None = options.QUANTIZE,
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON record on stdout."),
+    as_json: bool = options.JSON_RECORD,
     quiet: bool = options.QUIET,
 ) -> None:
     """Find the ranked highlights of each video: score each window 1-10, merge, rank, report."""
@@ -129,7 +109,11 @@ def highlights_command(
 
         defaults = settings.load()
         files = batch.expand(videos, recursive)
-        chosen = parse_formats(formats) if formats is not None else list(defaults["formats"])
+        chosen = (
+            settings.checked_formats(formats, "unknown --format")
+            if formats is not None
+            else list(defaults["formats"])
+        )
         if sort not in SORTS:
             raise UsageError(f"unknown --sort '{sort}'", hint="score or time")
         profile = profiles.get(settings.resolve(profile_name, "profile", defaults), profiles_file)

@@ -6,6 +6,12 @@ import typer
 
 from ..models import DEFAULT_MODEL
 
+VIDEOS = typer.Argument(
+    ...,
+    help="Video files or folders of videos (several share one model load).",
+    show_default=False,
+    metavar="VIDEO",
+)
 RECURSIVE = typer.Option(
     False, "--recursive", "-R", help="Also look for videos in the folders' subfolders."
 )
@@ -42,3 +48,10 @@ QUANTIZE = typer.Option(
 QUIET = typer.Option(
     False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
 )
+PROFILES_FILE = typer.Option(
+    None,
+    "--profiles-file",
+    help="A TOML file of profiles. [default: $XDG_CONFIG_HOME/chronicon-mlx/profiles.toml]",
+    show_default=False,
+)
+JSON_RECORD = typer.Option(False, "--json", help="Print the JSON record on stdout.")

@@ -10,15 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import profiles
+from . import options
 from .common import handle_errors
 from .render import stderr_console
-
-PROFILES_FILE_OPTION = typer.Option(
-    None,
-    "--profiles-file",
-    help="A TOML file of profiles. [default: $XDG_CONFIG_HOME/chronicon-mlx/profiles.toml]",
-    show_default=False,
-)
 
 profiles_app = typer.Typer(
     help="List the prompt profiles, or show one.", invoke_without_command=True
@@ -28,7 +22,7 @@ profiles_app = typer.Typer(
 @profiles_app.callback()
 def list_profiles(
     ctx: typer.Context,
-    profiles_file: Path | None = PROFILES_FILE_OPTION,
+    profiles_file: Path | None = options.PROFILES_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the prompt profiles (built in, and from the profiles file)."""
@@ -60,7 +54,7 @@ def list_profiles(
 @profiles_app.command("show")
 def show_profile(
     name: str = typer.Argument(..., help="The profile's name."),
-    profiles_file: Path | None = PROFILES_FILE_OPTION,
+    profiles_file: Path | None = options.PROFILES_FILE,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print one profile: its prompts, rubric and defaults."""
