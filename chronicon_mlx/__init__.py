@@ -10,53 +10,64 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AnalysisResult",
-    "Analyzer",
-    "ChroniconError",
-    "GenerationConfig",
-    "Highlight",
-    "HighlightFinder",
-    "HighlightsConfig",
-    "HighlightsResult",
-    "Profile",
-    "SamplingConfig",
-    "WindowResult",
-    "__version__",
-    "analyze",
-    "highlights",
-]
+_EXPORTS = {
+    "analyze": "analysis.analyze",
+    "analyze_video": "analysis.analyze",
+    "Analyzer": "analysis.analyze",
+    "AnalysisResult": "analysis.result",
+    "GenerationConfig": "analysis.params",
+    "SamplingConfig": "analysis.params",
+    "LoadedModel": "analysis.session",
+    "ModelSession": "analysis.session",
+    "highlights": "highlight.run",
+    "HighlightFinder": "highlight.run",
+    "HighlightsConfig": "highlight.params",
+    "Highlight": "highlight.result",
+    "HighlightsResult": "highlight.result",
+    "WindowResult": "highlight.result",
+    "write_highlights": "output",
+    "Profile": "options.profiles",
+    "get_profile": "options.profiles:get",
+    "NullReporter": "progress",
+    "Reporter": "progress",
+    "BackendError": "errors",
+    "ChroniconError": "errors",
+    "ModelError": "errors",
+    "OutputError": "errors",
+    "ResourceError": "errors",
+    "UsageError": "errors",
+    "VideoError": "errors",
+}
+__all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .config import GenerationConfig, SamplingConfig
-    from .errors import ChroniconError
-    from .finder import HighlightFinder, HighlightsConfig, HighlightsResult, highlights
-    from .pipeline import Analyzer, analyze
-    from .profiles import Profile
-    from .ranking import Highlight, WindowResult
-    from .results import AnalysisResult
-
-_LAZY = {
-    "AnalysisResult": "results",
-    "Analyzer": "pipeline",
-    "analyze": "pipeline",
-    "ChroniconError": "errors",
-    "GenerationConfig": "config",
-    "SamplingConfig": "config",
-    "Highlight": "ranking",
-    "WindowResult": "ranking",
-    "HighlightFinder": "finder",
-    "HighlightsConfig": "finder",
-    "HighlightsResult": "finder",
-    "highlights": "finder",
-    "Profile": "profiles",
-}
+    from .analysis.analyze import Analyzer, analyze, analyze_video
+    from .analysis.params import GenerationConfig, SamplingConfig
+    from .analysis.result import AnalysisResult
+    from .analysis.session import LoadedModel, ModelSession
+    from .errors import (
+        BackendError,
+        ChroniconError,
+        ModelError,
+        OutputError,
+        ResourceError,
+        UsageError,
+        VideoError,
+    )
+    from .highlight.params import HighlightsConfig
+    from .highlight.result import Highlight, HighlightsResult, WindowResult
+    from .highlight.run import HighlightFinder, highlights
+    from .options.profiles import Profile
+    from .options.profiles import get as get_profile
+    from .output import write_highlights
+    from .progress import NullReporter, Reporter
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    target = _EXPORTS.get(name)
+    if target is None:
         raise AttributeError(f"module 'chronicon_mlx' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(f".{module}", __name__), attribute or name)

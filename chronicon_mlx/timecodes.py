@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from .errors import UsageError, field
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$")
 
 
-def parse_time(value: str, option: str) -> float:
-    """Seconds from "90", "90.5", "1:30" or "0:01:30"; a clear usage error otherwise."""
+def parse_time(value: str, name: str) -> float:
+    """Seconds from "90", "90.5", "1:30" or "0:01:30"; a clear usage error (naming the
+    setting `name`) otherwise."""
+    option = field(name)
     text = value.strip()
     try:
         seconds = float(text)

@@ -17,9 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from chronicon_mlx import video
-from chronicon_mlx.checkpoints import cache_root
-from chronicon_mlx.testing import read_frame_code, write_av_video
+from chronicon_mlx.media import decode, plan
+from chronicon_mlx.media.probe import VideoInfo, probe
+from chronicon_mlx.media.synthetic import read_frame_code, write_av_video
+from chronicon_mlx.paths import cache_root
 
 BITS = 20
 FPS = 30
@@ -39,17 +40,17 @@ def make_video(minutes: float) -> Path:
     return path
 
 
-def windows(info: video.VideoInfo, size_s: float = 30, overlap_s: float = 5) -> list[list[int]]:
+def windows(info: VideoInfo, size_s: float = 30, overlap_s: float = 5) -> list[list[int]]:
     """Every window of `size_s` seconds, `overlap_s` apart from the next, 6 frames each."""
     out, start, step = [], 0.0, size_s - overlap_s
     while start < info.duration_s:
-        first, stop = video.frame_range(info, start, min(start + size_s, info.duration_s))
-        out.append(video.plan_range(first, stop, 6))
+        first, stop = plan.frame_range(info, start, min(start + size_s, info.duration_s))
+        out.append(plan.plan_range(first, stop, 6))
         start += step
     return out
 
 
-def timed(task: Callable[[], list[video.Frame]], repeats: int) -> tuple[float, list[video.Frame]]:
+def timed(task: Callable[[], list[decode.Frame]], repeats: int) -> tuple[float, list[decode.Frame]]:
     """Median seconds over `repeats` runs (after one untimed warm-up), and the frames."""
     frames = task()
     times = []
@@ -61,8 +62,8 @@ def timed(task: Callable[[], list[video.Frame]], repeats: int) -> tuple[float, l
 
 
 def interleaved(
-    tasks: dict[str, Callable[[], list[video.Frame]]], repeats: int, warm_up: bool
-) -> tuple[dict[str, float], dict[str, float], dict[str, list[video.Frame]]]:
+    tasks: dict[str, Callable[[], list[decode.Frame]]], repeats: int, warm_up: bool
+) -> tuple[dict[str, float], dict[str, float], dict[str, list[decode.Frame]]]:
     """Each task's median and best time over `repeats` rounds that run every task in turn
     (so a busy moment of the machine hits them alike), and each task's frames."""
     frames = {name: task() for name, task in tasks.items()} if warm_up else {}
@@ -98,11 +99,11 @@ def warm_page_cache(path: Path) -> None:
             pass
 
 
-def _read(info: video.VideoInfo, indices: list[int], max_gap: int) -> list[video.Frame]:
-    return list(video.iter_frames(info, indices, max_gap=max_gap))
+def _read(info: VideoInfo, indices: list[int], max_gap: int) -> list[decode.Frame]:
+    return list(decode.iter_frames(info, indices, max_gap=max_gap))
 
 
-def crossover(info: video.VideoInfo, gaps: list[int], count: int = 12) -> list[dict[str, float]]:
+def crossover(info: VideoInfo, gaps: list[int], count: int = 12) -> list[dict[str, float]]:
     """Seconds per wanted frame by seeking and by grabbing forward, for frames `gap` apart."""
     rows = []
     for gap in gaps:
@@ -133,24 +134,24 @@ def main() -> None:
         help="frame gaps for the seek/grab crossover (measured on the first long video)",
     )  # fmt: skip
     args = parser.parse_args()
-    methods: dict[str, Callable[[video.VideoInfo, list[int]], list[video.Frame]]] = {
-        "chosen": lambda info, idx: list(video.iter_frames(info, idx)),
-        "always-seek": lambda info, idx: list(video.iter_frames(info, idx, max_gap=-1)),
-        "always-grab": lambda info, idx: list(video.iter_frames(info, idx, max_gap=10**9)),
-        "keyframe": lambda info, idx: video.sample(info, idx, seek="keyframe"),
+    methods: dict[str, Callable[[VideoInfo, list[int]], list[decode.Frame]]] = {
+        "chosen": lambda info, idx: list(decode.iter_frames(info, idx)),
+        "always-seek": lambda info, idx: list(decode.iter_frames(info, idx, max_gap=-1)),
+        "always-grab": lambda info, idx: list(decode.iter_frames(info, idx, max_gap=10**9)),
+        "keyframe": lambda info, idx: decode.sample(info, idx, seek="keyframe"),
     }
     rows = []
     gaps: list[dict[str, float]] = []
     for minutes in args.minutes:
         path = make_video(minutes)
         warm_page_cache(path)
-        info = video.probe(path)
+        info = probe(path)
         long = minutes >= 10
         repeats = args.long_repeats if long else args.repeats
         if long and args.gaps and not gaps:
             gaps = crossover(info, args.gaps)
         cases: list[tuple[str, list[int]]] = [
-            (f"{n} frames", video.plan_range(0, info.frame_count, n)) for n in (8, 16)
+            (f"{n} frames", plan.plan_range(0, info.frame_count, n)) for n in (8, 16)
         ]
         if long:
             all_windows = windows(info)

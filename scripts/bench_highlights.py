@@ -13,11 +13,13 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from chronicon_mlx import profiles
-from chronicon_mlx.checkpoints import cache_root, cached_checkpoint
-from chronicon_mlx.finder import HighlightFinder, HighlightsConfig
-from chronicon_mlx.pipeline import Analyzer
-from chronicon_mlx.testing import write_av_video
+from chronicon_mlx.analysis.session import ModelSession
+from chronicon_mlx.highlight.params import HighlightsConfig, Tuning
+from chronicon_mlx.highlight.run import HighlightFinder
+from chronicon_mlx.media.synthetic import write_av_video
+from chronicon_mlx.model.random_weights import cached_checkpoint
+from chronicon_mlx.options import profiles
+from chronicon_mlx.paths import cache_root
 
 CONFIGS = {
     "shared decoding + prefix reuse": {"shared_decoding": True, "reuse_prefix": True},
@@ -48,30 +50,32 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model or str(cached_checkpoint("tiny"))
     video = clip(args.minutes)
-    analyzer = Analyzer(model=model, backend=args.backend)
-    analyzer.load(6, 256)
+    session = ModelSession(model=model, backend=args.backend)
+    loaded = session.load(6, 256)
     profile = profiles.get("general")
     stages: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
     per_window: dict[str, list[float]] = {name: [] for name in CONFIGS}
     answers: dict[str, list[object]] = {}
     for _ in range(args.repeats):
         for name, flags in CONFIGS.items():
-            config = HighlightsConfig(**flags)  # type: ignore[arg-type]
+            config, tuning = HighlightsConfig(), Tuning(**flags)
             with tempfile.TemporaryDirectory() as folder:
-                result = HighlightFinder(analyzer, profile).run(video, config, Path(folder))
+                result = HighlightFinder(session, profile, tuning=tuning).run(
+                    video, config, Path(folder)
+                )
             timings = dict(result.timings)
             timings["total"] = timings.get("decode", 0) + timings.get("generate", 0)
             stages[name].append(timings)
-            per_window[name].append(sum(w.seconds for w in result.windows) / len(result.windows))
+            per_window[name].append(sum(w.generate_s for w in result.windows) / len(result.windows))
             answers[name] = [(w.significance, w.description) for w in result.windows]
     medians = {
         name: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         for name, runs in stages.items()
     }
     base = medians["shared decoding + prefix reuse"]
-    backend = analyzer.backend.info.name if analyzer.backend else "?"
+    backend = loaded.backend.info.name
     print(
-        f"{video.name}: {len(result.windows)} windows, model {analyzer.model.name},"
+        f"{video.name}: {len(result.windows)} windows, model {loaded.model.name},"
         f" backend {backend}, median of {args.repeats}"
     )
     for name, row in medians.items():

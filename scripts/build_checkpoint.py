@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chronicon_mlx.checkpoints import build_checkpoint, cached_checkpoint
+from chronicon_mlx.model.random_weights import build_checkpoint, cached_checkpoint
 
 
 def main() -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import socket
 import sys
 
-from chronicon_mlx import hub
-from chronicon_mlx.checkpoints import cached_checkpoint
-from chronicon_mlx.models import DEFAULT_MODEL, find_spec
+from chronicon_mlx.model import hub
+from chronicon_mlx.model.catalog import DEFAULT_MODEL, find_spec
+from chronicon_mlx.model.random_weights import cached_checkpoint
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.media.synthetic import write_sample_video
 
 
 def main() -> None:

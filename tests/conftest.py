@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx.checkpoints import cached_checkpoint
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.media.synthetic import write_sample_video
+from chronicon_mlx.model.random_weights import cached_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("CHRONICON_CACHE", REPO / ".cache"))

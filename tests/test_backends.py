@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,23 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx import backends, memory, prompts, scoring
+from chronicon_mlx import backends
+from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.backends import Candidate, GenerationRequest, candidates, create
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.errors import BackendError
-from chronicon_mlx.models import resolve
-from chronicon_mlx.pipeline import Analyzer
+from chronicon_mlx.cli.flags import FLAGS
+from chronicon_mlx.errors import BackendError, ChroniconError
+from chronicon_mlx.highlight import scoring
+from chronicon_mlx.model import memory
+from chronicon_mlx.model import prompt as prompts
+from chronicon_mlx.model.resolver import resolve
 
 C = Candidate
+
+
+def cli_message(error: ChroniconError) -> str:
+    """The error's message as the command line shows it (settings named by their flags)."""
+    return error.rendered(FLAGS)[0]
 
 
 @pytest.mark.parametrize(
@@ -68,8 +78,9 @@ def test_missing_devices_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    with pytest.raises(BackendError, match="--device mps was asked for, but MPS is not"):
+    with pytest.raises(BackendError) as caught:
         tb.resolve_device("mps")
+    assert re.search("--device mps was asked for, but MPS is not", cli_message(caught.value))
     with pytest.raises(BackendError, match="torch sees no CUDA GPU"):
         tb.resolve_device("cuda")
 
@@ -213,7 +224,7 @@ def test_a_named_backend_never_switches_silently(
 
 
 def test_memory_estimate_counts_the_real_architectures() -> None:
-    from chronicon_mlx.models import find_spec
+    from chronicon_mlx.model.catalog import find_spec
 
     totals = {}
     for alias in ("256m", "500m", "2.2b"):
@@ -327,7 +338,7 @@ def test_mlx_gets_an_optimised_blas_on_linux(setting: str, expected: str) -> Non
     import sys
 
     code = (
-        "from chronicon_mlx import blas; name = blas.preload(); import mlx.core as mx;"
+        "from chronicon_mlx.backends import blas; name = blas.preload(); import mlx.core as mx;"
         " a = mx.ones((64, 64)); mx.eval(a @ a); print(name)"
     )
     env = dict(os.environ, CHRONICON_BLAS=setting)

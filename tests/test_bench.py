@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx import bench
-from chronicon_mlx.bench import BenchConfig, Trial
 from chronicon_mlx.cli.app import app
+from chronicon_mlx.tools import bench
+from chronicon_mlx.tools.baseline import _PREFILL, Baseline, run_baseline
+from chronicon_mlx.tools.bench import BenchConfig, Trial
 
 
 def _trial(config: BenchConfig, e2e: float, ok: bool = True) -> Trial:
@@ -68,7 +69,7 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
 
 
 def _clip(folder: Path) -> Path:
-    from chronicon_mlx.testing import write_sample_video
+    from chronicon_mlx.media.synthetic import write_sample_video
 
     return write_sample_video(folder / "clip.mp4", seconds=2, fps=15, size=(160, 90))
 
@@ -85,7 +86,7 @@ def test_a_stopped_reference_trial_is_a_lower_bound() -> None:
 def test_the_mlx_vlm_baseline_is_stopped_at_its_limit_with_its_progress(
     tiny_model: Path, tmp_path: Path
 ) -> None:
-    baseline = bench.run_baseline(tiny_model, _clip(tmp_path), 4, 6, timeout=0.5)
+    baseline = run_baseline(tiny_model, _clip(tmp_path), 4, 6, timeout=0.5)
     assert not baseline.ok and baseline.stopped
     assert baseline.error == "stopped after 0 s"
     assert 0.5 <= baseline.wall_s < 10
@@ -98,7 +99,7 @@ def test_the_prefill_bar_gives_the_prompt_size_of_a_stopped_baseline() -> None:
         "Prefill:  15%|#5        | 1024/6926 [05:11<29:54,  3.29tok/s]\r"
         "Prefill:  30%|###       | 2048/6926 [10:38<25:21,  3.21tok/s]"
     )
-    assert bench._PREFILL.findall(bar)[-1] == ("2048", "6926")
+    assert _PREFILL.findall(bar)[-1] == ("2048", "6926")
 
 
 def test_the_table_shows_a_stopped_baseline_as_a_lower_bound() -> None:
@@ -109,7 +110,7 @@ def test_the_table_shows_a_stopped_baseline_as_a_lower_bound() -> None:
     report = {
         "model_name": "SmolVLM2-256M", "random_weights": True, "frames": 8, "tokens": 64,
         "runs": 5, "results": [],
-        "baseline": bench.Baseline(
+        "baseline": Baseline(
             False, 600.2, 6926, error="stopped after 600 s", stopped=True,
             prefilled_tokens=2048, blas="libopenblasp-r0-59ffcd50.3.15.so",
         ).__dict__,

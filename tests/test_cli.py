@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.media.synthetic import write_sample_video
 
 pytestmark = pytest.mark.slow
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx import settings
 from chronicon_mlx.backends.mlx_backend import MLXBackend
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.media.synthetic import write_sample_video
+from chronicon_mlx.options import userconfig as settings
 
 pytestmark = pytest.mark.slow
 

@@ -15,13 +15,15 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx import profiles, video
+from chronicon_mlx.analysis.session import ModelSession
 from chronicon_mlx.backends import BackendInfo, GenerationOutput, GenerationRequest
 from chronicon_mlx.backends.mlx_backend import MLXBackend
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.finder import HighlightFinder, HighlightsConfig, plan_windows
-from chronicon_mlx.pipeline import Analyzer
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.highlight.params import HighlightsConfig, plan_windows
+from chronicon_mlx.highlight.run import HighlightFinder
+from chronicon_mlx.media import probe
+from chronicon_mlx.media.synthetic import write_sample_video
+from chronicon_mlx.options import profiles
 
 pytestmark = pytest.mark.slow
 
@@ -58,13 +60,12 @@ class ScriptedBackend:
 
 
 def _finder(tiny_model: Path, backend: ScriptedBackend, profile: str = "sports") -> HighlightFinder:
-    analyzer = Analyzer(model=str(tiny_model), backend="mlx")
-    analyzer.backend = backend  # type: ignore[assignment]
-    return HighlightFinder(analyzer, profiles.get(profile))
+    session = ModelSession.from_backend(backend, str(tiny_model))
+    return HighlightFinder(session, profiles.get(profile))
 
 
 def test_windows_are_planned_over_the_range(five_minutes: Path) -> None:
-    info = video.probe(five_minutes)
+    info = probe.probe(five_minutes)
     spans = plan_windows(info, HighlightsConfig())
     assert [(s.start_s, s.end_s) for s in spans][:2] == [(0, 30), (25, 55)]
     assert (spans[-1].start_s, spans[-1].end_s, len(spans)) == (275, 300, 12)
@@ -303,8 +304,8 @@ def test_reel_uses_ffmpeg_when_it_is_on_path(
 ) -> None:
     """With an ffmpeg binary on PATH the reel is cut by it (keeping audio); here a stand-in
     records its arguments and writes the output file."""
-    from chronicon_mlx.ranking import Highlight
-    from chronicon_mlx.writers.reel import write_reel
+    from chronicon_mlx.highlight.result import Highlight
+    from chronicon_mlx.output.reel import write_reel
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -319,7 +320,7 @@ def test_reel_uses_ffmpeg_when_it_is_on_path(
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     spans = [(2.0, 2.5), (0.5, 1.5), (1.0, 1.8)]
     highlights = [Highlight(s, e, "x", 7, [0], 0, s, None) for s, e in spans]
-    reel = write_reel(video.probe(ball_clip), highlights, tmp_path / "reel.mp4")
+    reel = write_reel(probe.probe(ball_clip), highlights, tmp_path / "reel.mp4")
     assert reel.method == "ffmpeg" and reel.segments == [(0.5, 1.8), (2.0, 2.5)]
     assert (tmp_path / "reel.mp4").read_bytes() == b"cut"
     args = json.loads(log.read_text())
@@ -327,10 +328,10 @@ def test_reel_uses_ffmpeg_when_it_is_on_path(
     assert "trim=start=0.500:end=1.800" in graph and "trim=start=2.000:end=2.500" in graph
     assert "concat=n=2:v=1:a=0" in graph  # the generated clip has no audio track
     assert not list(tmp_path.glob(".reel*"))
-    opencv = write_reel(video.probe(ball_clip), highlights, tmp_path / "cv.mp4", use_ffmpeg=False)
+    opencv = write_reel(probe.probe(ball_clip), highlights, tmp_path / "cv.mp4", use_ffmpeg=False)
     assert opencv.method == "opencv"
-    assert video.probe(tmp_path / "cv.mp4").frame_count == round(1.3 * 30) + round(0.5 * 30)
-    from chronicon_mlx.writers.reel import ffmpeg_command
+    assert probe.probe(tmp_path / "cv.mp4").frame_count == round(1.3 * 30) + round(0.5 * 30)
+    from chronicon_mlx.output.reel import ffmpeg_command
 
     with_audio = ffmpeg_command("ffmpeg", Path("in.mp4"), [(0.0, 1.0)], Path("o.mp4"), True)
     assert "[0:a]atrim=start=0.000:end=1.000,asetpts=PTS-STARTPTS[a0]" in with_audio[8]

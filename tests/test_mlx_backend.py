@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chronicon_mlx import prompts
 from chronicon_mlx.backends import Candidate, GenerationRequest, create
-from chronicon_mlx.models import resolve
+from chronicon_mlx.model import prompt as prompts
+from chronicon_mlx.model.resolver import resolve
 
 pytestmark = [pytest.mark.mlx, pytest.mark.slow]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chronicon_mlx import prompts
 from chronicon_mlx.backends import Candidate, GenerationRequest, create, mlx_vision
-from chronicon_mlx.models import resolve
+from chronicon_mlx.model import prompt as prompts
+from chronicon_mlx.model.resolver import resolve
 
 
 @pytest.mark.parametrize(
@@ -94,7 +94,7 @@ def test_blas_threads_are_limited_then_restored() -> None:
     import sys
 
     code = (
-        "import ctypes; from chronicon_mlx import blas; name = blas.preload();"
+        "import ctypes; from chronicon_mlx.backends import blas; name = blas.preload();"
         " get = ctypes.CDLL(None).openblas_get_num_threads; before = get()\n"
         "with blas.threads(1): inside = get()\n"
         "print(name, before, inside, get())"

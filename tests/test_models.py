@@ -8,39 +8,39 @@ from pathlib import Path
 
 import pytest
 
-from chronicon_mlx import models
 from chronicon_mlx.errors import ModelError, UsageError
+from chronicon_mlx.model import catalog, resolver
 
 
 def test_aliases_and_hub_ids_find_their_spec() -> None:
-    spec = models.find_spec("256M")
+    spec = catalog.find_spec("256M")
     assert spec is not None and spec.hub_id == "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
-    assert models.find_spec("HuggingFaceTB/SmolVLM2-2.2B-Instruct") is models.find_spec("2.2b")
-    assert models.find_spec("7b") is None
+    assert catalog.find_spec("HuggingFaceTB/SmolVLM2-2.2B-Instruct") is catalog.find_spec("2.2b")
+    assert catalog.find_spec("7b") is None
 
 
 @pytest.mark.parametrize(("alias", "tokens"), [("256m", 64), ("500m", 64), ("2.2b", 81)])
 def test_tokens_per_frame_follow_from_the_architecture(alias: str, tokens: int) -> None:
-    spec = models.find_spec(alias)
+    spec = catalog.find_spec(alias)
     assert spec is not None
     config = {"vision_config": spec.vision, "scale_factor": spec.scale_factor}
-    assert models.image_seq_len(config) == spec.tokens_per_frame == tokens
+    assert resolver.image_seq_len(config) == spec.tokens_per_frame == tokens
 
 
 def test_a_local_folder_resolves_without_the_hub(tiny_model: Path) -> None:
-    ref = models.resolve(str(tiny_model))
+    ref = resolver.resolve(str(tiny_model))
     assert ref.source == "folder" and ref.path == tiny_model
     assert ref.random_weights and ref.tokens_per_frame == 4 and ref.frame_size == 64
 
 
 def test_unknown_alias_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown model '13b'"):
-        models.resolve("13b")
+        resolver.resolve("13b")
 
 
 def test_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="model folder not found"):
-        models.resolve(str(tmp_path / "nowhere"))
+        resolver.resolve(str(tmp_path / "nowhere"))
 
 
 def test_folder_with_missing_files(tiny_model: Path, tmp_path: Path) -> None:
@@ -49,7 +49,7 @@ def test_folder_with_missing_files(tiny_model: Path, tmp_path: Path) -> None:
     (broken / "tokenizer.json").unlink()
     (broken / "model.safetensors").unlink()
     with pytest.raises(ModelError, match=r"missing tokenizer\.json, \*\.safetensors"):
-        models.resolve(str(broken))
+        resolver.resolve(str(broken))
 
 
 def test_other_architecture_is_refused_from_its_config(tiny_model: Path, tmp_path: Path) -> None:
@@ -60,4 +60,4 @@ def test_other_architecture_is_refused_from_its_config(tiny_model: Path, tmp_pat
     (other / "config.json").write_text(json.dumps(config))
     (other / "model.safetensors").write_bytes(b"not weights")  # never read
     with pytest.raises(ModelError, match="holds a 'qwen2_vl' model, not SmolVLM2"):
-        models.resolve(str(other))
+        resolver.resolve(str(other))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from chronicon_mlx import profiles
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.errors import UsageError
+from chronicon_mlx.options import profiles
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chronicon_mlx import prompts
+from chronicon_mlx.model import prompt as prompts
 
 TWO_FRAME_TEXT = (
     "<|im_start|>System: Be brief.<end_of_utterance>\n"
@@ -75,7 +75,7 @@ def test_rendering_matches_transformers_chat_template(tiny_model: Path) -> None:
 @pytest.mark.mlx
 def test_exact_prompt_token_ids_without_tiling(tiny_model: Path) -> None:
     from chronicon_mlx.backends import Candidate, GenerationRequest, create
-    from chronicon_mlx.models import resolve
+    from chronicon_mlx.model.resolver import resolve
 
     backend = create(Candidate("mlx", "cpu"))
     backend.load(resolve(str(tiny_model)))

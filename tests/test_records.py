@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from chronicon_mlx import profiles
+from chronicon_mlx.analysis.analyze import Analyzer
+from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
 from chronicon_mlx.backends import BackendInfo, GenerationOutput, GenerationRequest
-from chronicon_mlx.config import GenerationConfig, SamplingConfig
-from chronicon_mlx.finder import HighlightFinder, HighlightsConfig
-from chronicon_mlx.pipeline import Analyzer
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.highlight.params import HighlightsConfig
+from chronicon_mlx.highlight.run import HighlightFinder
+from chronicon_mlx.media.synthetic import write_sample_video
+from chronicon_mlx.options import profiles
 
 GOLDEN = Path(__file__).parent / "data" / "records"
 MASK = "<masked>"
@@ -90,9 +91,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _scripted(tiny_model: Path, replies: list[str]) -> Analyzer:
-    analyzer = Analyzer(model=str(tiny_model), backend="mlx")
-    analyzer.backend = ScriptedBackend(replies)  # type: ignore[assignment]
-    return analyzer
+    return Analyzer.from_backend(ScriptedBackend(replies), str(tiny_model))
 
 
 def test_analyze_record_is_unchanged(tiny_model: Path, clip: Path) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chronicon_mlx import ranking, scoring
-from chronicon_mlx.ranking import WindowResult
+from chronicon_mlx.highlight import ranking, scoring
+from chronicon_mlx.highlight.result import WindowResult
 from chronicon_mlx.timecodes import format_caption_time, format_time
 
 
@@ -49,7 +49,7 @@ def _window(n: int, start: float, significance: int | None, text: str | None) ->
         number=n, start_s=start, end_s=start + 30, description=text, significance=significance,
         raw=text or "garbage", attempts=1, frame_indices=[n * 10, n * 10 + 5, n * 10 + 9],
         frame_times=[start + 5, start + 15, start + 25], thumbnail=f"thumbs/window-{n:04d}.jpg",
-        seconds=1.0, prompt_tokens=100, cached_tokens=20, generated_tokens=10, constrained=True,
+        generate_s=1.0, prompt_tokens=100, cached_tokens=20, generated_tokens=10, constrained=True,
     )  # fmt: skip
 
 

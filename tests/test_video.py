@@ -3,39 +3,40 @@
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from chronicon_mlx import video
 from chronicon_mlx.errors import VideoError
-from chronicon_mlx.testing import read_frame_code, write_sample_video
+from chronicon_mlx.media import decode, plan, probe
+from chronicon_mlx.media.synthetic import read_frame_code, write_sample_video
 
 
 def test_plan_spreads_distinct_indices_over_the_clip() -> None:
-    assert video.plan_indices(90, 8) == [5, 16, 28, 39, 50, 61, 73, 84]
-    assert video.plan_indices(120, 1) == [60]
-    assert video.plan_indices(9, 8) == [0, 1, 2, 3, 5, 6, 7, 8]
+    assert plan.plan_indices(90, 8) == [5, 16, 28, 39, 50, 61, 73, 84]
+    assert plan.plan_indices(120, 1) == [60]
+    assert plan.plan_indices(9, 8) == [0, 1, 2, 3, 5, 6, 7, 8]
 
 
 def test_plan_gives_every_frame_when_the_clip_is_short() -> None:
-    assert video.plan_indices(5, 8) == [0, 1, 2, 3, 4]
-    assert video.plan_indices(8, 8) == list(range(8))
-    assert video.plan_indices(0, 8) == []
+    assert plan.plan_indices(5, 8) == [0, 1, 2, 3, 4]
+    assert plan.plan_indices(8, 8) == list(range(8))
+    assert plan.plan_indices(0, 8) == []
 
 
 @pytest.mark.parametrize("count", [1, 2, 7, 63, 64, 65, 100, 1000, 123457])
 @pytest.mark.parametrize("n", [1, 2, 8, 16, 63, 64])
 def test_plan_is_strictly_increasing_and_in_range(count: int, n: int) -> None:
-    indices = video.plan_indices(count, n)
+    indices = plan.plan_indices(count, n)
     assert len(indices) == min(count, n)
     assert all(a < b for a, b in itertools.pairwise(indices))
     assert indices[0] >= 0 and indices[-1] < count
 
 
 def test_probe_reads_the_stream(coded_clip: Path) -> None:
-    info = video.probe(coded_clip)
+    info = probe.probe(coded_clip)
     assert (info.frame_count, info.fps, info.width, info.height) == (120, 30.0, 160, 120)
     assert info.duration_s == pytest.approx(4.0)
     assert info.codec == "fmp4"
@@ -44,8 +45,8 @@ def test_probe_reads_the_stream(coded_clip: Path) -> None:
 
 @pytest.mark.parametrize("indices", [[0, 1, 2, 119], [5, 20, 47, 90, 118], [3, 60, 117]])
 def test_sample_returns_exactly_the_frames_asked_for(coded_clip: Path, indices: list[int]) -> None:
-    info = video.probe(coded_clip)
-    frames = video.sample(info, indices)
+    info = probe.probe(coded_clip)
+    frames = decode.sample(info, indices)
     assert [f.index for f in frames] == indices
     assert [read_frame_code(f.image) for f in frames] == indices
     assert [f.timestamp_s for f in frames] == pytest.approx([i / 30 for i in indices], abs=1e-3)
@@ -53,16 +54,16 @@ def test_sample_returns_exactly_the_frames_asked_for(coded_clip: Path, indices: 
 
 def test_sparse_requests_seek_and_stay_exact(tmp_path: Path) -> None:
     clip = write_sample_video(tmp_path / "long.mp4", seconds=30, fps=30, size=(64, 48), coded=True)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     indices = [10, 250, 600, 880]  # gaps far above SEQUENTIAL_MAX_GAP
-    frames = video.sample(info, indices)
+    frames = decode.sample(info, indices)
     assert [read_frame_code(f.image) % 256 for f in frames] == [i % 256 for i in indices]
     assert [f.timestamp_s for f in frames] == pytest.approx([i / 30 for i in indices], abs=1e-3)
 
 
 def test_frames_are_rgb_and_keep_their_aspect_ratio(ball_clip: Path) -> None:
-    info = video.probe(ball_clip)
-    (frame,) = video.sample(info, [45], longest_edge=64)
+    info = probe.probe(ball_clip)
+    (frame,) = decode.sample(info, [45], longest_edge=64)
     assert frame.image.shape == (36, 64, 3)
     assert frame.image.dtype == np.uint8
     red = frame.image[18, 30:34].mean(axis=0)  # the ball is in the middle at mid-clip
@@ -70,16 +71,16 @@ def test_frames_are_rgb_and_keep_their_aspect_ratio(ball_clip: Path) -> None:
 
 
 def test_frames_are_never_enlarged(ball_clip: Path) -> None:
-    info = video.probe(ball_clip)
-    (frame,) = video.sample(info, [0], longest_edge=4096)
+    info = probe.probe(ball_clip)
+    (frame,) = decode.sample(info, [0], longest_edge=4096)
     assert frame.image.shape == (180, 320, 3)
 
 
 def test_target_size() -> None:
-    assert video.target_size(1920, 1080, 512) == (512, 288)
-    assert video.target_size(1080, 1920, 512) == (288, 512)
-    assert video.target_size(100, 50, None) == (100, 50)
-    assert video.target_size(4, 3000, 512) == (1, 512)
+    assert plan.target_size(1920, 1080, 512) == (512, 288)
+    assert plan.target_size(1080, 1920, 512) == (288, 512)
+    assert plan.target_size(100, 50, None) == (100, 50)
+    assert plan.target_size(4, 3000, 512) == (1, 512)
 
 
 def test_a_video_with_no_decodable_frames_is_refused(tmp_path: Path) -> None:
@@ -91,33 +92,37 @@ def test_a_video_with_no_decodable_frames_is_refused(tmp_path: Path) -> None:
     broken = tmp_path / "blank.mp4"
     broken.write_bytes(bytes(data))
     with pytest.raises(VideoError, match="no decodable video frames"):
-        video.probe(broken)
+        probe.probe(broken)
 
 
 def test_a_time_range_restricts_the_frames(coded_clip: Path) -> None:
-    info = video.probe(coded_clip)
-    assert video.frame_range(info, 1.0, 2.0) == (30, 60)
-    assert video.frame_range(info, 0.0, None) == (0, 120)
-    assert video.frame_range(info, 3.5, 99.0) == (105, 120)
-    first, stop = video.frame_range(info, 1.0, 2.0)
-    indices = video.plan_range(first, stop, 3)
+    info = probe.probe(coded_clip)
+    assert plan.frame_range(info, 1.0, 2.0) == (30, 60)
+    assert plan.frame_range(info, 0.0, None) == (0, 120)
+    assert plan.frame_range(info, 3.5, 99.0) == (105, 120)
+    first, stop = plan.frame_range(info, 1.0, 2.0)
+    indices = plan.plan_range(first, stop, 3)
     assert indices == [35, 45, 55]
-    frames = video.sample(info, indices)
+    frames = decode.sample(info, indices)
     assert [read_frame_code(f.image) for f in frames] == indices
     assert all(1.0 <= f.timestamp_s < 2.0 for f in frames)
 
 
 def test_a_start_past_the_end_is_a_usage_error(coded_clip: Path) -> None:
+    from chronicon_mlx.cli.flags import FLAGS
     from chronicon_mlx.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"--start 5 s is past the end of the video \(4.0 s\)"):
-        video.frame_range(video.probe(coded_clip), 5.0, None)
+    with pytest.raises(UsageError) as caught:
+        plan.frame_range(probe.probe(coded_clip), 5.0, None)
+    message = caught.value.rendered(FLAGS)[0]
+    assert re.search(r"--start 5 s is past the end of the video \(4.0 s\)", message)
+    assert caught.value.message == "start_s=5 s is past the end of the video (4.0 s)"
 
 
 def test_scene_sampling_prefers_frames_right_after_cuts(tmp_path: Path) -> None:
     import cv2
 
-    from chronicon_mlx import scenes
+    from chronicon_mlx.media import scenes
 
     cuts = [20, 50, 80, 100]
     colours = [(30, 30, 30), (200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 220)]
@@ -129,20 +134,20 @@ def test_scene_sampling_prefers_frames_right_after_cuts(tmp_path: Path) -> None:
         cv2.circle(frame, (i % 64, 24), 3, (128, 128, 128), -1)  # small motion within a scene
         writer.write(frame)
     writer.release()
-    info = video.probe(path)
+    info = probe.probe(path)
     chosen = scenes.choose(info, 0, 120, 6)
     assert len(chosen) == 6 == len(set(chosen))
     assert chosen[0] < 5 and chosen[-1] > 114  # both ends stay covered
     for cut in cuts:
         assert any(cut <= index <= cut + 3 for index in chosen), (cut, chosen)
-    uniform = video.plan(info, 0, 120, 6)
+    uniform = plan.plan(info, 0, 120, 6)
     assert sum(any(c <= i <= c + 3 for i in uniform) for c in cuts) < 4
 
 
 def test_scene_sampling_without_cuts_still_spreads(coded_clip: Path) -> None:
-    from chronicon_mlx import scenes
+    from chronicon_mlx.media import scenes
 
-    info = video.probe(coded_clip)
+    info = probe.probe(coded_clip)
     chosen = scenes.choose(info, 0, info.frame_count, 5)
     assert len(chosen) == 5 and chosen == sorted(set(chosen))
     assert chosen[0] < 10 and chosen[-1] > 110
@@ -171,7 +176,7 @@ def test_wrong_container_numbers_fall_back(
             return getattr(self.cap, name)
 
     monkeypatch.setattr(cv2, "VideoCapture", Lying)
-    info = video.probe(coded_clip)
+    info = probe.probe(coded_clip)
     assert info.frame_count == 120  # counted by a grab pass
     assert info.fps == pytest.approx(30.0)  # from the stream header via PyAV
     assert info.duration_s == pytest.approx(4.0)
@@ -181,18 +186,18 @@ def test_overlapping_windows_decode_each_frame_once(
     coded_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     decoded: list[int] = []
-    real = video._convert
+    real = decode._convert
 
     def counting(bgr: np.ndarray, edge: int | None) -> np.ndarray:
         out = real(bgr, edge)
         decoded.append(read_frame_code(out))
         return out
 
-    monkeypatch.setattr(video, "_convert", counting)
-    info = video.probe(coded_clip)
+    monkeypatch.setattr(decode, "_convert", counting)
+    info = probe.probe(coded_clip)
     # 1 s windows with 0.5 s overlap, 3 frames each: neighbours share a frame
     windows = [[s, s + 15, s + 29] for s in range(0, 91, 15)]
-    got = dict(video.iter_windows(info, windows))
+    got = dict(decode.iter_windows(info, windows))
     assert sorted(got) == list(range(len(windows)))
     for number, window in enumerate(windows):
         assert [read_frame_code(f.image) for f in got[number]] == window
@@ -203,9 +208,9 @@ def test_overlapping_windows_decode_each_frame_once(
 
 def test_sparse_and_dense_requests_mix_seeking_and_decoding_forward(tmp_path: Path) -> None:
     clip = write_sample_video(tmp_path / "long.mp4", seconds=40, fps=30, size=(64, 48), coded=True)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     indices = [3, 4, 5, 100, 101, 700, 1150, 1151, 1199]
-    got = video.sample(info, indices)
+    got = decode.sample(info, indices)
     assert [f.index for f in got] == indices
     assert [read_frame_code(f.image) for f in got] == [i % 256 for i in indices]
 
@@ -224,4 +229,4 @@ def test_sparse_and_dense_requests_mix_seeking_and_decoding_forward(tmp_path: Pa
 def test_seek_or_grab(
     position: int, target: int, keyframes: list[int] | None, expected: bool
 ) -> None:
-    assert video._should_seek(position, target, 120, keyframes) is expected
+    assert decode._should_seek(position, target, 120, keyframes) is expected

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chronicon_mlx import avdecode, video
 from chronicon_mlx.errors import VideoError
-from chronicon_mlx.testing import read_frame_code, write_audio_only, write_av_video
+from chronicon_mlx.media import decode, plan, probe, pyav
+from chronicon_mlx.media.synthetic import read_frame_code, write_audio_only, write_av_video
 
 VFR_TIMES = [0.0, 0.1, 0.2, 1.0, 1.05, 2.5, 2.6, 2.7, 4.0, 4.5, 4.52, 4.54, 6.0]
 
@@ -27,12 +27,12 @@ def test_codecs_and_sizes_are_exact(
     tmp_path: Path, codec: str, size: tuple[int, int], fps: int, frames: int
 ) -> None:
     clip = write_av_video(tmp_path / "clip.mp4", size=size, fps=fps, frames=frames, codec=codec)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     assert (info.width, info.height, info.frame_count) == (*size, frames)
     assert info.fps == pytest.approx(fps)
     assert not info.variable_frame_rate
-    indices = video.plan(info, 0, frames, 6)
-    got = video.sample(info, indices, longest_edge=256)
+    indices = plan.plan(info, 0, frames, 6)
+    got = decode.sample(info, indices, longest_edge=256)
     assert [read_frame_code(f.image) for f in got] == indices
     assert [f.timestamp_s for f in got] == pytest.approx([i / fps for i in indices], abs=2e-3)
     assert max(got[0].image.shape[:2]) == 256
@@ -40,11 +40,11 @@ def test_codecs_and_sizes_are_exact(
 
 def test_variable_frame_rate_uses_true_presentation_times(tmp_path: Path) -> None:
     clip = write_av_video(tmp_path / "vfr.mp4", size=(160, 120), times=VFR_TIMES)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     assert info.variable_frame_rate and info.frame_count == len(VFR_TIMES)
-    assert video.decoder_for(info) == "pyav"
-    indices = video.plan(info, 0, info.frame_count, 4)
-    got = video.sample(info, indices)
+    assert decode.decoder_for(info) == "pyav"
+    indices = plan.plan(info, 0, info.frame_count, 4)
+    got = decode.sample(info, indices)
     assert [read_frame_code(f.image) for f in got] == [f.index for f in got] == indices
     assert [f.timestamp_s for f in got] == pytest.approx([VFR_TIMES[i] for i in indices])
     # spread over time, not over frame numbers: the burst at 4.5 s gets one frame, not three
@@ -56,11 +56,11 @@ def test_rotation_metadata_gives_upright_frames(tmp_path: Path, rotation: int) -
     import cv2
 
     clip = write_av_video(tmp_path / "phone.mp4", size=(160, 96), frames=10, rotation=rotation)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     assert (info.width, info.height) == (96, 160)
-    (opencv_frame,) = video.sample(info, [4])
+    (opencv_frame,) = decode.sample(info, [4])
     assert opencv_frame.image.shape == (160, 96, 3)
-    rotated = next(avdecode.decode_times(clip, [4 / 30]))[1]
+    rotated = next(pyav.decode_times(clip, [4 / 30]))[1]
     assert rotated.shape == (160, 96, 3)
     difference = cv2.absdiff(rotated, opencv_frame.image).mean()
     assert difference < 8, "PyAV and OpenCV must turn the frame the same way"
@@ -68,17 +68,17 @@ def test_rotation_metadata_gives_upright_frames(tmp_path: Path, rotation: int) -
 
 def test_keyframe_mode_reports_true_times(tmp_path: Path) -> None:
     clip = write_av_video(tmp_path / "gop.mp4", size=(160, 96), frames=240, gop=48)
-    info = video.probe(clip)
-    index = avdecode.build_index(clip)
-    wanted = video.plan(info, 0, info.frame_count, 4, seek="keyframe")
+    info = probe.probe(clip)
+    index = pyav.build_index(clip)
+    wanted = plan.plan(info, 0, info.frame_count, 4, seek="keyframe")
     assert wanted == [30, 90, 150, 210]
-    got = video.sample(info, wanted, seek="keyframe")
+    got = decode.sample(info, wanted, seek="keyframe")
     nearest = sorted({index.nearest_keyframe(i / 30) for i in wanted})
     assert [f.index for f in got] == nearest == [48, 96, 144, 192]
     assert [read_frame_code(f.image) for f in got] == nearest
     assert [f.timestamp_s for f in got] == pytest.approx([i / 30 for i in nearest], abs=2e-3)
     # Two wanted times nearest the same keyframe give it once.
-    assert [f.index for f in video.sample(info, [100, 110], seek="keyframe")] == [96]
+    assert [f.index for f in decode.sample(info, [100, 110], seek="keyframe")] == [96]
 
 
 @pytest.mark.parametrize(
@@ -86,8 +86,8 @@ def test_keyframe_mode_reports_true_times(tmp_path: Path) -> None:
 )
 def test_tiny_frames(tmp_path: Path, size: tuple[int, int], pix_fmt: str) -> None:
     clip = write_av_video(tmp_path / "tiny.mp4", size=size, frames=8, pix_fmt=pix_fmt)
-    info = video.probe(clip)
-    got = video.sample(info, video.plan(info, 0, info.frame_count, 3))
+    info = probe.probe(clip)
+    got = decode.sample(info, plan.plan(info, 0, info.frame_count, 3))
     assert [f.image.shape for f in got] == [(size[1], size[0], 3)] * 3
 
 
@@ -110,16 +110,16 @@ def test_one_pixel_video_runs_through_the_model(tmp_path: Path, tiny_model: Path
 @pytest.mark.slow
 def test_8k_frames_are_shrunk_with_their_aspect_ratio(tmp_path: Path) -> None:
     clip = write_av_video(tmp_path / "8k.mp4", size=(7680, 4320), frames=3)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     assert (info.width, info.height) == (7680, 4320)
-    got = video.sample(info, [0, 1, 2], longest_edge=512)
+    got = decode.sample(info, [0, 1, 2], longest_edge=512)
     assert [f.image.shape for f in got] == [(288, 512, 3)] * 3
     assert [read_frame_code(f.image) for f in got] == [0, 1, 2]
 
 
 def test_audio_only_is_refused(tmp_path: Path) -> None:
     with pytest.raises(VideoError, match="has no video stream \\(it holds only audio\\)"):
-        video.probe(write_audio_only(tmp_path / "voice.mp4"))
+        probe.probe(write_audio_only(tmp_path / "voice.mp4"))
 
 
 def test_truncated_faststart_file_keeps_the_frames_that_decode(tmp_path: Path) -> None:
@@ -130,7 +130,7 @@ def test_truncated_faststart_file_keeps_the_frames_that_decode(tmp_path: Path) -
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(VideoError, match="damaged, truncated"):
-        video.probe(cut)
+        probe.probe(cut)
 
 
 def test_truncated_file_with_its_index_first_keeps_what_decodes(
@@ -169,17 +169,17 @@ def test_black_frames_are_fine(tmp_path: Path) -> None:
     for _ in range(20):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.release()
-    info = video.probe(path)
-    got = video.sample(info, video.plan(info, 0, info.frame_count, 4))
+    info = probe.probe(path)
+    got = decode.sample(info, plan.plan(info, 0, info.frame_count, 4))
     assert len(got) == 4 and all(int(f.image.max()) <= 16 for f in got)
 
 
 def test_keyframe_aware_choice_is_exact(tmp_path: Path) -> None:
     clip = write_av_video(tmp_path / "gop.mp4", size=(64, 48), frames=1200, gop=48)
-    info = video.probe(clip)
+    info = probe.probe(clip)
     wanted = list(range(5, 1200, 70))
-    assert video._keyframes_if_useful(info, wanted) == list(range(0, 1200, 48))
-    assert video._keyframes_if_useful(info, [5, 9, 12]) is None  # close together: grab
-    got = video.sample(info, wanted)
+    assert decode._keyframes_if_useful(info, wanted) == list(range(0, 1200, 48))
+    assert decode._keyframes_if_useful(info, [5, 9, 12]) is None  # close together: grab
+    got = decode.sample(info, wanted)
     assert [f.index for f in got] == wanted
     assert [read_frame_code(f.image) for f in got] == [i % 256 for i in wanted]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
-import shutil
 from dataclasses import dataclass
 
-from ..errors import BackendError, UsageError
-from ..system import is_apple_silicon
+from ..errors import BackendError
+from ..machine import is_apple_silicon, nvidia_gpu_present
+from ..options.choices import BACKENDS as BACKEND_CHOICES
+from ..options.choices import DEVICES, DTYPES, check_choice
 from .base import Backend, BackendInfo, GenerationOutput, GenerationRequest
 
 __all__ = [
@@ -25,9 +25,6 @@ __all__ = [
     "create",
     "missing_modules",
 ]
-
-DEVICES = ("auto", "mps", "cuda", "cpu")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -65,11 +62,6 @@ class Candidate:
         return f"{self.backend} ({self.device})"
 
 
-def nvidia_gpu_present() -> bool:
-    """A cheap look for an NVIDIA driver, without importing torch."""
-    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
-
-
 def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
     """The backends to try, best first.
 
@@ -78,12 +70,8 @@ def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
     is transformers: its vision encoding and prefill measured about 3x faster than MLX's
     (even with an optimised BLAS), with decoding at the same speed.
     """
-    if backend not in ("auto", *BACKENDS):
-        raise UsageError(
-            f"unknown backend '{backend}'", hint=f"choose one of auto, {', '.join(BACKENDS)}"
-        )
-    if device not in DEVICES:
-        raise UsageError(f"unknown device '{device}'", hint=f"choose one of {', '.join(DEVICES)}")
+    check_choice(backend, BACKEND_CHOICES, "backend")
+    check_choice(device, DEVICES, "device")
     if backend != "auto":
         return [Candidate(backend, device)]
     if device == "cuda":
@@ -114,8 +102,7 @@ def missing_modules(name: str) -> list[str]:
 
 def create(candidate: Candidate, dtype: str = "auto") -> Backend:
     """Create (but do not load) a backend; raise BackendError with an install hint."""
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown dtype '{dtype}'", hint=f"choose one of {', '.join(DTYPES)}")
+    check_choice(dtype, DTYPES, "dtype")
     entry = BACKENDS[candidate.backend]
     missing = missing_modules(candidate.backend)
     if missing:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from ..models import ModelRef
+    from ..model.resolver import ModelRef
 
 TokenCallback = Callable[[str], None]
 

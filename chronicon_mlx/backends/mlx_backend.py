@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import blas
-from ..errors import BackendError
-from . import mlx_vision
+from ..errors import BackendError, field
+from . import blas, mlx_vision
 from .base import (
     BackendInfo,
     GenerationOutput,
@@ -24,7 +23,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..models import ModelRef
+    from ..model.resolver import ModelRef
 
 DTYPES = ("float32", "float16", "bfloat16")
 
@@ -177,6 +176,25 @@ class MLXBackend:
             },
         )
 
+    def bare_generate(self, request: GenerationRequest) -> str:
+        """mlx-vlm's own ``generate`` on the request's frames and prompt, with none of this
+        backend's work around it (the benchmark measures the difference)."""
+        from mlx_vlm import generate
+        from PIL import Image
+
+        images = [Image.fromarray(frame) for frame in request.frames]
+        with _eos_disabled(self._processor.tokenizer, request.ignore_eos):
+            result = generate(
+                self._model,
+                self._processor,
+                request.prompt,
+                image=images,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                verbose=False,
+            )
+        return str(getattr(result, "text", result))
+
     def _prefix_cache(self, input_ids: Any, request: GenerationRequest) -> tuple[int, list[Any]]:
         """The KV cache holding the shared prefix, trimmed back to it; (tokens, cache).
 
@@ -282,7 +300,7 @@ def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
     """
     from mlx_vlm import convert
 
-    from ..checkpoints import cache_root
+    from ..paths import cache_root
 
     source = model.path.resolve()
     weights = sorted(source.glob("*.safetensors"))
@@ -335,14 +353,15 @@ def _select_device(mx: Any, device: str) -> str:
         return "metal" if mx.metal.is_available() else "cuda"
     if device == "mps" and not mx.metal.is_available():
         raise BackendError(
-            "--device mps was asked for, but MLX has no Metal device here",
-            hint="Metal needs Apple Silicon; use --device cpu",
+            f"{field('device', 'mps')} was asked for, but MLX has no Metal device here",
+            hint=f"Metal needs Apple Silicon; use {field('device', 'cpu')}",
         )
     cuda = getattr(mx, "cuda", None)
     if device == "cuda" and not (cuda is not None and cuda.is_available()):
         raise BackendError(
-            "--device cuda was asked for, but this MLX build has no CUDA support",
-            hint="pip install 'mlx[cuda]', or use --backend transformers --device cuda",
+            f"{field('device', 'cuda')} was asked for, but this MLX build has no CUDA support",
+            hint="pip install 'mlx[cuda]', or use"
+            f" {field('backend', 'transformers')} {field('device', 'cuda')}",
         )
     mx.set_default_device(mx.gpu)
     return "metal" if device == "mps" else "cuda"

@@ -11,16 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .. import blas
+from ..machine import usable_cores
+from . import blas
 
 ENV = "CHRONICON_VISION_STREAMS"
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def stream_count() -> int:

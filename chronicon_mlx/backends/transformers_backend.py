@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError
+from ..errors import BackendError, field
 from .base import (
     BackendInfo,
     GenerationOutput,
@@ -23,10 +23,9 @@ from .base import (
 )
 
 if TYPE_CHECKING:
-    from ..models import ModelRef
+    from ..model.resolver import ModelRef
 
 DEFAULT_DTYPES = {"cuda": "bfloat16", "mps": "float32", "cpu": "float32"}
-INSTALL_HINT = "pip install 'chronicon-mlx[torch]' (torch, transformers, num2words)"
 
 
 def cuda_available() -> bool:
@@ -51,13 +50,14 @@ def resolve_device(device: str) -> str:
         return "mps" if mps_available() else "cpu"
     if device == "cuda" and not cuda_available():
         raise BackendError(
-            "--device cuda was asked for, but torch sees no CUDA GPU",
-            hint="use --device cpu, or install a CUDA build of torch on an NVIDIA machine",
+            f"{field('device', 'cuda')} was asked for, but torch sees no CUDA GPU",
+            hint=f"use {field('device', 'cpu')}, or install a CUDA build of torch on an NVIDIA"
+            " machine",
         )
     if device == "mps" and not mps_available():
         raise BackendError(
-            "--device mps was asked for, but MPS is not available on this machine",
-            hint="MPS needs Apple Silicon and macOS 12.3+; use --device cpu",
+            f"{field('device', 'mps')} was asked for, but MPS is not available on this machine",
+            hint=f"MPS needs Apple Silicon and macOS 12.3+; use {field('device', 'cpu')}",
         )
     if device not in ("cuda", "mps", "cpu"):
         raise BackendError(

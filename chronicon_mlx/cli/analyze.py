@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import typer
-from rich.console import Console
 
-from .. import batch, settings
-from ..config import (
-    DEFAULT_FRAMES,
-    DEFAULT_MAX_TOKENS,
-    GenerationConfig,
-    SamplingConfig,
-    check_text,
-)
-from ..errors import EXIT_FAILURE, OutputError, UsageError, VideoError
+from ..analysis.params import GenerationConfig, SamplingConfig
+from ..errors import OutputError, field
+from ..files import check_writable, unique_path
+from ..media.sources import check_file, expand
+from ..options import profiles, userconfig
+from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, check_text
+from ..output.json_record import default_output_path, write_json
 from ..timecodes import parse_time
-from ..writers import check_writable, default_output_path, write_json
 from . import options
+from .batch import Done, Row, finish, run_each
 from .common import handle_errors
 from .models import show_models
-from .render import RichReporter, print_error, stderr_console, summary_table, timing_table
-
-if TYPE_CHECKING:
-    from ..results import AnalysisResult
+from .render import RichReporter, stderr_console, timing_table
 
 
 def _list_models(value: bool) -> None:
@@ -124,86 +118,78 @@ def analyze_command(
     """Sample frames from each video and ask a SmolVLM2 model about them."""
     console = stderr_console(quiet)
     with handle_errors(console):
-        from ..pipeline import Analyzer
+        from ..analysis.analyze import Analyzer
 
-        config = settings.load()
-        files = batch.expand(videos, recursive)
-        prompt = check_text(prompt, "--prompt")
-        system = check_text(system, "--system")
-        if profile_name is not None:
-            from .. import profiles
-
-            profile = profiles.get(profile_name, profiles_file)
-            prompt = prompt or profile.prompt
-            system = system or profile.system
-            frames = profile.frames if frames is None else frames
-            max_tokens = profile.max_tokens if max_tokens is None else max_tokens
+        defaults = userconfig.load()
+        files = expand(videos, recursive)
+        profile = profiles.get(profile_name, profiles_file) if profile_name else None
+        pick = partial(userconfig.resolve, settings=defaults, profile=profile)
+        question = pick(check_text(prompt, "prompt"), "prompt")
+        system = pick(check_text(system, "system"), "system")
         sampling = SamplingConfig(
-            frames=settings.resolve(frames, "frames", config),
+            frames=pick(frames, "frames"),
             resize=resize,
-            start_s=parse_time(start, "--start") if start is not None else 0.0,
-            end_s=parse_time(end, "--end") if end is not None else None,
+            start_s=parse_time(start, "start_s") if start is not None else 0.0,
+            end_s=parse_time(end, "end_s") if end is not None else None,
             fps=fps,
-            seek=seek,
-            strategy=sampling_strategy,
+            seek=seek,  # type: ignore[arg-type]
+            strategy=sampling_strategy,  # type: ignore[arg-type]
         )
         generation = GenerationConfig(
-            max_tokens=settings.resolve(max_tokens, "max_tokens", config),
-            temperature=temperature,
-            seed=seed,
+            max_tokens=pick(max_tokens, "max_tokens"), temperature=temperature, seed=seed
         )
-        targets = _targets(files, output, no_save, config.output_folder())
+        targets = _targets(files, output, no_save, defaults.output_folder())
+        exclusive = output is None or output.is_dir()
         if len(files) == 1:
-            from ..video import check_file
-
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console, verbose=verbose)
-        analyzer = Analyzer(
-            model=settings.resolve(model, "model", config),
-            backend=settings.resolve(backend, "backend", config),
-            device=settings.resolve(device, "device", config),
-            dtype=settings.resolve(dtype, "dtype", config),
-            quantize=quantize,
+        session = Analyzer(
+            model=pick(model, "model"),
+            backend=pick(backend, "backend"),
+            device=pick(device, "device"),
+            dtype=pick(dtype, "dtype"),
+            quantize=quantize or "auto",  # type: ignore[arg-type]
             reporter=reporter,
         )
-        if len(files) == 1:
+        records: list[dict[str, Any]] = []
+
+        def work(number: int, video: Path) -> Done:
             with reporter:
-                result = analyzer.analyze(files[0], prompt, system, sampling, generation)
-            exclusive = output is None or output.is_dir()
-            _show_one(result, targets[0], profile_name, as_json, verbose, console, exclusive)
-            return
-        rows = []
-        records: list[dict[str, object]] = []
-        for number, (video, target) in enumerate(zip(files, targets, strict=True), start=1):
-            console.print(f"[bold]{number}/{len(files)}[/] {video}", highlight=False)
-            start_time = time.perf_counter()
-            try:
-                with reporter:
-                    result = analyzer.analyze(video, prompt, system, sampling, generation)
-            except (VideoError, UsageError) as error:
-                print_error(console, error, prefix=f"{video.name}: ")
-                rows.append(_row(video, None, time.perf_counter() - start_time, error.message))
-                records.append({"video_path": str(video), "status": "failed",
-                                "error": error.message})  # fmt: skip
-                continue
-            finally:
-                reporter.reset()
+                result = session.analyze(video, question, system, sampling, generation)
+            result.profile = profile_name
             record = result.to_dict()
-            record["profile"] = profile_name
-            if target is not None:
-                saved = write_json(record, target, exclusive=True)
-                console.print(f"[dim]saved {saved}[/]", highlight=False)
-            rows.append(_row(video, result.video["duration_s"], result.total_time, None,
-                             result.analysis))  # fmt: skip
+            target = targets[number]
+            saved = write_json(record, target, exclusive) if target is not None else None
+            if len(files) == 1:
+                if verbose:
+                    console.print(timing_table(result))
+                typer.echo(json.dumps(record, indent=2, ensure_ascii=False) if as_json
+                           else result.analysis)  # fmt: skip
             records.append({**record, "status": "ok"})
-        if as_json:
-            typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
-        else:
-            Console().print(summary_table(rows))
-        failed = sum(1 for row in rows if row["status"] != "ok")
-        if failed:
-            console.print(f"[red]{failed} of {len(files)} videos failed[/]", highlight=False)
-            raise typer.Exit(EXIT_FAILURE)
+            if saved is not None:
+                console.print(f"[dim]saved {saved}[/]", highlight=False)
+            return result.video.duration_s, _first_line(result.analysis)
+
+        rows = run_each(files, work, console, reporter)
+        if as_json and len(files) > 1:
+            typer.echo(json.dumps(_entries(files, rows, records), indent=2, ensure_ascii=False))
+        finish(rows, console, summary=not as_json)
+
+
+def _entries(
+    files: list[Path], rows: list[Row], records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every video's entry in the order given: its record, or why it failed."""
+    done = iter(records)
+    return [
+        next(done) if row.ok else {"video_path": str(video), "status": "failed",
+                                   "error": row.detail}
+        for video, row in zip(files, rows, strict=True)
+    ]  # fmt: skip
+
+
+def _first_line(answer: str) -> str:
+    return answer.strip().splitlines()[0] if answer.strip() else ""
 
 
 def _targets(
@@ -219,49 +205,13 @@ def _targets(
     if output is not None:
         if output.exists() and not output.is_dir():
             raise OutputError(
-                f"--output {output} is a file; with several videos it names a folder",
-                hint="give a folder, e.g. -o results/",
+                f"{field('output')} {output} is a file; with several videos it names a folder",
+                hint=f"give a folder, e.g. {field('output', 'results/')}",
             )
         folder = output
     taken: set[Path] = set()
     targets: list[Path | None] = [
-        batch.unique_path(default_output_path(video, stamp, folder), taken) for video in files
+        unique_path(default_output_path(video, stamp, folder), taken) for video in files
     ]
     check_writable(default_output_path(files[0], stamp, folder))  # one folder for them all
     return targets
-
-
-def _show_one(
-    result: AnalysisResult,
-    target: Path | None,
-    profile_name: str | None,
-    as_json: bool,
-    verbose: bool,
-    console: Console,
-    exclusive: bool,
-) -> None:
-    """Save the record of a single video and print its answer (or record)."""
-    record = result.to_dict()
-    record["profile"] = profile_name
-    saved = write_json(record, target, exclusive) if target is not None else None
-    if verbose:
-        console.print(timing_table(result))
-    if as_json:
-        typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
-    else:
-        typer.echo(result.analysis)
-    if saved is not None:
-        console.print(f"[dim]saved {saved}[/]", highlight=False)
-
-
-def _row(
-    video: Path, duration: float | None, seconds: float, error: str | None, answer: str = ""
-) -> dict[str, object]:
-    first = answer.strip().splitlines()[0] if answer.strip() else ""
-    return {
-        "video": video.name,
-        "duration_s": duration,
-        "seconds": seconds,
-        "status": "failed" if error else "ok",
-        "detail": error or first,
-    }

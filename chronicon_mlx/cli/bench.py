@@ -11,9 +11,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from .. import __version__, system
-from ..bench import BASELINE_TIMEOUT_S, REFERENCE_TIMEOUT_S
+from .. import __version__, machine
 from ..errors import UsageError
+from ..tools.baseline import BASELINE_TIMEOUT_S
+from ..tools.bench import REFERENCE_TIMEOUT_S
 from . import options
 from .common import handle_errors
 from .render import stderr_console
@@ -141,29 +142,34 @@ def bench_command(
     """Run the same analysis on every backend here: per-stage medians, a JSON report, a chart."""
     console = stderr_console(quiet)
     with handle_errors(console):
-        from .. import bench, checkpoints, models
-        from ..config import GenerationConfig, SamplingConfig
-        from ..testing import write_sample_video
-        from ..writers import atomic_write_text
+        from .. import paths
+        from ..analysis.params import GenerationConfig, SamplingConfig
+        from ..files import atomic_write_text
+        from ..media.synthetic import write_sample_video
+        from ..model.catalog import find_spec
+        from ..model.random_weights import cached_checkpoint
+        from ..model.resolver import resolve
+        from ..tools import bench
+        from ..tools.baseline import run_baseline as baseline_run
 
         SamplingConfig(frames=frames)
         GenerationConfig(max_tokens=tokens)
         if runs < 1:
             raise UsageError("--runs must be at least 1", hint="5 runs give a stable median")
         if random_weights:
-            spec = models.find_spec(model)
+            spec = find_spec(model)
             if spec is None:
                 raise UsageError(
                     "--random-weights needs an alias", hint="use --model 256m, 500m or 2.2b"
                 )
             console.print(f"building or reusing a random-weight {spec.name} checkpoint")
-            model_path = checkpoints.cached_checkpoint(spec.alias)
+            model_path = cached_checkpoint(spec.alias)
         else:
             # The original checkpoint loads in mlx-vlm and transformers alike.
-            model_path = models.resolve(model, prefer_mlx=False).path
-        ref = models.resolve(str(model_path))
+            model_path = resolve(model, prefer_mlx=False).path
+        ref = resolve(str(model_path))
         if video is None:
-            video = checkpoints.cache_root() / "bench" / "clip_10s_640x360.mp4"
+            video = paths.cache_root() / "bench" / "clip_10s_640x360.mp4"
             if not video.is_file():
                 write_sample_video(video, seconds=10, fps=30, size=(640, 360))
         plan = bench.plan(include_reference_blas=reference_blas)
@@ -177,7 +183,7 @@ def bench_command(
             base = None
             if baseline and any(c.backend == "mlx" for c in configs):
                 status.update("baseline: python -m mlx_vlm generate --video")
-                base = bench.run_baseline(model_path, video, frames, tokens, baseline_timeout)
+                base = baseline_run(model_path, video, frames, tokens, baseline_timeout)
         results = bench.summarize(trials)
         for item in plan:
             if not item.available:
@@ -185,7 +191,7 @@ def bench_command(
         report = {
             "chronicon_version": __version__,
             "date": started.isoformat(timespec="seconds"),
-            "machine": system.describe(),
+            "machine": machine.describe(),
             "platform": platform.platform(),
             "model": str(model_path),
             "model_name": ref.spec.name if ref.spec else ref.name,

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import settings
+from .. import paths
+from ..options import userconfig as settings
 from .common import handle_errors
 from .render import stderr_console
 
@@ -18,7 +19,7 @@ config_app = typer.Typer(help="The config file: its path and the settings in eff
 @config_app.command("path")
 def config_path() -> None:
     """Print the config file's path (it need not exist)."""
-    typer.echo(str(settings.config_path()))
+    typer.echo(str(paths.config_path()))
 
 
 @config_app.command("show")

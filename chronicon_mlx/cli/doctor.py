@@ -27,7 +27,7 @@ def doctor_command(
     console = stderr_console()
     out = Console(no_color=console.no_color)
     with handle_errors(console):
-        from .. import doctor
+        from ..tools import doctor
 
         def show(check: doctor.Check) -> None:
             if as_json:

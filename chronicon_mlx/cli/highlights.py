@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import json
-import time
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import check_text
-from ..errors import EXIT_FAILURE
-from ..profiles import DEFAULT_PROFILE
+from ..errors import field
+from ..files import check_folder, folder_lock, unique_path
+from ..highlight.params import HighlightsConfig
+from ..media.sources import check_file, expand
+from ..options import profiles, userconfig
+from ..options.choices import DEFAULT_PROFILE, SORTS, check_choice, check_text
 from ..timecodes import format_time, parse_time
 from . import options
+from .batch import Done, finish, run_each
 from .common import handle_errors
-from .render import RichReporter, print_error, stderr_console, summary_table
+from .render import RichReporter, stderr_console
 
 if TYPE_CHECKING:
-    from ..finder import HighlightsResult
+    from ..highlight.result import HighlightsResult
 
 
 def highlights_command(
@@ -100,30 +104,27 @@ def highlights_command(
     """Find the ranked highlights of each video: score each window 1-10, merge, rank, report."""
     console = stderr_console(quiet)
     with handle_errors(console):
-        from .. import batch, profiles, settings
-        from ..errors import UsageError, VideoError
-        from ..finder import HighlightFinder, HighlightsConfig
-        from ..pipeline import Analyzer
-        from ..resume import folder_lock
-        from ..writers.report import SORTS
+        from ..analysis.session import ModelSession
+        from ..highlight.run import HighlightFinder
+        from ..output import write_highlights
 
-        defaults = settings.load()
-        files = batch.expand(videos, recursive)
+        defaults = userconfig.load()
+        files = expand(videos, recursive)
+        pick = partial(userconfig.resolve, settings=defaults)
         chosen = (
-            settings.checked_formats(formats, "unknown --format")
+            userconfig.checked_formats(formats, f"unknown {field('formats')}")
             if formats is not None
             else list(defaults["formats"])
         )
-        if sort not in SORTS:
-            raise UsageError(f"unknown --sort '{sort}'", hint="score or time")
-        profile = profiles.get(settings.resolve(profile_name, "profile", defaults), profiles_file)
+        check_choice(sort, SORTS, field("sort"))
+        profile = profiles.get(pick(profile_name, "profile"), profiles_file)
         config = HighlightsConfig.for_profile(
             profile,
             window,
             overlap,
             frames_per_window,
-            start_s=parse_time(start, "--start") if start is not None else 0.0,
-            end_s=parse_time(end, "--end") if end is not None else None,
+            start_s=parse_time(start, "start_s") if start is not None else 0.0,
+            end_s=parse_time(end, "end_s") if end is not None else None,
             min_significance=min_significance,
             max_highlights=max_highlights,
             max_tokens=max_tokens,
@@ -135,131 +136,59 @@ def highlights_command(
         )
         folders = _folders(files, output, defaults.output_folder())
         if len(files) == 1:
-            from ..video import check_file
-
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console)
-        analyzer = Analyzer(
-            model=settings.resolve(model, "model", defaults),
-            backend=settings.resolve(backend, "backend", defaults),
-            device=settings.resolve(device, "device", defaults),
-            dtype=settings.resolve(dtype, "dtype", defaults),
-            quantize=quantize,
+        session = ModelSession(
+            model=pick(model, "model"),
+            backend=pick(backend, "backend"),
+            device=pick(device, "device"),
+            dtype=pick(dtype, "dtype"),
+            quantize=quantize or "auto",  # type: ignore[arg-type]
             reporter=reporter,
         )
         finder = HighlightFinder(
-            analyzer, profile, check_text(system, "--system"), check_text(prompt, "--prompt")
+            session, profile, check_text(system, "system"), check_text(prompt, "prompt")
         )
-        results: list[HighlightsResult] = []
-        rows: list[dict[str, object]] = []
-        for number, (video, folder) in enumerate(zip(files, folders, strict=True), start=1):
-            if len(files) > 1:
-                console.print(f"[bold]{number}/{len(files)}[/] {video}", highlight=False)
-            started = time.perf_counter()
-            try:
-                with folder_lock(folder), reporter:
-                    result = finder.run(video, config, folder, fresh=fresh)
-                    written = write_outputs(result, folder, chosen, sort)
-            except (VideoError, UsageError) as error:
-                if len(files) == 1:
-                    raise
-                print_error(console, error, prefix=f"{video.name}: ")
-                rows.append({"video": video.name, "duration_s": None, "status": "failed",
-                             "seconds": time.perf_counter() - started,
-                             "detail": error.message})  # fmt: skip
-                continue
-            finally:
-                reporter.reset()
-            if reel is not None:
-                target = reel if len(files) == 1 else folder / reel.name
-                written.append(_cut_reel(video, result, target, console))
-            results.append(result)
-            rows.append({"video": video.name, "duration_s": result.video["duration_s"],
-                         "status": "ok", "seconds": time.perf_counter() - started,
-                         "detail": f"{len(result.highlights)} highlights, "
-                                   f"{result.unscored} unscored windows"})  # fmt: skip
+        results: list[dict[str, Any]] = []
+
+        def work(number: int, video: Path) -> Done:
+            folder = folders[number]
+            target = None if reel is None else reel if len(files) == 1 else folder / reel.name
+            with folder_lock(folder), reporter:
+                result = finder.run(video, config, folder, fresh=fresh)
+                written = write_highlights(result, folder, chosen, sort, reel=target)  # type: ignore[arg-type]
+            if written.reel is not None:
+                cut = written.reel
+                console.print(
+                    f"[dim]reel: {len(cut.segments)} parts, {cut.seconds:.1f} s ({cut.method})[/]",
+                    highlight=False,
+                )
+            results.append(result.to_dict())
             if not as_json:
                 Console().print(highlights_table(result))
-            for path in written:
+            for path in written.paths:
                 console.print(f"[dim]saved {path}[/]", highlight=False)
+            detail = f"{len(result.highlights)} highlights, {result.unscored} unscored windows"
+            return result.source.duration_s, detail
+
+        rows = run_each(files, work, console, reporter)
         if as_json:
-            data = [r.to_dict() for r in results]
-            typer.echo(json.dumps(data[0] if len(files) == 1 else data, indent=2,
-                                  ensure_ascii=False))  # fmt: skip
-        elif len(files) > 1:
-            Console().print(summary_table(rows))
-        failed = sum(1 for row in rows if row["status"] != "ok")
-        if failed:
-            console.print(f"[red]{failed} of {len(files)} videos failed[/]", highlight=False)
-            raise typer.Exit(EXIT_FAILURE)
+            data = results[0] if len(files) == 1 else results
+            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        finish(rows, console, summary=not as_json)
 
 
 def _folders(files: list[Path], output: Path | None, base: Path) -> list[Path]:
     """Each video's output folder: `output` itself for one video, else one per video."""
-    from .. import batch
-
     if len(files) == 1 and output is not None:
-        _check_folder(output)
+        check_folder(output)
         return [output]
     parent = output or base
     taken: set[Path] = set()
-    folders = [batch.unique_path(parent / f"{v.stem}_highlights", taken) for v in files]
+    folders = [unique_path(parent / f"{v.stem}_highlights", taken) for v in files]
     for folder in folders:
-        _check_folder(folder)
+        check_folder(folder)
     return folders
-
-
-def _cut_reel(video: Path, result: HighlightsResult, target: Path, console: Console) -> Path:
-    from .. import video as video_module
-    from ..writers.reel import write_reel
-
-    info = result.source or video_module.probe(video)
-    cut = write_reel(info, result.highlights, target)
-    console.print(
-        f"[dim]reel: {len(cut.segments)} parts, {cut.seconds:.1f} s ({cut.method})[/]",
-        highlight=False,
-    )
-    return cut.path
-
-
-def _check_folder(folder: Path) -> None:
-    from ..errors import OutputError
-    from ..writers.atomic import can_create_in
-
-    if folder.exists() and not folder.is_dir():
-        raise OutputError(f"output {folder} is a file, not a folder", hint="give -o a folder")
-    existing = folder
-    while not existing.exists():
-        existing = existing.parent
-    if not can_create_in(existing):
-        raise OutputError(
-            f"cannot write into {folder}: {existing} is not writable", hint="choose another -o"
-        )
-
-
-def write_outputs(
-    result: HighlightsResult, folder: Path, formats: list[str], sort: str
-) -> list[Path]:
-    """Write each chosen format into `folder`; return the paths."""
-    from ..writers import write_json
-    from ..writers.captions import write_srt, write_vtt
-    from ..writers.report import write_html, write_markdown
-
-    stem = Path(result.video_path).stem
-    written = []
-    for name in formats:
-        path = folder / f"{stem}_highlights.{name}"
-        if name == "json":
-            written.append(write_json(result.to_dict(), path))
-        elif name == "srt":
-            written.append(write_srt(result.windows, path))
-        elif name == "vtt":
-            written.append(write_vtt(result.windows, path))
-        elif name == "md":
-            written.append(write_markdown(result, path, sort))
-        else:
-            written.append(write_html(result, path, sort))
-    return written
 
 
 def highlights_table(result: HighlightsResult) -> Table:
@@ -267,7 +196,7 @@ def highlights_table(result: HighlightsResult) -> Table:
     table = Table(
         title=f"Highlights of {Path(result.video_path).name}",
         caption=f"{len(result.windows)} windows, {result.unscored} unscored,"
-        f" {result.resumed_windows} resumed · {result.model}",
+        f" {result.resumed_windows} resumed · {result.model.name}",
     )
     for column in ("#", "time", "score", "description"):
         table.add_column(column)

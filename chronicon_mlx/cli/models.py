@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from .. import models, system
+from .. import machine
 from .common import handle_errors
 from .render import models_table, stderr_console
 
@@ -15,15 +15,20 @@ def show_models(as_json: bool = False) -> None:
     """Print the model table (or JSON) to stdout."""
     from rich.console import Console
 
-    rows = models.catalog()
+    from ..tools.inventory import catalog
+
+    rows = catalog()
     if as_json:
         data = {
             "models": rows,
-            "machine": {"memory_bytes": system.total_memory_bytes(), "summary": system.describe()},
+            "machine": {
+                "memory_bytes": machine.total_memory_bytes(),
+                "summary": machine.describe(),
+            },
         }
         typer.echo(json.dumps(data, indent=2))
         return
-    Console().print(models_table(rows, system.describe()))
+    Console().print(models_table(rows, machine.describe()))
 
 
 def models_command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..models import DEFAULT_MODEL
+from ..options.choices import DEFAULT_MODEL
 
 VIDEOS = typer.Argument(
     ...,

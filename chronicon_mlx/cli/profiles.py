@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .. import profiles
+from ..options import profiles
 from . import options
 from .common import handle_errors
 from .render import stderr_console

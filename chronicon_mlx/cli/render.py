@@ -20,8 +20,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from ..analysis.result import AnalysisResult
 from ..errors import ChroniconError
-from ..results import AnalysisResult
+from .flags import FLAGS
 
 STAGE_LABELS = {
     "probe": "Probe video",
@@ -52,13 +53,15 @@ def stderr_console(quiet: bool = False) -> Console:
 
 
 def print_error(console: Console, error: ChroniconError, prefix: str = "") -> None:
-    """One red line with the message, one dim line with the hint (shown even when quiet)."""
+    """One red line with the message, one dim line with the hint (shown even when quiet);
+    settings are named by their flags."""
+    message, hint = error.rendered(FLAGS)
     was_quiet, console.quiet = console.quiet, False
     console.print(
-        f"[bold red]error:[/] {prefix}{error.message}", highlight=False, soft_wrap=True, markup=True
+        f"[bold red]error:[/] {prefix}{message}", highlight=False, soft_wrap=True, markup=True
     )
-    if error.hint:
-        console.print(f"[dim]hint: {error.hint}[/]", highlight=False, soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint: {hint}[/]", highlight=False, soft_wrap=True)
     console.quiet = was_quiet
 
 
@@ -66,6 +69,7 @@ class RichReporter:
     """A Reporter that shows each stage as a line of a Rich progress display."""
 
     def __init__(self, console: Console, verbose: bool = False) -> None:
+        self.field_names = FLAGS
         self.console = console
         self.verbose = verbose
         self.progress = self._new_progress()
@@ -144,8 +148,9 @@ def timing_table(result: AnalysisResult) -> Table:
     table.add_column("seconds", justify="right")
     table.add_column("tokens", justify="right")
     table.add_column("tokens/s", justify="right")
-    tokens = {"prefill": result.prompt_tokens, "generate": result.generated_tokens}
-    rates = {"prefill": result.prompt_tps, "generate": result.generation_tps}
+    usage = result.usage
+    tokens = {"prefill": usage.prompt_tokens, "generate": usage.generated_tokens}
+    rates = {"prefill": usage.prompt_tps, "generate": usage.generation_tps}
     for stage, seconds in result.stages.items():
         count = tokens.get(stage)
         rate = rates.get(stage)

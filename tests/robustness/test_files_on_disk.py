@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.media.synthetic import write_sample_video
 
 Files = Callable[[Path], list[str]]
 
@@ -75,7 +75,7 @@ def test_full_disk_keeps_the_old_file(
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("chronicon_mlx.writers.atomic.os.fsync", full)
+    monkeypatch.setattr("chronicon_mlx.files.os.fsync", full)
     result = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(tiny_model), "-b", "mlx",
                                  "-t", "2", "-o", str(out)])  # fmt: skip
     assert result.exit_code == 1

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from chronicon_mlx.backends.mlx_backend import MLXBackend
 from chronicon_mlx.cli.app import app
-from chronicon_mlx.testing import write_sample_video
+from chronicon_mlx.media.synthetic import write_sample_video
 
 pytestmark = pytest.mark.slow
 Files = Callable[[Path], list[str]]

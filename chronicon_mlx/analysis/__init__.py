@@ -1,0 +1,1 @@
+"""One video, one model session: sampling frames, asking the model, the result record."""

@@ -1,0 +1,181 @@
+"""analyze: probe → sample → load → prompt → generate, on a model session; no printing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..backends import GenerationOutput, GenerationRequest
+from ..media.decode import decoder_for
+from ..model.prompt import build_prompt
+from ..options.choices import (
+    DEFAULT_FRAMES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL,
+    DEFAULT_PROMPT,
+    Quantize,
+    Seek,
+    Strategy,
+    check_text,
+)
+from ..progress import Reporter
+from .frames import sample_frames
+from .params import GenerationConfig, SamplingConfig
+from .result import AnalysisResult, FrameRef, Usage, VideoFacts
+from .runlog import RunLog
+from .session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
+
+TokenCallback = Callable[[str], None]
+
+
+def analyze_video(
+    session: ModelSession,
+    video_path: str | Path,
+    prompt: str | None = None,
+    system: str | None = None,
+    sampling: SamplingConfig | None = None,
+    generation: GenerationConfig | None = None,
+    on_token: TokenCallback | None = None,
+) -> AnalysisResult:
+    """Answer `prompt` about one video with the session's model (loaded on first use).
+
+    `on_token` receives the answer's text as it is generated.
+    """
+    sampling = sampling or SamplingConfig()
+    generation = generation or GenerationConfig()
+    question = check_text(prompt, "prompt")
+    system = check_text(system, "system")
+    run = RunLog(session.reporter)
+    info = run.probe(video_path)
+    resize = sampling.resize or session.model.frame_size
+    frames, wanted = sample_frames(info, sampling, resize, run)
+    loaded = session.load_stage(run, len(frames), generation.max_tokens)
+    if loaded.model.random_weights:
+        run.note(RANDOM_WEIGHTS_NOTE)
+    text = build_prompt(
+        loaded.chat_template,
+        question or DEFAULT_PROMPT,
+        [frame.timestamp_s for frame in frames],
+        info.duration_s,
+        system,
+    )
+    request = GenerationRequest(
+        frames=[frame.image for frame in frames],
+        prompt=text,
+        max_tokens=generation.max_tokens,
+        temperature=generation.temperature,
+        seed=generation.seed,
+        ignore_eos=generation.ignore_eos,
+    )
+    output = generate_reported(loaded, request, session.reporter, on_token)
+    run.timings.update(output.stages)
+    return AnalysisResult(
+        video=VideoFacts.from_info(info),
+        prompt=question or DEFAULT_PROMPT,
+        system=system,
+        custom_prompt=question is not None,
+        analysis=output.text,
+        model=loaded.info,
+        backend_info=loaded.backend.info,
+        sampling=sampling,
+        generation=generation,
+        requested_frames=wanted,
+        decoder=decoder_for(info, sampling.seek),
+        resize=resize,
+        frames=[FrameRef(f.index, f.timestamp_s) for f in frames],
+        usage=Usage.from_output(output),
+        stages=run.timings,
+        started_at=run.started_at,
+        notes=run.notes,
+    )
+
+
+def generate_reported(
+    loaded: LoadedModel,
+    request: GenerationRequest,
+    reporter: Reporter,
+    on_token: TokenCallback | None = None,
+) -> GenerationOutput:
+    """Run one request, reporting its "prefill" and "generate" stages and each token."""
+    start = time.perf_counter()
+    streamed = 0
+
+    def token(piece: str) -> None:
+        nonlocal streamed
+        if not streamed:
+            reporter.stage_finished("prefill", time.perf_counter() - start)
+            reporter.stage_started("generate", total=request.max_tokens)
+        streamed += 1
+        reporter.stage_advanced("generate", 1, piece)
+        if on_token is not None:
+            on_token(piece)
+
+    reporter.stage_started("prefill")
+    output = loaded.backend.generate(request, token)
+    if not streamed:
+        reporter.stage_finished("prefill", output.stages.get("prefill", 0.0))
+        reporter.stage_started("generate", total=request.max_tokens)
+    reporter.stage_finished("generate", output.stages.get("generate", 0.0))
+    return output
+
+
+class Analyzer(ModelSession):
+    """A model session with an `analyze` method: load once, analyze many videos."""
+
+    def analyze(
+        self,
+        video_path: str | Path,
+        prompt: str | None = None,
+        system: str | None = None,
+        sampling: SamplingConfig | None = None,
+        generation: GenerationConfig | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> AnalysisResult:
+        """Answer `prompt` about one video (see `analyze_video`)."""
+        return analyze_video(self, video_path, prompt, system, sampling, generation, on_token)
+
+
+def analyze(
+    video_path: str | Path,
+    prompt: str | None = None,
+    *,
+    system: str | None = None,
+    model: str = DEFAULT_MODEL,
+    frames: int = DEFAULT_FRAMES,
+    resize: int | None = None,
+    start_s: float = 0.0,
+    end_s: float | None = None,
+    fps: float | None = None,
+    seek: Seek = "exact",
+    strategy: Strategy = "uniform",
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    temperature: float = 0.0,
+    seed: int | None = None,
+    backend: str = "auto",
+    device: str = "auto",
+    dtype: str = "auto",
+    quantize: Quantize = "auto",
+    reporter: Reporter | None = None,
+    on_token: TokenCallback | None = None,
+) -> AnalysisResult:
+    """Analyze one video with a SmolVLM2 model and return the result (nothing is printed)."""
+    sampling = SamplingConfig(
+        frames=frames,
+        resize=resize,
+        start_s=start_s,
+        end_s=end_s,
+        fps=fps,
+        seek=seek,
+        strategy=strategy,
+    )
+    generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    session = ModelSession(
+        model=model,
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        reporter=reporter,
+    )
+    return analyze_video(session, video_path, prompt, system, sampling, generation, on_token)

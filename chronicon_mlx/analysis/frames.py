@@ -1,0 +1,68 @@
+"""The frames of one analysis: planned over the asked range, decoded, and every way they fall
+short of the request noted."""
+
+from __future__ import annotations
+
+from ..errors import VideoError, field
+from ..media import scenes
+from ..media.decode import Frame, sample
+from ..media.plan import frame_range, plan, range_seconds
+from ..media.probe import VideoInfo
+from ..options import choices
+from .params import SamplingConfig, frames_for_fps
+from .runlog import RunLog
+
+
+def sample_frames(
+    info: VideoInfo, sampling: SamplingConfig, resize: int, run: RunLog
+) -> tuple[list[Frame], int]:
+    """Plan and decode the frames (the run's "sample" stage); return them and how many were
+    wanted (`fps` turned into a count)."""
+    with run.stage("sample"):
+        first, stop = frame_range(info, sampling.start_s, sampling.end_s)
+        wanted = sampling.frames
+        if sampling.fps is not None:
+            wanted, capped = frames_for_fps(sampling.fps, range_seconds(info, first, stop))
+            if capped:
+                run.note(
+                    f"{field('fps', f'{sampling.fps:g}')} asks for more than"
+                    f" {choices.FRAMES.high:g} frames; using {wanted}"
+                )
+        if sampling.strategy == "scene":
+            indices = scenes.choose(info, first, stop, wanted, sampling.seek)
+        else:
+            indices = plan(info, first, stop, wanted, sampling.seek)
+        frames = sample(info, indices, resize, sampling.seek)
+        if not frames:
+            raise VideoError(
+                f"{info.path} has no decodable video frames",
+                hint="it may be damaged; check it in a video player",
+            )
+        shortfall = _shortfall(info, sampling, (first, stop), wanted, indices, frames)
+        if shortfall:
+            run.note(shortfall)
+    return frames, wanted
+
+
+def _shortfall(
+    info: VideoInfo,
+    sampling: SamplingConfig,
+    span: tuple[int, int],
+    wanted: int,
+    indices: list[int],
+    frames: list[Frame],
+) -> str | None:
+    """A note saying why fewer frames than `wanted` were decoded, or None."""
+    if len(frames) >= wanted:
+        return None
+    first, stop = span
+    whole = span == (0, info.frame_count)
+    if stop - first < wanted:
+        reason = f"the {'clip' if whole else 'range'} has only {stop - first} frames"
+    elif sampling.seek == "keyframe":
+        reason = f"only {len(frames)} distinct keyframes lie near the wanted times"
+    elif len(indices) < wanted:
+        reason = f"only {len(indices)} distinct frames lie near the wanted times"
+    else:
+        reason = f"{len(indices) - len(frames)} frames could not be decoded"
+    return f"using {len(frames)} of {wanted} requested frames: {reason}"

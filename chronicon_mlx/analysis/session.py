@@ -1,0 +1,205 @@
+"""The model session: resolve the model, order the backends, check memory, quantize when
+only that fits, load once; tasks (analyze, highlights) run on what it loaded."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ..backends import BACKENDS, Backend, Candidate, candidates, create
+from ..errors import BackendError, ChroniconError, ModelError, ResourceError, field
+from ..model import memory
+from ..model.prompt import load_chat_template
+from ..model.resolver import ModelRef, resolve
+from ..options import choices
+from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Quantize
+from ..progress import NullReporter, Reporter, spell
+from .result import Fallback, ModelInfo
+from .runlog import RunLog
+
+_Session = TypeVar("_Session", bound="ModelSession")
+RANDOM_WEIGHTS_NOTE = (
+    "this checkpoint has random weights (built offline for testing): its answer is noise"
+)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded on one backend, ready for any number of requests."""
+
+    backend: Backend
+    model: ModelRef
+    chat_template: str
+    quantization: str | None
+    fallbacks: tuple[Fallback, ...]
+    notes: tuple[str, ...]
+    seconds: float
+
+    @property
+    def info(self) -> ModelInfo:
+        """What a result records about the model."""
+        return ModelInfo(
+            name=self.model.name,
+            path=str(self.model.path),
+            random_weights=self.model.random_weights,
+            quantization=self.quantization,
+            fallbacks=self.fallbacks,
+        )
+
+
+class ModelSession:
+    """Resolves a model now and loads it once, on first use, for every task that shares it.
+
+    With `backend="auto"` the backends are tried best first (see backends.candidates); one
+    that is not installed or fails to load is skipped with a note and recorded as a
+    fallback. `quantize="auto"` quantizes only a model that fits in memory no other way.
+    """
+
+    def __init__(
+        self,
+        model: str | ModelRef = DEFAULT_MODEL,
+        backend: str | Backend = "auto",
+        device: str = "auto",
+        dtype: str = "auto",
+        quantize: Quantize | None = "auto",
+        reporter: Reporter | None = None,
+        allow_download: bool = True,
+    ) -> None:
+        quantize = "auto" if quantize is None else quantize
+        choices.check_choice(quantize, choices.QUANTIZE, "quantization")
+        self.reporter: Reporter = reporter or NullReporter()
+        self.requested_model = model if isinstance(model, str) else str(model.path)
+        self.dtype = dtype
+        self.quantize: Quantize = quantize
+        self.allow_download = allow_download
+        self._loaded: LoadedModel | None = None
+        if isinstance(backend, str):
+            self.candidates: list[Candidate] = candidates(backend, device)
+            self.explicit = backend != "auto"
+        else:
+            self.candidates = [Candidate(backend.info.name, backend.info.device)]
+            self.explicit = True
+        self.model: ModelRef = (
+            model if isinstance(model, ModelRef) else self._resolve(self.candidates[0])
+        )
+        if not isinstance(backend, str):
+            template = load_chat_template(self.model.path)
+            self._loaded = LoadedModel(backend, self.model, template, None, (), (), 0.0)
+
+    @classmethod
+    def from_backend(
+        cls: type[_Session],
+        backend: Backend,
+        model: str | ModelRef,
+        reporter: Reporter | None = None,
+    ) -> _Session:
+        """A session around a backend that is ready to answer (loaded already, or one that
+        needs no loading, such as a scripted backend in tests)."""
+        return cls(model=model, backend=backend, reporter=reporter, allow_download=False)
+
+    @property
+    def is_loaded(self) -> bool:
+        """True once a backend holds the model."""
+        return self._loaded is not None
+
+    def _resolve(self, candidate: Candidate) -> ModelRef:
+        return resolve(
+            self.requested_model,
+            prefer_mlx=candidate.backend == "mlx",
+            allow_download=self.allow_download,
+        )
+
+    def load(
+        self, frames: int = DEFAULT_FRAMES, max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> LoadedModel:
+        """The loaded model, loading it on the first candidate that works (once).
+
+        The memory check (for `frames` frames and `max_tokens` tokens) runs before any
+        weights load: a run that cannot fit stops here, and with quantize "auto" one that
+        fits only quantized is quantized.
+        """
+        if self._loaded is None:
+            self._loaded = self._load(frames, max_tokens)
+        return self._loaded
+
+    def load_stage(self, run: RunLog, frames: int, max_tokens: int) -> LoadedModel:
+        """`load` as the run's "load" stage; the load's notes go to the run (first time)."""
+        fresh = self._loaded is None
+        self.reporter.stage_started("load")
+        loaded = self.load(frames, max_tokens)
+        seconds = loaded.seconds if fresh else 0.0
+        run.timings["load"] = seconds
+        self.reporter.stage_finished("load", seconds)
+        for message in loaded.notes if fresh else ():
+            run.note(message)
+        return loaded
+
+    def _load(self, frames: int, max_tokens: int) -> LoadedModel:
+        start = time.perf_counter()
+        fallbacks: list[Fallback] = []
+        for position, candidate in enumerate(self.candidates):
+            last = position == len(self.candidates) - 1
+            try:
+                backend = create(candidate, dtype=self.dtype)
+                model = self.model if position == 0 else self._resolve(candidate)
+                quantization = self._fit(backend, model, frames, max_tokens)
+                notes = backend.load(model, quantize=quantization)
+            except (BackendError, ModelError, ImportError, RuntimeError, MemoryError) as exc:
+                if self.explicit or last:
+                    if isinstance(exc, ChroniconError):
+                        raise
+                    raise BackendError(
+                        f"the {candidate.backend} backend failed to load: {_reason(exc)}",
+                        hint=BACKENDS[candidate.backend].install,
+                    ) from exc
+                following = self.candidates[position + 1]
+                reason = _reason(exc)
+                fallbacks.append(
+                    {"backend": candidate.backend, "device": candidate.device, "reason": reason}
+                )
+                self.reporter.note(
+                    spell(self.reporter, f"{candidate} cannot run: {reason}; trying {following}")
+                )
+                continue
+            return LoadedModel(
+                backend=backend,
+                model=model,
+                chat_template=load_chat_template(model.path),
+                quantization=quantization,
+                fallbacks=tuple(fallbacks),
+                notes=tuple(notes),
+                seconds=time.perf_counter() - start,
+            )
+        raise AssertionError("unreachable: the last candidate raises")  # pragma: no cover
+
+    def _fit(self, backend: Backend, model: ModelRef, frames: int, max_tokens: int) -> str | None:
+        """The quantization to load with: the one asked for, or (auto) the least that fits."""
+        info = backend.info
+        wanted = None if self.quantize in ("auto", "none") else self.quantize
+        have, source = memory.available_bytes(info.device)
+        need = memory.estimate(model.config, info.dtype, wanted, frames, max_tokens)
+        if need.total <= have:
+            return wanted
+        if self.quantize == "auto":
+            for bits in ("8bit", "4bit"):
+                fits = memory.estimate(model.config, info.dtype, bits, frames, max_tokens)
+                if fits.total <= have:
+                    self.reporter.note(
+                        f"{model.name} needs about {memory.gb(need.total)} in {info.dtype} but"
+                        f" {source} is {memory.gb(have)}: using the {bits} variant"
+                    )
+                    return bits
+        raise ResourceError(
+            f"{model.name} with {frames} frames needs about {memory.gb(need.total)}"
+            f" (weights {memory.gb(need.weights)}, vision {memory.gb(need.vision)},"
+            f" KV cache {memory.gb(need.kv_cache)}) but {source} is {memory.gb(have)}",
+            hint=f"use a smaller model ({field('model', '256m')}), fewer {field('frames')},"
+            f" or {field('quantize', '4bit')}",
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, ChroniconError) else str(exc)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if isinstance(exc, ChroniconError) else f"{type(exc).__name__}: {first}"

@@ -1,0 +1,158 @@
+"""Files on disk: atomic writes, writability checks made before any work, the folder lock
+of a highlights run, and output names that never collide."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import OutputError, field
+
+LOCK_NAME = ".lock"
+_NO_SAVE = f"choose another {field('output')}, or use {field('no_save')}"
+
+
+def can_create_in(folder: Path) -> bool:
+    """True when a file can really be created in `folder` (permission bits do not stop the
+    superuser; a read-only mount or an immutable folder does)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _existing_parent(path: Path) -> Path:
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    return existing
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, before any model work, when the file `path` cannot be written."""
+    if path.is_dir():
+        raise OutputError(
+            f"output path {path} is a folder", hint="pass a file name such as result.json"
+        )
+    existing = _existing_parent(path.parent)
+    if not existing.is_dir() or not can_create_in(existing):
+        raise OutputError(
+            f"cannot write {path}: {existing} is not a writable folder", hint=_NO_SAVE
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"cannot write {path}: the file is read-only", hint=_NO_SAVE)
+
+
+def check_folder(folder: Path) -> None:
+    """Fail early when files cannot be created in `folder` (made later if missing)."""
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(
+            f"output {folder} is a file, not a folder", hint=f"give {field('output')} a folder"
+        )
+    existing = _existing_parent(folder)
+    if not existing.is_dir() or not can_create_in(existing):
+        raise OutputError(
+            f"cannot write into {folder}: {existing} is not writable",
+            hint=f"choose another {field('output')}",
+        )
+
+
+def unique_path(path: Path, taken: set[Path]) -> Path:
+    """`path`, or `path` with -2, -3, ... before its suffix if this run already used it."""
+    candidate, number = path, 1
+    while candidate in taken:
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    taken.add(candidate)
+    return candidate
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write `text` to `path` so readers see the old file or the new one, never a part."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` to `path` so readers see the old file or the new one, never a part."""
+    with _written_temp(path, data) as tmp:
+        os.replace(tmp, path)
+    return path
+
+
+def atomic_write_new(path: Path, data: bytes) -> Path:
+    """Write `data` to `path`, or to `path` with -2, -3, ... before its suffix when a file of
+    that name exists (another run may have just written it): nothing is ever overwritten.
+    Returns the path written."""
+    with _written_temp(path, data) as tmp:
+        candidate, number = path, 1
+        while True:
+            try:
+                os.link(tmp, candidate)
+                return candidate
+            except FileExistsError:
+                number += 1
+                candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _written_temp(path: Path, data: bytes) -> Iterator[str]:
+    """A temporary file beside `path` holding `data`, flushed to disk; removed afterwards
+    (whatever the body did with it). Any OSError becomes an OutputError naming `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint=_NO_SAVE) from exc
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        yield tmp
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint=f"check the free space and permissions, or use {field('no_save')}",
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the output folder for one run: a second run into it fails at once instead of
+    mixing its checkpoint lines and reports with the first one's."""
+    import fcntl
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = (folder / LOCK_NAME).open("a")
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write into {folder}: {exc.strerror or exc}",
+            hint=f"choose another {field('output')} folder",
+        ) from exc
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputError(
+                f"another run is writing into {folder}",
+                hint=f"wait for it to finish, or choose another {field('output')} folder",
+            ) from None
+        yield
+    finally:
+        handle.close()

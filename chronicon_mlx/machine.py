@@ -1,0 +1,38 @@
+"""Facts about this machine (memory, platform, cores, GPUs) without heavy imports."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+
+
+def total_memory_bytes() -> int:
+    """Physical memory in bytes (0 when it cannot be read)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def is_apple_silicon() -> bool:
+    """True on macOS arm64, where MLX runs on Metal."""
+    return platform.system() == "Darwin" and platform.machine() == "arm64"
+
+
+def nvidia_gpu_present() -> bool:
+    """A cheap look for an NVIDIA driver, without importing torch."""
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def describe() -> str:
+    """A short description of the machine: OS, architecture and memory."""
+    memory = total_memory_bytes() / 2**30
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {memory:.1f} GiB RAM"

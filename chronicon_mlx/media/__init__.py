@@ -1,0 +1,1 @@
+"""A video file in, decoded frames out: finding videos, probing, planning, decoding."""

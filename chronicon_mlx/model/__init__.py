@@ -1,0 +1,1 @@
+"""Which SmolVLM2, where it is, what it costs, and how to prompt it."""

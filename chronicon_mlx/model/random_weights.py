@@ -1,0 +1,258 @@
+"""Build SmolVLM2 checkpoints offline: tiny ones for tests, real-size ones for benchmarks.
+
+The weights are random; the architecture, tokenizer special tokens, chat template and
+processor files follow the released SmolVLM2 checkpoints, so the real loading, prompt and
+generation code runs on them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..paths import cache_root
+from .catalog import VOCAB_SIZE, find_spec
+from .prompt import SMOLVLM_CHAT_TEMPLATE as CHAT_TEMPLATE
+
+BUILDER_VERSION = 2
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<fake_token_around_image>",
+    "<image>",
+    "<global-img>",
+    "<end_of_utterance>",
+    "<video>",
+] + [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
+
+TINY_TEXT = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "intermediate_size": 128,
+}
+TINY_VISION = {
+    "hidden_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 128,
+    "image_size": 64,
+    "patch_size": 8,
+}
+TINY_SCALE_FACTOR = 4
+
+_CORPUS = """
+The video shows a person walking across a busy street while cars wait at the light.
+A red ball rolls across the green field and a player kicks it toward the goal.
+The camera pans slowly from the left to the right, following the runner on the track.
+In the first frame the room is dark; later a lamp turns on and the scene becomes bright.
+Two people talk at a table, then one of them stands up and leaves through the door.
+The crowd cheers as the team scores, and the referee raises a yellow card.
+Frame from 00:01 shows a blue square moving over a white background.
+Describe what happens in this video. Summarize the key events in order.
+What is the main action? Who appears on screen? Where does the scene take place?
+Numbers: 0 1 2 3 4 5 6 7 8 9 10 11 12 30 60 100. Colors: red green blue yellow black white.
+"""
+
+
+def build_tokenizer(out: Path, base_size: int, total_size: int) -> dict[str, int]:
+    """Train a small byte-level BPE with SmolVLM's special tokens; return their ids.
+
+    Every id below `total_size` decodes: the trained vocabulary is padded with unreachable
+    entries up to `base_size`, the special tokens follow (as SmolVLM2's start at 49152), and
+    reserved added tokens fill the rest, so a random model can emit any id.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=base_size,
+        special_tokens=[],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator([_CORPUS] * 4, trainer=trainer)
+    if tokenizer.get_vocab_size() < base_size:
+        data = json.loads(tokenizer.to_str())
+        vocab = data["model"]["vocab"]
+        for index in range(len(vocab), base_size):
+            vocab[f"<fill_{index}>"] = index
+        tokenizer = Tokenizer.from_str(json.dumps(data))
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    reserved = total_size - tokenizer.get_vocab_size()
+    if reserved > 0:
+        tokenizer.add_special_tokens([f"<reserved_{i}>" for i in range(reserved)])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<|im_start|>",
+        eos_token="<end_of_utterance>",
+        pad_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+        additional_special_tokens=[
+            t
+            for t in SPECIAL_TOKENS
+            if t.startswith(("<fake", "<image", "<global", "<video", "<end_of"))
+        ],
+        model_max_length=8192,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(str(out))
+    ids = {tok: int(fast.convert_tokens_to_ids(tok)) for tok in SPECIAL_TOKENS}
+    (out / "added_tokens.json").write_text(json.dumps(ids, indent=2) + "\n")
+    (out / "chat_template.json").write_text(
+        json.dumps({"chat_template": CHAT_TEMPLATE}, indent=2) + "\n"
+    )
+    return ids
+
+
+def _configs(size: str) -> tuple[dict[str, int], dict[str, int], int, int]:
+    if size == "tiny":
+        return TINY_TEXT, TINY_VISION, TINY_SCALE_FACTOR, 512
+    spec = find_spec(size)
+    if spec is None:
+        raise ValueError(f"unknown checkpoint size {size!r}")
+    return spec.text, spec.vision, spec.scale_factor, VOCAB_SIZE
+
+
+def build_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
+    """Write a random-weight SmolVLM2 checkpoint of `size` ("tiny", "256m", "500m", "2.2b").
+
+    The folder is written to a temporary sibling and renamed into place, so a crash leaves
+    nothing half-built. The same size and seed give byte-identical files.
+    """
+    text, vision, scale_factor, vocab_size = _configs(size)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        base = vocab_size - len(SPECIAL_TOKENS) if size == "tiny" else 49152
+        ids = build_tokenizer(tmp, base, vocab_size)
+        config = _smolvlm_config(
+            text, vision, scale_factor, max(vocab_size, max(ids.values()) + 1), ids
+        )
+        _write_weights(tmp, config, {"size": size, "seed": seed, "builder": BUILDER_VERSION})
+        _write_generation_config(tmp, ids)
+        seq_len = (vision["image_size"] // vision["patch_size"]) ** 2 // scale_factor**2
+        _write_processor_files(tmp, vision["image_size"], seq_len)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _smolvlm_config(
+    text: dict[str, int],
+    vision: dict[str, int],
+    scale_factor: int,
+    vocab: int,
+    ids: dict[str, int],
+) -> Any:
+    """transformers' SmolVLMConfig for these sizes and special-token ids."""
+    from transformers import SmolVLMConfig
+
+    return SmolVLMConfig(
+        text_config={
+            "model_type": "llama",
+            **text,
+            "vocab_size": vocab,
+            "max_position_embeddings": 8192,
+            "rms_norm_eps": 1e-5,
+            "rope_theta": 100000.0,
+            "tie_word_embeddings": False,
+            "pad_token_id": ids["<|im_end|>"],
+        },
+        vision_config={"model_type": "smolvlm_vision", **vision},
+        scale_factor=scale_factor,
+        image_token_id=ids["<image>"],
+        vocab_size=vocab,
+        tie_word_embeddings=False,
+        pad_token_id=ids["<|im_end|>"],
+        bos_token_id=ids["<|im_start|>"],
+        eos_token_id=ids["<end_of_utterance>"],
+    )
+
+
+def _write_weights(folder: Path, config: Any, stamp: dict[str, Any]) -> None:
+    """Random weights (seeded) and config.json, marked as random and by what built them."""
+    import torch
+    from transformers import SmolVLMForConditionalGeneration
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(stamp["seed"])
+    model = SmolVLMForConditionalGeneration(config).eval()
+    hf_logging.disable_progress_bar()
+    model.save_pretrained(str(folder), safe_serialization=True)
+    data = json.loads((folder / "config.json").read_text())
+    data["text_config"]["rope_theta"] = 100000.0
+    data["chronicon_random_weights"] = True
+    data["chronicon_checkpoint"] = stamp
+    (folder / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _write_generation_config(folder: Path, ids: dict[str, int]) -> None:
+    data = {
+        "bos_token_id": ids["<|im_start|>"],
+        "eos_token_id": [ids["<end_of_utterance>"]],
+        "pad_token_id": ids["<|im_end|>"],
+    }
+    (folder / "generation_config.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _write_processor_files(folder: Path, image_size: int, seq_len: int) -> None:
+    preprocessor = {
+        "do_convert_rgb": True,
+        "do_image_splitting": True,
+        "do_normalize": True,
+        "do_pad": True,
+        "do_rescale": True,
+        "do_resize": True,
+        "image_mean": [0.5, 0.5, 0.5],
+        "image_std": [0.5, 0.5, 0.5],
+        "image_processor_type": "SmolVLMImageProcessor",
+        "max_image_size": {"longest_edge": image_size},
+        "processor_class": "SmolVLMProcessor",
+        "resample": 1,
+        "rescale_factor": 1 / 255,
+        "size": {"longest_edge": image_size * 4},
+        "video_sampling": {
+            "fps": 1,
+            "max_frames": 64,
+            "video_size": {"longest_edge": image_size},
+        },
+    }
+    (folder / "preprocessor_config.json").write_text(json.dumps(preprocessor, indent=2) + "\n")
+    (folder / "processor_config.json").write_text(
+        json.dumps({"image_seq_len": seq_len, "processor_class": "SmolVLMProcessor"}, indent=2)
+        + "\n"
+    )
+
+
+def cached_checkpoint(size: str = "tiny", seed: int = 0, root: Path | None = None) -> Path:
+    """Return a built checkpoint from the cache, building it on first use."""
+    import fcntl
+
+    key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}".encode()).hexdigest()[:8]
+    folder = (root or cache_root()) / "checkpoints" / f"smolvlm2-{size}-random-{key}"
+    if (folder / "model.safetensors").is_file():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "model.safetensors").is_file():
+            build_checkpoint(folder, size=size, seed=seed)
+    return folder

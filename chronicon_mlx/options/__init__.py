@@ -1,0 +1,1 @@
+"""Options declared once (defaults, ranges, choices), the config file, and prompt profiles."""

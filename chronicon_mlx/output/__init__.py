@@ -1,0 +1,56 @@
+"""Results to files: the JSON record, captions, reports and the reel, always atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import field as field_name
+from ..highlight.result import HighlightsResult
+from ..options.choices import DEFAULT_FORMATS, FORMATS, SORTS, Sort, check_choice
+from .captions import write_srt, write_vtt
+from .json_record import write_json
+from .reel import Reel, write_reel
+from .report import write_html, write_markdown
+
+_WRITERS: dict[str, Callable[[HighlightsResult, Path, Sort], Path]] = {
+    "json": lambda result, path, sort: write_json(result.to_dict(), path),
+    "srt": lambda result, path, sort: write_srt(result.windows, path),
+    "vtt": lambda result, path, sort: write_vtt(result.windows, path),
+    "md": write_markdown,
+    "html": write_html,
+}
+
+
+@dataclass(frozen=True)
+class Written:
+    """The files a highlights run wrote, and the reel when one was cut."""
+
+    paths: list[Path] = field(default_factory=list)
+    reel: Reel | None = None
+
+
+def highlights_path(result: HighlightsResult, folder: Path, fmt: str) -> Path:
+    """Where format `fmt` of a highlights result goes: ``<stem>_highlights.<fmt>``."""
+    return folder / f"{Path(result.video_path).stem}_highlights.{fmt}"
+
+
+def write_highlights(
+    result: HighlightsResult,
+    folder: Path,
+    formats: Sequence[str] = DEFAULT_FORMATS,
+    sort: Sort = "score",
+    reel: Path | None = None,
+) -> Written:
+    """Write each of `formats` (json, srt, vtt, md, html) into `folder`, and with `reel` cut
+    the highlights into that clip."""
+    check_choice(sort, SORTS, field_name("sort"))
+    paths = []
+    for fmt in formats:
+        check_choice(fmt, FORMATS, field_name("formats"))
+        paths.append(_WRITERS[fmt](result, highlights_path(result, folder, fmt), sort))
+    cut = write_reel(result.source, result.highlights, reel) if reel is not None else None
+    if cut is not None:
+        paths.append(cut.path)
+    return Written(paths, cut)
