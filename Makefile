@@ -1,23 +1,29 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-export CHRONICON_CACHE ?= $(CURDIR)/.cache
 CONSTRAINTS := $(shell [ "$$(uname -s)" = Linux ] && ! command -v nvidia-smi >/dev/null 2>&1 && echo "-c constraints/linux-cpu.txt")
+PIP := $(BIN)/python -m pip install --progress-bar on --disable-pip-version-check $(CONSTRAINTS)
 MODEL ?=
 
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install demo test lint format clean bench bench-frames bench-highlights
+.PHONY: install install-test demo test lint format clean bench bench-frames bench-highlights wheel check-install
 
-install: $(STAMP)
+install: $(VENV)/.installed
 
-$(STAMP): pyproject.toml constraints/linux-cpu.txt
+$(VENV)/.installed: pyproject.toml constraints/linux-cpu.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(CONSTRAINTS) -e '.[test]'
-	@touch $(STAMP)
+	@echo "== installing chronicon-mlx and its libraries into $(VENV) (first time: a few minutes)"
+	$(PIP) -e .
+	@touch $@
+
+install-test: $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	@echo "== adding the test tools, torch and transformers (the second backend)"
+	$(PIP) -e '.[test]'
+	@touch $@
 
 demo: install
 	$(BIN)/python scripts/make_sample_video.py demo/sample.mp4
@@ -28,27 +34,33 @@ demo: install
 		--output demo/sample_analysis.json --verbose && \
 	echo "JSON record: demo/sample_analysis.json"
 
-test: install
-	$(BIN)/python -m pytest -n 2 -q
+test: install-test
+	CHRONICON_CACHE=$(CURDIR)/.cache $(BIN)/python -m pytest -n 2 -q
 
-bench: install
+bench: install-test
 	$(BIN)/chronicon-mlx bench --model $(BENCH_MODEL) --random-weights --frames 8 --tokens 64 \
 		--runs $(RUNS) --reference-blas --output results/bench.json
 
-bench-frames: install
+bench-frames: install-test
 	$(BIN)/python scripts/bench_frames.py
 
-bench-highlights: install
+bench-highlights: install-test
 	$(BIN)/python scripts/bench_highlights.py
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: install
+format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+wheel: install-test
+	rm -rf dist && $(BIN)/python -m build --wheel --outdir dist .
+
+check-install: wheel
+	bash scripts/check_install.sh dist/*.whl
 
 clean:
 	rm -rf $(VENV) .cache demo results build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

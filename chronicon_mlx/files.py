@@ -134,25 +134,52 @@ def _written_temp(path: Path, data: bytes) -> Iterator[str]:
 @contextlib.contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
     """Hold the output folder for one run: a second run into it fails at once instead of
-    mixing its checkpoint lines and reports with the first one's."""
-    import fcntl
-
+    mixing its checkpoint lines and reports with the first one's. The lock file is removed
+    when the run ends; a link planted in its place is refused, never followed."""
+    path = folder / LOCK_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle = (folder / LOCK_NAME).open("a")
+        fd = _lock(path)
     except OSError as exc:
         raise OutputError(
-            f"cannot write into {folder}: {exc.strerror or exc}",
+            f"cannot lock {folder}: {exc.strerror or exc}",
             hint=f"choose another {field('output')} folder",
         ) from exc
+    if fd is None:
+        raise OutputError(
+            f"another run is writing into {folder}",
+            hint=f"wait for it to finish, or choose another {field('output')} folder",
+        )
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputError(
-                f"another run is writing into {folder}",
-                hint=f"wait for it to finish, or choose another {field('output')} folder",
-            ) from None
         yield
     finally:
-        handle.close()
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _lock(path: Path) -> int | None:
+    """The locked lock file's descriptor, or None when another run holds it. A file that
+    was removed (its run ended) between opening and locking is opened again."""
+    import fcntl
+
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            if path.is_symlink():
+                raise OSError(exc.errno, f"{path.name} is a symbolic link, not a lock") from exc
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            same = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)

@@ -11,7 +11,6 @@ import sys
 
 from chronicon_mlx.model import hub
 from chronicon_mlx.model.catalog import DEFAULT_MODEL, find_spec
-from chronicon_mlx.model.random_weights import cached_checkpoint
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -38,11 +37,12 @@ def main() -> None:
         print(DEFAULT_MODEL)
         return
     print(
-        f"demo: {spec.name} is not cached and the Hub is unreachable; using a tiny offline"
-        " checkpoint with RANDOM WEIGHTS: the pipeline runs for real, but the answer is noise",
+        f"demo: {spec.name} is not cached and the Hub is unreachable; using tiny-random, a"
+        " tiny offline checkpoint with RANDOM WEIGHTS: the pipeline runs for real, but the"
+        " answer is noise",
         file=sys.stderr,
     )
-    print(cached_checkpoint("tiny"))
+    print("tiny-random")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from chronicon_mlx.model.random_weights import cached_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("CHRONICON_CACHE", REPO / ".cache"))
+os.environ["CHRONICON_CACHE"] = str(CACHE)  # tiny-random and subprocesses build here too
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "chronicon_mlx"
-BASE = {"errors", "timecodes", "machine", "paths", "progress", "files"}
+BASE = {"errors", "timecodes", "machine", "paths", "progress", "files", "text"}
 LAYERS = ["base", "options", "media", "model", "backends", "analysis", "highlight", "output",
           "tools", "cli"]  # fmt: skip
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..backends import BACKENDS, Backend, Candidate, candidates, create
+from ..backends import BACKENDS, Backend, Candidate, candidates, create, missing_modules
 from ..errors import BackendError, ChroniconError, ModelError, ResourceError, field
 from ..model import memory
 from ..model.prompt import load_chat_template
@@ -75,8 +75,8 @@ class ModelSession:
         self.allow_download = allow_download
         self._loaded: LoadedModel | None = None
         if isinstance(backend, str):
-            self.candidates: list[Candidate] = candidates(backend, device)
             self.explicit = backend != "auto"
+            self.candidates: list[Candidate] = _installed(candidates(backend, device))
         else:
             self.candidates = [Candidate(backend.info.name, backend.info.device)]
             self.explicit = True
@@ -197,6 +197,12 @@ class ModelSession:
             hint=f"use a smaller model ({field('model', '256m')}), fewer {field('frames')},"
             f" or {field('quantize', '4bit')}",
         )
+
+
+def _installed(options: list[Candidate]) -> list[Candidate]:
+    """The candidates whose libraries are installed (all of them when none is, so that the
+    error names what to install)."""
+    return [c for c in options if not missing_modules(c.backend)] or options
 
 
 def _reason(exc: BaseException) -> str:

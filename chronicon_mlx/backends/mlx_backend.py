@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, field
+from ..machine import nvidia_gpu_present
 from . import blas, mlx_vision
 from .base import (
     BackendInfo,
@@ -20,18 +21,14 @@ from .base import (
     GenerationRequest,
     TokenCallback,
     cacheable_prefix_length,
+    package_version,
+    quiet_libraries,
 )
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
 
 DTYPES = ("float32", "float16", "bfloat16")
-
-
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 class MLXBackend:
@@ -44,7 +41,7 @@ class MLXBackend:
     supports_json_schema = True
 
     def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
-        _quiet_libraries()
+        quiet_libraries()
         blas_library = blas.preload()
         import mlx.core as mx
 
@@ -56,7 +53,11 @@ class MLXBackend:
             name="mlx",
             device=device,
             dtype=dtype,
-            details={"mlx": _version("mlx"), "mlx_vlm": _version("mlx-vlm"), "blas": blas_library},
+            details={
+                "mlx": package_version("mlx"),
+                "mlx_vlm": package_version("mlx-vlm"),
+                "blas": blas_library,
+            },
         )
         self._model: Any = None
         self._processor: Any = None
@@ -71,6 +72,7 @@ class MLXBackend:
         """
         from mlx_vlm import load
 
+        quiet_libraries()
         notes: list[str] = []
         path = model.path
         if quantize in ("4bit", "8bit"):
@@ -358,10 +360,14 @@ def _select_device(mx: Any, device: str) -> str:
         )
     cuda = getattr(mx, "cuda", None)
     if device == "cuda" and not (cuda is not None and cuda.is_available()):
+        hint = (
+            f"pip install 'mlx[cuda]', or use {field('backend', 'transformers')}"
+            if nvidia_gpu_present()
+            else f"this machine has no NVIDIA GPU: use {field('device', 'cpu')}"
+        )
         raise BackendError(
             f"{field('device', 'cuda')} was asked for, but this MLX build has no CUDA support",
-            hint="pip install 'mlx[cuda]', or use"
-            f" {field('backend', 'transformers')} {field('device', 'cuda')}",
+            hint=hint,
         )
     mx.set_default_device(mx.gpu)
     return "metal" if device == "mps" else "cuda"
@@ -373,12 +379,3 @@ def _first_dtype(model: Any) -> str:
     for _name, value in tree_flatten(model.parameters()):
         return str(value.dtype).split(".")[-1]
     return "unknown"
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"

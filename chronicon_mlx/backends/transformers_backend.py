@@ -7,7 +7,6 @@ SmolVLM helper, so the ids match the MLX backend's token for token.
 
 from __future__ import annotations
 
-import os
 import resource
 import sys
 import time
@@ -20,6 +19,8 @@ from .base import (
     GenerationRequest,
     TokenCallback,
     cacheable_prefix_length,
+    package_version,
+    quiet_libraries,
 )
 
 if TYPE_CHECKING:
@@ -98,15 +99,17 @@ class TransformersBackend:
     supports_json_schema = True
 
     def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        quiet_libraries()
         resolved = resolve_device(device)
         chosen = DEFAULT_DTYPES[resolved] if dtype == "auto" else dtype
         self.info = BackendInfo(
             name="transformers",
             device=resolved,
             dtype=chosen,
-            details={"torch": _version("torch"), "transformers": _version("transformers")},
+            details={
+                "torch": package_version("torch"),
+                "transformers": package_version("transformers"),
+            },
         )
         self._model: Any = None
         self._tokenizer: Any = None
@@ -114,6 +117,7 @@ class TransformersBackend:
         self._image_seq_len = 0
         self._llg_tokenizer: Any = None
         self._prefix: tuple[list[int], Any] | None = None
+        self._cache_kwarg = "past_key_values"
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load tokenizer, PIL image processor and weights; move them to the device.
@@ -123,9 +127,8 @@ class TransformersBackend:
         """
         import torch
         from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
+        quiet_libraries()
         notes: list[str] = []
         options: dict[str, Any] = {"dtype": getattr(torch, self.info.dtype)}
         if quantize in ("4bit", "8bit"):
@@ -158,6 +161,7 @@ class TransformersBackend:
         self._model.eval()
         self._image_processor.do_image_splitting = False
         self._image_seq_len = model.tokens_per_frame
+        self._cache_kwarg = _cache_kwarg(self._model)
         return notes
 
     def _inputs(self, request: GenerationRequest) -> dict[str, Any]:
@@ -215,7 +219,7 @@ class TransformersBackend:
             options["logits_processor"] = [self._json_processor(request.json_schema)]
         cached = 0
         if request.prefix:
-            cached, options["past_key_values"] = self._prefix_cache(inputs["input_ids"], request)
+            cached, options[self._cache_kwarg] = self._prefix_cache(inputs["input_ids"], request)
         start = time.perf_counter()
         with torch.inference_mode():
             self._model.generate(**inputs, **options)
@@ -259,8 +263,8 @@ class TransformersBackend:
             cache = DynamicCache(config=self._model.config.get_text_config())
             if length:
                 with torch.inference_mode():
-                    self._model(input_ids=input_ids[:, :length], past_key_values=cache,
-                                use_cache=True)  # fmt: skip
+                    prefix = {"input_ids": input_ids[:, :length], self._cache_kwarg: cache}
+                    self._model(**prefix, use_cache=True)
             self._prefix = (ids[:length], cache)
         known, cache = self._prefix
         if not known:
@@ -314,16 +318,15 @@ class _JsonConstraint:
         return scores
 
 
+def _cache_kwarg(model: Any) -> str:
+    """The keyword the model takes a KV cache by: ``cache`` in current transformers (which
+    warns about the older ``past_key_values``), else ``past_key_values``."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def _as_list(value: Any) -> list[int]:
     if value is None:
         return []
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "unknown"

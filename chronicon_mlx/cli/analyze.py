@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
 
@@ -14,15 +14,21 @@ from ..analysis.params import GenerationConfig, SamplingConfig
 from ..errors import OutputError, field
 from ..files import check_writable, unique_path
 from ..media.sources import check_file, expand
-from ..options import profiles, userconfig
-from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, check_text
+from ..options import choices, profiles, userconfig
+from ..options.choices import check_text
 from ..output.json_record import default_output_path, write_json
+from ..text import printable
 from ..timecodes import parse_time
 from . import options
 from .batch import Done, Row, finish, run_each
-from .common import handle_errors
+from .common import handle_errors, open_session
 from .models import show_models
-from .render import RichReporter, stderr_console, timing_table
+from .render import RichReporter, print_saved, stderr_console, timing_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..analysis.result import AnalysisResult
 
 
 def _list_models(value: bool) -> None:
@@ -34,77 +40,77 @@ def _list_models(value: bool) -> None:
 def analyze_command(
     videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
-    frames: int | None = typer.Option(
+    frames: int | None = options.value(
         None,
         "--frames",
         "-f",
-        help=f"Frames to sample, spread over the clip (1-64). [default: {DEFAULT_FRAMES},"
-        " or the profile's]",
-        show_default=False,
+        help="Frames to sample, spread over the clip (1-64).",
+        metavar="N",
+        shown=f"{choices.DEFAULT_FRAMES}, or the profile's or config file's",
     ),
-    start: str | None = typer.Option(
-        None, "--start", help="Sample from this time on (seconds, MM:SS or H:MM:SS)."
+    start: str | None = options.START,
+    end: str | None = options.END,
+    fps: float | None = options.value(
+        None,
+        "--fps",
+        help=f"Frames per second to sample instead of --frames (at most"
+        f" {choices.FPS.high:g}; at most {choices.FRAMES.high:g} frames).",
+        metavar="RATE",
+        shown="off",
     ),
-    end: str | None = typer.Option(
-        None, "--end", help="Sample up to this time (seconds, MM:SS or H:MM:SS)."
-    ),
-    fps: float | None = typer.Option(
-        None, "--fps", help="Frames per second to sample instead of --frames (at most 64)."
-    ),
-    sampling_strategy: str = typer.Option(
+    sampling_strategy: str = options.value(
         "uniform",
         "--sampling",
+        metavar="MODE",
         help="uniform: spread evenly; scene: prefer frames right after scene changes.",
     ),
-    seek: str = typer.Option(
-        "exact",
-        "--seek",
-        help="exact: the frames asked for; keyframe: the nearest keyframes (fast on long videos).",
-    ),
-    prompt: str | None = typer.Option(
-        None, "--prompt", "-p", help="The question to ask. [default: describe the video]"
-    ),
-    system: str | None = typer.Option(None, "--system", "-s", help="A system prompt."),
-    resize: int | None = typer.Option(
+    seek: str = options.SEEK,
+    prompt: str | None = options.value(
         None,
-        "--resize",
-        "-r",
-        help="Longest edge (pixels) of the frames given to the model."
-        " [default: the model's frame size]",
+        "--prompt",
+        "-p",
+        help="The question to ask.",
+        metavar="TEXT",
+        shown=f"{choices.DEFAULT_PROMPT!r}, or the profile's",
     ),
-    max_tokens: int | None = typer.Option(
+    system: str | None = options.SYSTEM,
+    resize: int | None = options.RESIZE,
+    max_tokens: int | None = options.value(
         None,
         "--max-tokens",
         "-t",
-        help=f"Most tokens to generate. [default: {DEFAULT_MAX_TOKENS}, or the profile's]",
-        show_default=False,
+        help="Most tokens to generate.",
+        metavar="N",
+        shown=f"{choices.DEFAULT_MAX_TOKENS}, or the profile's or config file's",
     ),
-    profile_name: str | None = typer.Option(
+    profile_name: str | None = options.value(
         None,
         "--profile",
         "-P",
+        metavar="NAME",
+        shown="none",
         help="A prompt profile (system prompt, question, defaults); --system/--prompt win.",
     ),
     profiles_file: Path | None = options.PROFILES_FILE,
-    temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
+    temperature: float = options.TEMPERATURE,
+    seed: int | None = options.SEED,
     model: str | None = options.MODEL,
     backend: str | None = options.BACKEND,
     device: str | None = options.DEVICE,
     dtype: str | None = options.DTYPE,
     quantize: str | None = options.QUANTIZE,
-    output: Path | None = typer.Option(
+    output: Path | None = options.value(
         None,
         "--output",
         "-o",
-        help="Where to save the JSON record (a folder: with several videos, or when it is one)."
-        " [default: results/<video>_<UTC time>.json]",
-        show_default=False,
+        metavar="PATH",
+        help="Where to save the JSON record (a folder: with several videos, or when it is one).",
+        shown="results/<video>_<UTC time>.json",
     ),
-    no_save: bool = typer.Option(False, "--no-save", help="Do not save a JSON record."),
+    no_save: bool = options.flag("--no-save", help="Do not save a JSON record."),
     as_json: bool = options.JSON_RECORD,
-    verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
+    verbose: bool = options.flag(
+        "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
     ),
     quiet: bool = options.QUIET,
     list_models: bool = typer.Option(
@@ -113,6 +119,7 @@ def analyze_command(
         help="List the known models and exit.",
         is_eager=True,
         callback=_list_models,
+        metavar="",
     ),
 ) -> None:
     """Sample frames from each video and ask a SmolVLM2 model about them."""
@@ -132,8 +139,8 @@ def analyze_command(
             start_s=parse_time(start, "start_s") if start is not None else 0.0,
             end_s=parse_time(end, "end_s") if end is not None else None,
             fps=fps,
-            seek=seek,  # type: ignore[arg-type]
-            strategy=sampling_strategy,  # type: ignore[arg-type]
+            seek=cast(choices.Seek, seek),
+            strategy=cast(choices.Strategy, sampling_strategy),
         )
         generation = GenerationConfig(
             max_tokens=pick(max_tokens, "max_tokens"), temperature=temperature, seed=seed
@@ -143,14 +150,8 @@ def analyze_command(
         if len(files) == 1:
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console, verbose=verbose)
-        session = Analyzer(
-            model=pick(model, "model"),
-            backend=pick(backend, "backend"),
-            device=pick(device, "device"),
-            dtype=pick(dtype, "dtype"),
-            quantize=quantize or "auto",  # type: ignore[arg-type]
-            reporter=reporter,
-        )
+        session = open_session(Analyzer, defaults, reporter, model, backend, device, dtype,
+                               quantize)  # fmt: skip
         records: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:
@@ -160,20 +161,37 @@ def analyze_command(
             record = result.to_dict()
             target = targets[number]
             saved = write_json(record, target, exclusive) if target is not None else None
-            if len(files) == 1:
-                if verbose:
-                    console.print(timing_table(result))
-                typer.echo(json.dumps(record, indent=2, ensure_ascii=False) if as_json
-                           else result.analysis)  # fmt: skip
+            _show(result, record, len(files) > 1, as_json, verbose, console)
             records.append({**record, "status": "ok"})
-            if saved is not None:
-                console.print(f"[dim]saved {saved}[/]", highlight=False)
-            return result.video.duration_s, _first_line(result.analysis)
+            print_saved(console, [saved] if saved else [])
+            return result.video.duration_s, result.analysis
 
         rows = run_each(files, work, console, reporter)
         if as_json and len(files) > 1:
             typer.echo(json.dumps(_entries(files, rows, records), indent=2, ensure_ascii=False))
         finish(rows, console, summary=not as_json)
+
+
+def _show(
+    result: AnalysisResult,
+    record: dict[str, Any],
+    many: bool,
+    as_json: bool,
+    verbose: bool,
+    console: Console,
+) -> None:
+    """One video's answer on stdout (headed by its name among several), or its record."""
+    if verbose:
+        console.print(timing_table(result))
+    if as_json:
+        if not many:
+            typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    if many:
+        typer.echo(f"== {printable(result.video.name)} ==")
+    typer.echo(printable(result.analysis))
+    if many:
+        typer.echo("")
 
 
 def _entries(
@@ -182,14 +200,11 @@ def _entries(
     """Every video's entry in the order given: its record, or why it failed."""
     done = iter(records)
     return [
-        next(done) if row.ok else {"video_path": str(video), "status": "failed",
-                                   "error": row.detail}
+        next(done)
+        if row.ok
+        else {"video_path": str(video), "status": "failed", "error": row.detail}
         for video, row in zip(files, rows, strict=True)
-    ]  # fmt: skip
-
-
-def _first_line(answer: str) -> str:
-    return answer.strip().splitlines()[0] if answer.strip() else ""
+    ]
 
 
 def _targets(

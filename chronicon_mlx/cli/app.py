@@ -2,31 +2,71 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+from typing import Any
+
 import typer
 
 from .. import __version__
+from ..errors import EXIT_INTERRUPTED
 from .analyze import analyze_command
 from .bench import bench_command
+from .common import Command, Group
 from .config import config_app
 from .doctor import doctor_command
 from .highlights import highlights_command
 from .models import models_command
 from .profiles import profiles_app
+from .render import line, stderr_console
+
+
+class Commands(Group):
+    """The command group: a mistyped command or option is one red line and a hint (exit 2),
+    and library warnings stay out of the terminal (``CHRONICON_DEBUG=1`` shows them)."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """Run the command line; exit with its code (return it when not standalone)."""
+        if not os.environ.get("CHRONICON_DEBUG"):
+            warnings.simplefilter("ignore")
+        try:
+            result = super().main(*args, **{**kwargs, "standalone_mode": False})
+            code = result if isinstance(result, int) else 0
+        except typer.TyperException as error:
+            _usage_line(error)
+            code = error.exit_code
+        except typer.Abort:
+            stderr_console().print(line(("interrupted", "yellow")))
+            code = EXIT_INTERRUPTED
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _usage_line(error: typer.TyperException) -> None:
+    console = stderr_console()
+    console.print(line(("error:", "bold red"), " ", error.format_message()), soft_wrap=True)
+    context = getattr(error, "ctx", None)
+    command = context.command_path if context is not None else "chronicon-mlx"
+    console.print(line((f"hint: see `{command} --help`", "dim")), soft_wrap=True)
+
 
 app = typer.Typer(
     name="chronicon-mlx",
+    cls=Commands,
     help="Understand videos locally with SmolVLM2 (MLX on Apple Silicon; CPU on Linux).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command("analyze")(analyze_command)
-app.command("highlights")(highlights_command)
+app.command("analyze", cls=Command)(analyze_command)
+app.command("highlights", cls=Command)(highlights_command)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(config_app, name="config")
-app.command("doctor")(doctor_command)
-app.command("models")(models_command)
-app.command("bench")(bench_command)
+app.command("doctor", cls=Command)(doctor_command)
+app.command("models", cls=Command)(models_command)
+app.command("bench", cls=Command)(bench_command)
 
 
 def _version(value: bool) -> None:
@@ -38,7 +78,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     version: bool = typer.Option(
-        False, "--version", help="Show the version and exit.", is_eager=True, callback=_version
+        False,
+        "--version",
+        help="Show the version and exit.",
+        is_eager=True,
+        callback=_version,
+        metavar="",
     ),
 ) -> None:
     """Understand videos locally with SmolVLM2."""

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from ..errors import EXIT_FAILURE, UsageError, VideoError
-from .render import RichReporter, print_error, summary_table
+from .render import RichReporter, line, print_error, stdout_console, summary_table
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ def run_each(
     many = len(videos) > 1
     for number, video in enumerate(videos):
         if many:
-            console.print(f"[bold]{number + 1}/{len(videos)}[/] {video}", highlight=False)
+            console.print(
+                line((f"{number + 1}/{len(videos)}", "bold"), " ", str(video)), soft_wrap=True
+            )
         started = time.perf_counter()
         try:
             duration, detail = work(number, video)
@@ -73,8 +75,8 @@ def run_each(
 def finish(rows: list[Row], console: Console, summary: bool) -> None:
     """Print the summary (with several videos) and exit 1 when any video failed."""
     if summary and len(rows) > 1:
-        Console().print(summary_table([row.as_dict() for row in rows]))
+        stdout_console().print(summary_table([row.as_dict() for row in rows]))
     failed = sum(1 for row in rows if not row.ok)
     if failed:
-        console.print(f"[red]{failed} of {len(rows)} videos failed[/]", highlight=False)
+        console.print(line((f"{failed} of {len(rows)} videos failed", "red")))
         raise typer.Exit(EXIT_FAILURE)

@@ -10,14 +10,16 @@ from typing import Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from .. import __version__, machine
 from ..errors import UsageError
+from ..text import printable
 from ..tools.baseline import BASELINE_TIMEOUT_S
 from ..tools.bench import REFERENCE_TIMEOUT_S
 from . import options
 from .common import handle_errors
-from .render import stderr_console
+from .render import line, print_saved, stderr_console
 
 
 def _cell(row: dict[str, Any], stage: str) -> str:
@@ -41,6 +43,11 @@ def _note(row: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _add(table: Table, *values: str | Text) -> None:
+    """A row whose text is shown as it is (error messages may hold brackets)."""
+    table.add_row(*(v if isinstance(v, Text) else Text(printable(v)) for v in values))
+
+
 def bench_table(report: dict[str, Any]) -> Table:
     """Median (min) seconds per stage, decode speed and peak memory per configuration."""
     weights = "random weights" if report["random_weights"] else "real weights"
@@ -57,13 +64,14 @@ def bench_table(report: dict[str, Any]) -> Table:
         if not row.get("trials") and "end_to_end_longer_than_s" in row:
             limit = row["end_to_end_longer_than_s"]
             cells = [""] * 5 + [f"> {limit:.0f}", "", ""]
-            table.add_row(row["label"], *cells, f"stopped after {limit:.0f} s")
+            _add(table, row["label"], *cells, f"stopped after {limit:.0f} s")
             continue
         if not row.get("trials"):
             reason = row.get("reason") or "; ".join(row.get("errors", [])) or "failed"
-            table.add_row(row["label"], *[""] * 8, f"[dim]not available here: {reason}[/]")
+            _add(table, row["label"], *[""] * 8, Text(f"not available here: {reason}", "dim"))
             continue
-        table.add_row(
+        _add(
+            table,
             row["label"],
             _cell(row, "load"),
             _cell(row, "sample"),
@@ -77,7 +85,7 @@ def bench_table(report: dict[str, Any]) -> Table:
         )
     baseline = report.get("baseline")
     if baseline:
-        table.add_row("mlx-vlm generate --video", *_baseline_cells(baseline))
+        _add(table, "mlx-vlm generate --video", *_baseline_cells(baseline))
     return table
 
 
@@ -94,49 +102,62 @@ def _baseline_cells(baseline: dict[str, Any]) -> list[str]:
         if baseline["prompt_tokens"]:
             note += f"; {baseline['prefilled_tokens']} of {tokens} prompt tokens prefilled"
     else:
-        return [""] * 8 + [f"[dim]failed: {baseline.get('error', '')}[/]"]
+        return [""] * 8 + [f"failed: {baseline.get('error', '')}"]
     return ["", "", "", "", "", wall, "", tokens, note]
 
 
 def bench_command(
-    model: str = typer.Option("256m", "--model", "-m", help="An alias, Hub id or folder."),
-    random_weights: bool = typer.Option(
-        False,
+    model: str = options.value(
+        "256m", "--model", "-m", help="An alias, Hub id or folder.", metavar="MODEL"
+    ),
+    random_weights: bool = options.flag(
         "--random-weights",
         help="Build (once, offline) and use a checkpoint with the alias's real architecture"
         " and random weights.",
     ),
-    video: Path | None = typer.Option(
-        None, "--video", help="The clip to use. [default: a generated 10 s 640x360 clip]"
+    video: Path | None = options.value(
+        None,
+        "--video",
+        help="The clip to use.",
+        metavar="FILE",
+        shown="a generated 10 s 640x360 clip",
     ),
-    frames: int = typer.Option(8, "--frames", "-f", help="Frames per run."),
-    tokens: int = typer.Option(64, "--tokens", "-t", help="Tokens generated per run (EOS off)."),
-    runs: int = typer.Option(5, "--runs", help="Trials per backend, after one warm-up."),
-    reference_blas: bool = typer.Option(
-        False,
+    frames: int = options.value(8, "--frames", "-f", help="Frames per run.", metavar="N"),
+    tokens: int = options.value(
+        64, "--tokens", "-t", help="Tokens generated per run (EOS off).", metavar="N"
+    ),
+    runs: int = options.value(
+        5, "--runs", help="Trials per backend, after one warm-up.", metavar="N"
+    ),
+    reference_blas: bool = options.flag(
         "--reference-blas",
         help="Also run MLX with mlx-cpu's bundled reference BLAS (Linux; one slow trial).",
     ),
-    reference_timeout: float = typer.Option(
+    reference_timeout: float = options.value(
         REFERENCE_TIMEOUT_S,
         "--reference-timeout",
+        metavar="SECONDS",
         help="Seconds before the reference-BLAS trial is stopped.",
     ),
     baseline: bool = typer.Option(
-        True, "--baseline/--no-baseline", help="Also time mlx-vlm's own `generate --video`."
+        True,
+        "--baseline/--no-baseline",
+        help="Also time mlx-vlm's own `generate --video`.",
+        metavar="",
     ),
-    baseline_timeout: float = typer.Option(
+    baseline_timeout: float = options.value(
         BASELINE_TIMEOUT_S,
         "--baseline-timeout",
+        metavar="SECONDS",
         help="Seconds before mlx-vlm's `generate --video` is stopped.",
     ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="JSON report. [default: results/bench_<UTC time>.json]"
+    output: Path | None = options.value(
+        None, "--output", "-o", help="JSON report.", metavar="FILE", shown="results/bench.json"
     ),
-    chart_path: Path | None = typer.Option(
-        None, "--chart", help="PNG chart. [default: beside the JSON report]"
+    chart_path: Path | None = options.value(
+        None, "--chart", help="PNG chart.", metavar="FILE", shown="beside the JSON report"
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    as_json: bool = options.flag("--json", help="Print the JSON report on stdout."),
     quiet: bool = options.QUIET,
 ) -> None:
     """Run the same analysis on every backend here: per-stage medians, a JSON report, a chart."""
@@ -162,7 +183,7 @@ def bench_command(
                 raise UsageError(
                     "--random-weights needs an alias", hint="use --model 256m, 500m or 2.2b"
                 )
-            console.print(f"building or reusing a random-weight {spec.name} checkpoint")
+            console.print(line(f"building or reusing a random-weight {spec.name} checkpoint"))
             model_path = cached_checkpoint(spec.alias)
         else:
             # The original checkpoint loads in mlx-vlm and transformers alike.
@@ -203,15 +224,16 @@ def bench_command(
             "results": results,
             "baseline": None if base is None else base.__dict__,
         }
-        stamp = started.strftime("%Y%m%dT%H%M%SZ")
-        target = output or Path("results") / f"bench_{stamp}.json"
+        target = output or Path("results") / "bench.json"
         atomic_write_text(target, json.dumps(report, indent=2) + "\n")
         png: Path | None = chart_path or target.with_suffix(".png")
         try:
             title = f"{report['model_name']}, {frames} frames, {tokens} tokens"
             bench.chart(results, png or target.with_suffix(".png"), title)
         except ImportError:
-            console.print("[yellow]note:[/] no chart: pip install 'chronicon-mlx[bench]'")
+            console.print(
+                line(("note:", "yellow"), " no chart: pip install 'chronicon-mlx[bench]'")
+            )
             png = None
         if as_json:
             typer.echo(json.dumps(report, indent=2))
@@ -223,5 +245,7 @@ def bench_command(
                 out = Console(width=200)
             out.print(bench_table(report))
         if ref.random_weights:
-            console.print("[yellow]note:[/] random weights: speed is real, the output is noise")
-        console.print(f"[dim]saved {target}" + (f" and {png}" if png else "") + "[/]")
+            console.print(
+                line(("note:", "yellow"), " random weights: speed is real, the output is noise")
+            )
+        print_saved(console, [target, png] if png else [target])

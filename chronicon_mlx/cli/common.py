@@ -5,12 +5,39 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, ChroniconError
-from .render import print_error
+from ..options import userconfig
+from .render import RichReporter, line, print_error
+
+if TYPE_CHECKING:
+    from ..analysis.session import ModelSession
+
+_Session = TypeVar("_Session", bound="ModelSession")
+
+
+class _FlagHelp:
+    """--help is a flag: no value tag beside it in the help."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        """The help option, shown without a value tag."""
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class Command(_FlagHelp, TyperCommand):
+    """A command whose help shows flags as flags."""
+
+
+class Group(_FlagHelp, TyperGroup):
+    """A command group whose help shows flags as flags."""
 
 
 @contextmanager
@@ -25,7 +52,7 @@ def handle_errors(console: Console) -> Iterator[None]:
         print_error(console, error)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        console.print(line(("interrupted", "yellow")))
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except (typer.Exit, typer.Abort):
         raise
@@ -40,3 +67,24 @@ def handle_errors(console: Console) -> Iterator[None]:
             ),
         )
         raise typer.Exit(EXIT_FAILURE) from None
+
+
+def open_session(
+    kind: type[_Session],
+    settings: userconfig.Settings,
+    reporter: RichReporter,
+    model: str | None,
+    backend: str | None,
+    device: str | None,
+    dtype: str | None,
+    quantize: str | None,
+) -> _Session:
+    """A model session from the flags, falling back to the config file and built-ins."""
+    return kind(
+        model=userconfig.resolve(model, "model", settings),
+        backend=userconfig.resolve(backend, "backend", settings),
+        device=userconfig.resolve(device, "device", settings),
+        dtype=userconfig.resolve(dtype, "dtype", settings),
+        quantize=quantize or "auto",  # type: ignore[arg-type]
+        reporter=reporter,
+    )

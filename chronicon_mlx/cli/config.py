@@ -5,26 +5,26 @@ from __future__ import annotations
 import json
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from .. import paths
 from ..options import userconfig as settings
-from .common import handle_errors
-from .render import stderr_console
+from . import options
+from .common import Command, Group, handle_errors
+from .render import cell, line, stderr_console, stdout_console
 
-config_app = typer.Typer(help="The config file: its path and the settings in effect.")
+config_app = typer.Typer(cls=Group, help="The config file: its path and the settings in effect.")
 
 
-@config_app.command("path")
+@config_app.command("path", cls=Command)
 def config_path() -> None:
     """Print the config file's path (it need not exist)."""
     typer.echo(str(paths.config_path()))
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Command)
 def config_show(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = options.flag("--json", help="Print JSON instead of a table."),
 ) -> None:
     """Show every setting's value and where it came from (built-in or the file)."""
     with handle_errors(stderr_console()):
@@ -41,11 +41,11 @@ def config_show(
             typer.echo(json.dumps(data, indent=2))
             return
         exists = "" if current.path.is_file() else " (not created yet)"
-        table = Table(title="Settings", caption=f"config file: {current.path}{exists}")
+        table = Table(title="Settings", caption=line(f"config file: {current.path}{exists}"))
         for column in ("setting", "value", "from", "meaning"):
             table.add_column(column)
         for key, setting in settings.SETTINGS.items():
             value = current.values[key]
             shown = ",".join(value) if isinstance(value, list) else str(value)
-            table.add_row(key, shown, current.sources[key], setting.help)
-        Console().print(table)
+            table.add_row(key, cell(shown), cell(current.sources[key]), setting.help)
+        stdout_console().print(table)

@@ -7,17 +7,21 @@ import json
 import typer
 
 from ..errors import EXIT_FAILURE
+from . import options
 from .common import handle_errors
-from .render import stderr_console
+from .render import line, stderr_console
 
-MARKS = {"pass": "[green]PASS[/]", "warn": "[yellow]WARN[/]", "fail": "[red]FAIL[/]",
-         "info": "[dim]INFO[/]"}  # fmt: skip
+MARKS = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red"),
+         "info": ("INFO", "dim")}  # fmt: skip
 
 
 def doctor_command(
-    as_json: bool = typer.Option(False, "--json", help="Print the checks as JSON on stdout."),
+    as_json: bool = options.flag("--json", help="Print the checks as JSON on stdout."),
     self_test: bool = typer.Option(
-        True, "--self-test/--no-self-test", help="Run the offline self-test of each backend."
+        True,
+        "--self-test/--no-self-test",
+        help="Run the offline self-test of each backend.",
+        metavar="",
     ),
 ) -> None:
     """Check Python, libraries, accelerators, BLAS, memory, the model cache and the Hub, then
@@ -32,10 +36,9 @@ def doctor_command(
         def show(check: doctor.Check) -> None:
             if as_json:
                 return
-            line = f"{MARKS[check.status]} {check.name:18} {check.detail}"
-            out.print(line, highlight=False, soft_wrap=True)
+            out.print(line(MARKS[check.status], f" {check.name:18} {check.detail}"), soft_wrap=True)
             if check.fix and check.status in ("fail", "warn"):
-                out.print(f"     {'':18} [dim]fix: {check.fix}[/]", highlight=False, soft_wrap=True)
+                out.print(line(("     " + " " * 18 + f" fix: {check.fix}", "dim")), soft_wrap=True)
 
         checks = doctor.run(show, self_test=self_test)
         bad = doctor.failed(checks)
@@ -43,8 +46,8 @@ def doctor_command(
             data = {"ok": not bad, "checks": [c.to_dict() for c in checks]}
             typer.echo(json.dumps(data, indent=2))
         elif bad:
-            out.print(f"[red]{len(bad)} essential check(s) failed[/]")
+            out.print(line((f"{len(bad)} essential check(s) failed", "red")))
         else:
-            out.print("[green]all essential checks passed[/]")
+            out.print(line(("all essential checks passed", "green")))
         if bad:
             raise typer.Exit(EXIT_FAILURE)

@@ -3,96 +3,138 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..errors import field
-from ..files import check_folder, folder_lock, unique_path
+from ..files import check_folder, check_writable, folder_lock, unique_path
 from ..highlight.params import HighlightsConfig
 from ..media.sources import check_file, expand
-from ..options import profiles, userconfig
-from ..options.choices import DEFAULT_PROFILE, SORTS, check_choice, check_text
+from ..options import choices, profiles, userconfig
+from ..options.choices import SORTS, check_choice, check_text
 from ..timecodes import format_time, parse_time
 from . import options
 from .batch import Done, finish, run_each
-from .common import handle_errors
-from .render import RichReporter, stderr_console
+from .common import handle_errors, open_session
+from .render import RichReporter, cell, line, plural, print_saved, stderr_console, stdout_console
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..highlight.result import HighlightsResult
+    from ..output import Written
 
 
 def highlights_command(
     videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
-    profile_name: str | None = typer.Option(
+    profile_name: str | None = options.value(
         None,
         "--profile",
         "-P",
-        help=f"A prompt profile (see `chronicon-mlx profiles`). [default: {DEFAULT_PROFILE}]",
-        show_default=False,
+        help="A prompt profile (see `chronicon-mlx profiles`).",
+        metavar="NAME",
+        shown=f"{choices.DEFAULT_PROFILE}, or the config file's",
     ),
     profiles_file: Path | None = options.PROFILES_FILE,
-    window: float | None = typer.Option(
-        None, "--window", help="Window length in seconds. [default: the profile's, 30]"
+    window: float | None = options.value(
+        None,
+        "--window",
+        help="Window length in seconds.",
+        metavar="SECONDS",
+        shown=f"the profile's, {choices.DEFAULT_WINDOW_S:g}",
     ),
-    overlap: float | None = typer.Option(
-        None, "--overlap", help="Seconds each window overlaps the next. [default: profile's, 5]"
+    overlap: float | None = options.value(
+        None,
+        "--overlap",
+        help="Seconds each window overlaps the next.",
+        metavar="SECONDS",
+        shown=f"the profile's, {choices.DEFAULT_OVERLAP_S:g}",
     ),
-    frames_per_window: int | None = typer.Option(
-        None, "--frames-per-window", help="Frames per window. [default: the profile's, 6]"
+    frames_per_window: int | None = options.value(
+        None,
+        "--frames-per-window",
+        help="Frames per window (1-64).",
+        metavar="N",
+        shown=f"the profile's, {choices.DEFAULT_FRAMES_PER_WINDOW}",
     ),
-    start: str | None = typer.Option(None, "--start", help="From this time (s, MM:SS, H:MM:SS)."),
-    end: str | None = typer.Option(None, "--end", help="Up to this time (s, MM:SS, H:MM:SS)."),
-    min_significance: int = typer.Option(
-        6, "--min-significance", help="Keep windows scored at least this (1-10)."
+    start: str | None = options.START,
+    end: str | None = options.END,
+    min_significance: int = options.value(
+        choices.DEFAULT_MIN_SIGNIFICANCE,
+        "--min-significance",
+        metavar="N",
+        help="Keep windows scored at least this (1-10).",
     ),
-    max_highlights: int = typer.Option(10, "--max-highlights", help="Keep this many at most."),
-    formats: str | None = typer.Option(
+    max_highlights: int = options.value(
+        choices.DEFAULT_MAX_HIGHLIGHTS,
+        "--max-highlights",
+        help="Keep this many at most.",
+        metavar="N",
+    ),
+    formats: str | None = options.value(
         None,
         "--format",
-        help="Any of json,srt,vtt,md,html (comma-separated). [default: json,md]",
-        show_default=False,
+        help=f"Any of {','.join(choices.FORMATS)} (comma-separated).",
+        metavar="LIST",
+        shown=f"{','.join(choices.DEFAULT_FORMATS)}, or the config file's",
     ),
-    output: Path | None = typer.Option(
+    output: Path | None = options.value(
         None,
         "--output",
         "-o",
-        help="Output folder (with several videos, the folder that holds one per video)."
-        " [default: results/<video-stem>_highlights/]",
-        show_default=False,
+        metavar="FOLDER",
+        help="Output folder (with several videos, the folder that holds one per video).",
+        shown="results/<video-stem>_highlights/",
     ),
-    reel: Path | None = typer.Option(
+    reel: Path | None = options.value(
         None,
         "--reel",
+        metavar="FILE",
+        shown="none",
         help="Also cut the highlights into one clip (e.g. reel.mp4; with several videos, a"
         " file of that name in each video's output folder).",
     ),
-    sort: str = typer.Option("score", "--sort", help="Order of the reports: score or time."),
-    fresh: bool = typer.Option(
-        False, "--fresh", help="Ignore an existing checkpoint and score every window again."
+    sort: str = options.value(
+        "score", "--sort", help="Order of the reports: score or time.", metavar="ORDER"
     ),
-    free_text: bool = typer.Option(
-        False,
-        "--free-text",
-        help="Do not constrain answers to JSON; parse them strictly and retry once.",
+    fresh: bool = options.flag(
+        "--fresh", help="Ignore an existing checkpoint and score every window again."
     ),
-    prompt: str | None = typer.Option(
-        None, "--prompt", "-p", help="Replace the per-window question (JSON is still asked for)."
+    free_text: bool = options.flag(
+        "--free-text", help="Do not constrain answers to JSON; parse them strictly, retry once."
     ),
-    system: str | None = typer.Option(None, "--system", "-s", help="Replace the system prompt."),
-    resize: int | None = typer.Option(None, "--resize", "-r", help="Longest frame edge (px)."),
-    seek: str = typer.Option("exact", "--seek", help="exact or keyframe (faster, approximate)."),
-    max_tokens: int | None = typer.Option(
-        None, "--max-tokens", "-t", help="Tokens per answer. [default: enough for the JSON]"
+    prompt: str | None = options.value(
+        None,
+        "--prompt",
+        "-p",
+        help="Replace the per-window question (JSON is still asked for).",
+        metavar="TEXT",
+        shown="the profile's",
     ),
-    temperature: float = typer.Option(0.0, "--temperature", help="0 is greedy (reproducible)."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed for sampling."),
+    system: str | None = options.value(
+        None,
+        "--system",
+        "-s",
+        help="Replace the system prompt.",
+        metavar="TEXT",
+        shown="the profile's",
+    ),
+    resize: int | None = options.RESIZE,
+    seek: str = options.SEEK,
+    max_tokens: int | None = options.value(
+        None,
+        "--max-tokens",
+        "-t",
+        help="Tokens per answer (8-4096).",
+        metavar="N",
+        shown="enough for a complete answer",
+    ),
+    temperature: float = options.TEMPERATURE,
+    seed: int | None = options.SEED,
     model: str | None = options.MODEL,
     backend: str | None = options.BACKEND,
     device: str | None = options.DEVICE,
@@ -106,69 +148,45 @@ def highlights_command(
     with handle_errors(console):
         from ..analysis.session import ModelSession
         from ..highlight.run import HighlightFinder
-        from ..output import write_highlights
 
         defaults = userconfig.load()
         files = expand(videos, recursive)
-        pick = partial(userconfig.resolve, settings=defaults)
         chosen = (
             userconfig.checked_formats(formats, f"unknown {field('formats')}")
             if formats is not None
             else list(defaults["formats"])
         )
         check_choice(sort, SORTS, field("sort"))
-        profile = profiles.get(pick(profile_name, "profile"), profiles_file)
+        profile = profiles.get(userconfig.resolve(profile_name, "profile", defaults), profiles_file)
         config = HighlightsConfig.for_profile(
-            profile,
-            window,
-            overlap,
-            frames_per_window,
+            profile, window, overlap, frames_per_window,
             start_s=parse_time(start, "start_s") if start is not None else 0.0,
             end_s=parse_time(end, "end_s") if end is not None else None,
-            min_significance=min_significance,
-            max_highlights=max_highlights,
-            max_tokens=max_tokens,
-            resize=resize,
-            seek=seek,
-            temperature=temperature,
-            seed=seed,
-            constrained=not free_text,
-        )
+            min_significance=min_significance, max_highlights=max_highlights,
+            max_tokens=max_tokens, resize=resize, seek=cast(choices.Seek, seek),
+            temperature=temperature, seed=seed, constrained=not free_text,
+        )  # fmt: skip
         folders = _folders(files, output, defaults.output_folder())
+        reels = _reels(files, folders, reel)
         if len(files) == 1:
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console)
-        session = ModelSession(
-            model=pick(model, "model"),
-            backend=pick(backend, "backend"),
-            device=pick(device, "device"),
-            dtype=pick(dtype, "dtype"),
-            quantize=quantize or "auto",  # type: ignore[arg-type]
-            reporter=reporter,
-        )
+        session = open_session(ModelSession, defaults, reporter, model, backend, device, dtype,
+                               quantize)  # fmt: skip
         finder = HighlightFinder(
             session, profile, check_text(system, "system"), check_text(prompt, "prompt")
         )
         results: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:
-            folder = folders[number]
-            target = None if reel is None else reel if len(files) == 1 else folder / reel.name
-            with folder_lock(folder), reporter:
-                result = finder.run(video, config, folder, fresh=fresh)
-                written = write_highlights(result, folder, chosen, sort, reel=target)  # type: ignore[arg-type]
-            if written.reel is not None:
-                cut = written.reel
-                console.print(
-                    f"[dim]reel: {len(cut.segments)} parts, {cut.seconds:.1f} s ({cut.method})[/]",
-                    highlight=False,
-                )
+            result, written = _find(finder, video, config, folders[number], chosen, sort,
+                                    reels[number], fresh, reporter)  # fmt: skip
             results.append(result.to_dict())
-            if not as_json:
-                Console().print(highlights_table(result))
-            for path in written.paths:
-                console.print(f"[dim]saved {path}[/]", highlight=False)
-            detail = f"{len(result.highlights)} highlights, {result.unscored} unscored windows"
+            _report(result, written, config, as_json, console)
+            detail = (
+                f"{plural(len(result.highlights), 'highlight')},"
+                f" {plural(result.unscored, 'unscored window')}"
+            )
             return result.source.duration_s, detail
 
         rows = run_each(files, work, console, reporter)
@@ -178,12 +196,59 @@ def highlights_command(
         finish(rows, console, summary=not as_json)
 
 
+def _find(
+    finder: Any,
+    video: Path,
+    config: HighlightsConfig,
+    folder: Path,
+    formats: list[str],
+    sort: str,
+    reel: Path | None,
+    fresh: bool,
+    reporter: RichReporter,
+) -> tuple[HighlightsResult, Written]:
+    """One video's run and its files, with its output folder held for the run."""
+    from ..output import write_highlights
+
+    with folder_lock(folder), reporter:
+        result = finder.run(video, config, folder, fresh=fresh)
+        sorting = cast(choices.Sort, sort)
+        return result, write_highlights(result, folder, formats, sorting, reel=reel)
+
+
+def _report(
+    result: HighlightsResult,
+    written: Written,
+    config: HighlightsConfig,
+    as_json: bool,
+    console: Console,
+) -> None:
+    """The ranked table on stdout (unless --json); reel, stale files and saved files on
+    stderr."""
+    if not result.highlights:
+        best = max((w.significance or 0 for w in result.windows), default=0)
+        console.print(line(
+            ("note:", "yellow"),
+            f" no window reached --min-significance {config.min_significance}"
+            f" (the best scored {best or 'nothing'}); lower it to see more",
+        ))  # fmt: skip
+    if written.reel is not None:
+        cut = written.reel
+        parts = plural(len(cut.segments), "part")
+        console.print(line((f"reel: {parts}, {cut.seconds:.1f} s ({cut.method})", "dim")))
+    for stale in written.removed:
+        console.print(line((f"removed {stale} (an earlier run's format not asked for now)", "dim")))
+    if not as_json:
+        stdout_console().print(highlights_table(result))
+    print_saved(console, written.paths)
+
+
 def _folders(files: list[Path], output: Path | None, base: Path) -> list[Path]:
     """Each video's output folder: `output` itself for one video, else one per video."""
     if len(files) == 1 and output is not None:
-        check_folder(output)
-        return [output]
-    parent = output or base
+        check_folder(output.expanduser())
+        return [output.expanduser()]
+    parent = (output or base).expanduser()
     taken: set[Path] = set()
     folders = [unique_path(parent / f"{v.stem}_highlights", taken) for v in files]
     for folder in folders:
@@ -191,20 +256,34 @@ def _folders(files: list[Path], output: Path | None, base: Path) -> list[Path]:
     return folders
 
 
+def _reels(files: list[Path], folders: list[Path], reel: Path | None) -> list[Path | None]:
+    """Each video's reel: `reel` itself for one video, else that name in each folder;
+    checked before any model work."""
+    if reel is None:
+        return [None] * len(files)
+    targets = [reel.expanduser()] if len(files) == 1 else [f / reel.name for f in folders]
+    for target in targets:
+        check_writable(target)
+    return list(targets)
+
+
 def highlights_table(result: HighlightsResult) -> Table:
     """The ranked highlights."""
+    windows = plural(len(result.windows), "window")
     table = Table(
-        title=f"Highlights of {Path(result.video_path).name}",
-        caption=f"{len(result.windows)} windows, {result.unscored} unscored,"
-        f" {result.resumed_windows} resumed · {result.model.name}",
+        title=line(f"Highlights of {Path(result.video_path).name}"),
+        caption=line(
+            f"{windows}, {result.unscored} unscored, {result.resumed_windows} resumed"
+            f" · {result.model.name}"
+        ),
     )
     for column in ("#", "time", "score", "description"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for h in result.highlights:
         table.add_row(
             str(h.rank),
             f"{format_time(h.start_s)}-{format_time(h.end_s)}",
             f"{h.significance}/10",
-            h.description,
+            cell(h.description),
         )
     return table

@@ -1,10 +1,26 @@
-"""Options that several commands share, defined once."""
+"""Options that several commands share, declared once: names, metavars, defaults from
+`options.choices`, help."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
-from ..options.choices import DEFAULT_MODEL
+from ..options import choices
+
+
+def value(default: Any, *names: str, help: str, metavar: str, shown: str | None = None) -> Any:
+    """An option taking a value; `shown` is the default as help shows it (else `default`)."""
+    return typer.Option(
+        default, *names, help=help, metavar=metavar, show_default=shown if shown else True
+    )
+
+
+def flag(*names: str, help: str) -> Any:
+    """An on/off flag (no value follows it)."""
+    return typer.Option(False, *names, help=help, metavar="", show_default=False)
+
 
 VIDEOS = typer.Argument(
     ...,
@@ -12,46 +28,77 @@ VIDEOS = typer.Argument(
     show_default=False,
     metavar="VIDEO",
 )
-RECURSIVE = typer.Option(
-    False, "--recursive", "-R", help="Also look for videos in the folders' subfolders."
+RECURSIVE = flag("--recursive", "-R", help="Also look for videos in the folders' subfolders.")
+START = value(
+    None,
+    "--start",
+    help="From this time on (seconds, MM:SS or H:MM:SS).",
+    metavar="TIME",
+    shown="the start",
 )
-MODEL = typer.Option(
+END = value(
+    None,
+    "--end",
+    help="Up to this time (seconds, MM:SS or H:MM:SS).",
+    metavar="TIME",
+    shown="the end",
+)
+SEEK = value(
+    "exact",
+    "--seek",
+    help="exact: the frames asked for; keyframe: the nearest keyframes (fast on long videos).",
+    metavar="MODE",
+)
+RESIZE = value(
+    None,
+    "--resize",
+    "-r",
+    help="Longest edge (pixels) of the frames given to the model.",
+    metavar="PX",
+    shown="the model's frame size",
+)
+SYSTEM = value(None, "--system", "-s", help="A system prompt.", metavar="TEXT", shown="none")
+TEMPERATURE = value(0.0, "--temperature", help="0 is greedy (reproducible).", metavar="T")
+SEED = value(None, "--seed", help="Random seed for sampling.", metavar="N", shown="none")
+MODEL = value(
     None,
     "--model",
     "-m",
-    help=f"An alias (256m, 500m, 2.2b), a Hub id, or a folder. [default: {DEFAULT_MODEL}]",
-    show_default=False,
+    help="An alias (256m, 500m, 2.2b), tiny-random (offline, random weights), a Hub id, or a"
+    " folder.",
+    metavar="MODEL",
+    shown=f"{choices.DEFAULT_MODEL}, or the config file's",
 )
-BACKEND = typer.Option(
+BACKEND = value(
     None,
     "--backend",
     "-b",
-    help="auto, mlx or transformers (auto falls back when one fails). [default: auto]",
-    show_default=False,
+    help="auto, mlx or transformers (auto falls back when one fails).",
+    metavar="NAME",
+    shown="auto",
 )
-DEVICE = typer.Option(
-    None, "--device", help="auto, mps, cuda or cpu. [default: auto]", show_default=False
-)
-DTYPE = typer.Option(
+DEVICE = value(None, "--device", help="auto, mps, cuda or cpu.", metavar="NAME", shown="auto")
+DTYPE = value(
     None,
     "--dtype",
-    help="auto (float32 on CPU/MPS, bfloat16 on CUDA), float32, float16, bfloat16. [default: auto]",
-    show_default=False,
+    help="auto (float32 on CPU/MPS, bfloat16 on CUDA), float32, float16, bfloat16.",
+    metavar="NAME",
+    shown="auto",
 )
-QUANTIZE = typer.Option(
+QUANTIZE = value(
     None,
     "--quantize",
     "-q",
-    help="none, 4bit or 8bit. [default: none, or quantized when only that fits in memory]",
-    show_default=False,
+    help="auto (quantized only when nothing else fits), none, 4bit, 8bit.",
+    metavar="NAME",
+    shown="auto",
 )
-QUIET = typer.Option(
-    False, "--quiet", "-Q", help="No progress or notes on stderr (errors still show)."
-)
-PROFILES_FILE = typer.Option(
+QUIET = flag("--quiet", "-Q", help="No progress or notes on stderr (errors still show).")
+PROFILES_FILE = value(
     None,
     "--profiles-file",
-    help="A TOML file of profiles. [default: $XDG_CONFIG_HOME/chronicon-mlx/profiles.toml]",
-    show_default=False,
+    help="A TOML file of profiles.",
+    metavar="FILE",
+    shown="profiles.toml in the config folder",
 )
-JSON_RECORD = typer.Option(False, "--json", help="Print the JSON record on stdout.")
+JSON_RECORD = flag("--json", help="Print the JSON record on stdout.")

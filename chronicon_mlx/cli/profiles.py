@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from ..options import profiles
 from . import options
-from .common import handle_errors
-from .render import stderr_console
+from .common import Command, Group, handle_errors
+from .render import cell, line, stderr_console, stdout_console
 
 profiles_app = typer.Typer(
-    help="List the prompt profiles, or show one.", invoke_without_command=True
+    cls=Group, help="List the prompt profiles, or show one.", invoke_without_command=True
 )
 
 
@@ -23,7 +22,7 @@ profiles_app = typer.Typer(
 def list_profiles(
     ctx: typer.Context,
     profiles_file: Path | None = options.PROFILES_FILE,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: bool = options.flag("--json", help="Print JSON instead of a table."),
 ) -> None:
     """List the prompt profiles (built in, and from the profiles file)."""
     if ctx.invoked_subcommand is not None:
@@ -35,27 +34,33 @@ def list_profiles(
             return
         table = Table(
             title="Prompt profiles",
-            caption=f"user file: {profiles_file or profiles.default_profiles_file()}",
+            caption=line(f"user file: {profiles_file or profiles.default_profiles_file()}"),
         )
-        for column in ("name", "description", "frames", "window / overlap", "per window", "source"):
-            table.add_column(column)
+        table.add_column("name", no_wrap=True)
+        table.add_column("description", ratio=3, overflow="fold")
+        table.add_column("defaults", no_wrap=True)
+        table.add_column("source", ratio=1, overflow="fold")
         for profile in known.values():
-            table.add_row(
-                profile.name + (" (default)" if profile.name == profiles.DEFAULT_PROFILE else ""),
-                profile.description,
-                str(profile.frames),
-                f"{profile.window:g} s / {profile.overlap:g} s",
-                str(profile.frames_per_window),
-                profile.source,
+            default = "\n(default)" if profile.name == profiles.DEFAULT_PROFILE else ""
+            defaults = (
+                f"{profile.frames} frames, {profile.max_tokens} tokens\n"
+                f"windows {profile.window:g} s / {profile.overlap:g} s\n"
+                f"{profile.frames_per_window} frames per window"
             )
-        Console().print(table)
+            table.add_row(
+                line(profile.name + default),
+                cell(profile.description),
+                defaults,
+                cell(profile.source),
+            )
+        stdout_console().print(table)
 
 
-@profiles_app.command("show")
+@profiles_app.command("show", cls=Command)
 def show_profile(
-    name: str = typer.Argument(..., help="The profile's name."),
+    name: str = typer.Argument(..., help="The profile's name.", metavar="NAME"),
     profiles_file: Path | None = options.PROFILES_FILE,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = options.flag("--json", help="Print JSON."),
 ) -> None:
     """Print one profile: its prompts, rubric and defaults."""
     with handle_errors(stderr_console()):

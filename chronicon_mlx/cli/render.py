@@ -1,8 +1,10 @@
-"""Rich rendering: progress on stderr, tables, errors."""
+"""Rich rendering: progress on stderr, tables, errors. Text that is not ours (paths, model
+answers, profile and config values) is shown literally, never read as markup."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from rich.console import Console
@@ -22,6 +24,7 @@ from rich.text import Text
 
 from ..analysis.result import AnalysisResult
 from ..errors import ChroniconError
+from ..text import one_line, printable
 from .flags import FLAGS
 
 STAGE_LABELS = {
@@ -35,6 +38,27 @@ STAGE_LABELS = {
 }
 # Stages whose text is a status line (replaced each time), not streamed tokens.
 STATUS_STAGES = frozenset({"windows"})
+
+Part = str | tuple[str, str]
+
+
+def line(*parts: Part) -> Text:
+    """Plain text from parts (a string, or a (string, style) pair), nothing read as markup."""
+    out = Text()
+    for part in parts:
+        text, style = (part, "") if isinstance(part, str) else part
+        out.append(printable(text), style=style)
+    return out
+
+
+def cell(value: object) -> Text:
+    """A table cell holding `value` literally, on one line."""
+    return Text(one_line(str(value)))
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """ "1 window", "2 windows"."""
+    return f"{count} {word if count == 1 else words or word + 's'}"
 
 
 class EtaColumn(TimeRemainingColumn):
@@ -52,17 +76,26 @@ def stderr_console(quiet: bool = False) -> Console:
     return Console(stderr=True, quiet=quiet, no_color="NO_COLOR" in os.environ or None)
 
 
+def stdout_console() -> Console:
+    """The console for tables on stdout."""
+    return Console(no_color="NO_COLOR" in os.environ or None)
+
+
 def print_error(console: Console, error: ChroniconError, prefix: str = "") -> None:
     """One red line with the message, one dim line with the hint (shown even when quiet);
     settings are named by their flags."""
     message, hint = error.rendered(FLAGS)
     was_quiet, console.quiet = console.quiet, False
-    console.print(
-        f"[bold red]error:[/] {prefix}{message}", highlight=False, soft_wrap=True, markup=True
-    )
+    console.print(line(("error:", "bold red"), " ", prefix, message), soft_wrap=True)
     if hint:
-        console.print(f"[dim]hint: {hint}[/]", highlight=False, soft_wrap=True)
+        console.print(line((f"hint: {hint}", "dim")), soft_wrap=True)
     console.quiet = was_quiet
+
+
+def print_saved(console: Console, paths: Iterable[object]) -> None:
+    """A dim "saved <path>" line per file written."""
+    for path in paths:
+        console.print(line((f"saved {path}", "dim")), soft_wrap=True)
 
 
 class RichReporter:
@@ -78,13 +111,13 @@ class RichReporter:
 
     def _new_progress(self) -> Progress:
         return Progress(
-            SpinnerColumn(finished_text="[green]✓[/]"),
-            TextColumn("{task.description}"),
+            SpinnerColumn(finished_text=Text("✓", style="green")),
+            TextColumn("{task.description}", markup=False),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             EtaColumn(),
-            TextColumn("[dim]{task.fields[tail]}[/]"),
+            TextColumn("{task.fields[tail]}", markup=False, style="dim"),
             console=self.console,
             transient=False,
             disable=not self.console.is_terminal or self.console.quiet,
@@ -119,11 +152,10 @@ class RichReporter:
         if task is None:
             return
         if text and stage in STATUS_STAGES:
-            self.progress.update(task, advance=advance, tail=text)
+            self.progress.update(task, advance=advance, tail=one_line(text))
         elif text and self.verbose:
-            streamed = (self.streamed.get(stage, "") + text).replace("\n", " ")
-            self.streamed[stage] = streamed
-            self.progress.update(task, advance=advance, tail=streamed[-48:])
+            self.streamed[stage] = self.streamed.get(stage, "") + text
+            self.progress.update(task, advance=advance, tail=one_line(self.streamed[stage])[-48:])
         else:
             self.progress.update(task, advance=advance)
 
@@ -138,12 +170,12 @@ class RichReporter:
 
     def note(self, message: str) -> None:
         """A yellow note above the progress lines."""
-        self.console.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+        self.console.print(line(("note:", "yellow"), " ", message), soft_wrap=True)
 
 
 def timing_table(result: AnalysisResult) -> Table:
-    """Each stage's time, tokens and tokens/s, plus peak memory."""
-    table = Table(title="Timing", title_justify="left")
+    """Each stage's time, tokens and tokens/s; the run's facts in the caption, one per line."""
+    table = Table(title="Timing", title_justify="left", caption_justify="left")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
     table.add_column("tokens", justify="right")
@@ -160,45 +192,17 @@ def timing_table(result: AnalysisResult) -> Table:
             str(count) if count is not None else "",
             f"{rate:.1f}" if rate else "",
         )
-    table.add_row("[bold]total[/]", f"[bold]{result.total_time:.3f}[/]", "", "")
-    table.caption = (
-        f"peak memory {result.peak_memory_gb:.3f} GB · {result.backend} on {result.device}"
-        f" ({result.dtype}) · {len(result.frames)} frames"
-        + (f" · BLAS {result.backend_details['blas']}" if "blas" in result.backend_details else "")
-        + (
-            f" · vision on {streams} streams"
-            if (streams := result.backend_details.get("vision_streams", "1")) != "1"
-            else ""
-        )
-    )
-    return table
-
-
-def models_table(rows: list[dict[str, Any]], machine: str) -> Table:
-    """The known models, their Hub ids and costs, and whether they are cached."""
-    table = Table(title="SmolVLM2 models", caption=f"this machine: {machine}")
-    for column in ("alias", "model", "MLX Hub id", "transformers Hub id", "params"):
-        table.add_column(column)
-    table.add_column("tokens/frame", justify="right")
-    table.add_column("memory (card)", justify="right")
-    table.add_column("needs GB\nfp32/bf16/8b/4b", justify="right")
-    table.add_column("runs here on")
-    table.add_column("cached")
-    table.add_column("note")
-    for row in rows:
-        table.add_row(
-            row["alias"],
-            row["name"],
-            row["mlx_hub_id"],
-            row["hub_id"],
-            row["parameters"],
-            str(row["tokens_per_frame"]),
-            f"~{row['memory_gb']:.1f} GB",
-            "/".join(f"{v:.1f}" for v in row["memory_needed_gb"].values()),
-            ", ".join(row["backends"]) or "[red]nothing[/]",
-            "[green]yes[/]" if row["cached"] else "no",
-            row["note"],
-        )
+    table.add_row(Text("total", style="bold"), Text(f"{result.total_time:.3f}", style="bold"))
+    details = result.backend_details
+    facts = [
+        f"{result.backend} on {result.device} ({result.dtype})",
+        f"{plural(len(result.frames), 'frame')}, peak memory {usage.peak_memory_gb:.3f} GB",
+    ]
+    if "blas" in details:
+        facts.append(f"BLAS {details['blas']}")
+    if details.get("vision_streams", "1") != "1":
+        facts.append(f"vision on {details['vision_streams']} streams")
+    table.caption = Text(printable("\n".join(facts)))
     return table
 
 
@@ -206,14 +210,16 @@ def summary_table(rows: list[dict[str, Any]]) -> Table:
     """One line per video of a batch: duration, time taken, status, first line of the answer."""
     table = Table(title="Summary", title_justify="left")
     for column in ("video", "duration", "seconds", "status", "answer / error"):
-        table.add_column(column, justify="right" if column in ("duration", "seconds") else "left")
+        right = column in ("duration", "seconds")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")
     for row in rows:
         duration = row["duration_s"]
+        ok = row["status"] == "ok"
         table.add_row(
-            row["video"],
+            cell(row["video"]),
             "" if duration is None else f"{duration:.1f} s",
             f"{row['seconds']:.1f}",
-            "[green]ok[/]" if row["status"] == "ok" else "[red]failed[/]",
-            row["detail"],
+            Text("ok", style="green") if ok else Text("failed", style="red"),
+            Text(one_line(str(row["detail"]))[:160], no_wrap=True, overflow="ellipsis"),
         )
     return table

@@ -230,14 +230,19 @@ class HighlightsRun:
         )
 
     def _frames(self, pending: list[WindowSpan]) -> Iterator[tuple[int, list[Frame]]]:
+        """Each pending window's frames; the middle one of each also at thumbnail size when
+        thumbnails are written."""
         info, seek = self.info, self.config.seek
+        previews = set()
+        if self.output_dir is not None:
+            previews = {s.indices[len(s.indices) // 2] for s in pending if s.indices}
         if self.finder.tuning.shared_decoding:
             wanted = {span.number for span in pending}
             requests = [span.indices if span.number in wanted else [] for span in self.spans]
-            yield from iter_windows(info, requests, self.resize, seek)
+            yield from iter_windows(info, requests, self.resize, seek, previews)
             return
         for span in pending:
-            yield span.number, sample(info, span.indices, self.resize, seek)
+            yield span.number, sample(info, span.indices, self.resize, seek, previews)
 
     def _score(self, pending: list[WindowSpan], loaded: LoadedModel) -> Iterator[WindowResult]:
         finder, config, timings = self.finder, self.config, self.log.timings

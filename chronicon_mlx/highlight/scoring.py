@@ -21,8 +21,9 @@ SCHEMA: dict[str, Any] = {
     "required": ["description", "significance"],
     "additionalProperties": False,
 }
-# Worst case one character per token, plus the JSON around the description.
-CONSTRAINED_MAX_TOKENS = DESCRIPTION_MAX_CHARS + 24
+# Byte-level BPE: a character may take up to 4 tokens (one per UTF-8 byte); plus the JSON
+# around the description.
+CONSTRAINED_MAX_TOKENS = 4 * DESCRIPTION_MAX_CHARS + 24
 
 QUESTION = (
     "Describe the key action in these frames in one sentence and rate its significance"

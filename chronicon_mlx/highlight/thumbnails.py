@@ -6,11 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..files import atomic_write_bytes
-from ..media.decode import Frame
-from ..media.plan import target_size
+from ..media.decode import PREVIEW_WIDTH, Frame
 from .result import WindowResult
 
-THUMBNAIL_EDGE = 320
 THUMBS_FOLDER = "thumbs"
 
 
@@ -20,16 +18,17 @@ def thumbnail_name(number: int) -> str:
 
 
 def with_thumbnail(window: WindowResult, frames: list[Frame], folder: Path) -> WindowResult:
-    """Save the window's middle frame as a JPEG (longest edge at most 320 px) and point the
-    window to it."""
+    """Save the window's middle frame as a JPEG (from the decoded source frame, 320 px wide
+    when the source is at least that) and point the window to it."""
     import cv2
 
     frame = frames[len(frames) // 2]
-    image = cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)
+    source = frame.preview if frame.preview is not None else frame.image
+    image = cv2.cvtColor(source, cv2.COLOR_RGB2BGR)
     height, width = image.shape[:2]
-    new_w, new_h = target_size(width, height, THUMBNAIL_EDGE)
-    if (new_w, new_h) != (width, height):
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    if width > PREVIEW_WIDTH:
+        size = (PREVIEW_WIDTH, max(1, round(height * PREVIEW_WIDTH / width)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     if not ok:
         return window

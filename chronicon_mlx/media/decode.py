@@ -5,7 +5,7 @@ overlapping windows."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +33,17 @@ INDEX_COST_FRAMES = (60.0, 0.03)
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame: its index in the stream, presentation time, and RGB pixels."""
+    """One decoded frame: its index in the stream, presentation time, and RGB pixels (shrunk
+    for the model); `preview` is the same frame at `PREVIEW_WIDTH` for thumbnails, when it
+    was asked for."""
 
     index: int
     timestamp_s: float
     image: npt.NDArray[np.uint8] = field(repr=False)
+    preview: npt.NDArray[np.uint8] | None = field(default=None, repr=False)
+
+
+PREVIEW_WIDTH = 320
 
 
 def _shrink(image: Any, longest_edge: int | None) -> Any:
@@ -48,8 +54,22 @@ def _shrink(image: Any, longest_edge: int | None) -> Any:
     return opencv().resize(image, (new_w, new_h), interpolation=opencv().INTER_AREA)
 
 
+def _to_width(image: Any, width: int) -> Any:
+    """`image` scaled to `width` pixels wide (aspect kept), never enlarged."""
+    height, current = image.shape[:2]
+    if current <= width:
+        return image
+    size = (width, max(1, round(height * width / current)))
+    return opencv().resize(image, size, interpolation=opencv().INTER_AREA)
+
+
 def _convert(bgr: Any, longest_edge: int | None) -> Any:
     return opencv().cvtColor(_shrink(bgr, longest_edge), opencv().COLOR_BGR2RGB)
+
+
+def _frame(index: int, t: float, rgb: Any, edge: int | None, preview: bool) -> Frame:
+    """A Frame from a full-size RGB image: shrunk for the model, and for a preview."""
+    return Frame(index, t, _shrink(rgb, edge), _to_width(rgb, PREVIEW_WIDTH) if preview else None)
 
 
 def decoder_for(info: VideoInfo, seek: str = "exact") -> str:
@@ -58,10 +78,14 @@ def decoder_for(info: VideoInfo, seek: str = "exact") -> str:
 
 
 def sample(
-    info: VideoInfo, indices: list[int], longest_edge: int | None = None, seek: str = "exact"
+    info: VideoInfo,
+    indices: list[int],
+    longest_edge: int | None = None,
+    seek: str = "exact",
+    previews: Collection[int] = (),
 ) -> list[Frame]:
     """Decode the frames at `indices` as RGB arrays (see `iter_frames`)."""
-    return list(iter_frames(info, indices, longest_edge, seek))
+    return list(iter_frames(info, indices, longest_edge, seek, previews=previews))
 
 
 def iter_frames(
@@ -70,8 +94,10 @@ def iter_frames(
     longest_edge: int | None = None,
     seek: str = "exact",
     max_gap: int | None = None,
+    previews: Collection[int] = (),
 ) -> Iterator[Frame]:
-    """Decode the frames at `indices`, in order, one at a time.
+    """Decode the frames at `indices`, in order, one at a time (those in `previews` also
+    at thumbnail size, from the full-size frame).
 
     OpenCV reads constant-frame-rate videos. From each frame it either decodes forward
     (grab, no conversion) to the next wanted one or seeks, whichever decodes fewer frames:
@@ -83,21 +109,30 @@ def iter_frames(
     left out; the caller compares the count with what it asked for.
     """
     wanted = sorted(set(indices))
+    previews = frozenset(previews)
     if not wanted:
         return
     if seek == "keyframe" and info.index is None:
         for t, rgb in pyav.nearest_keyframes(info.path, [i / info.fps for i in wanted]):
             index = min(info.frame_count - 1, round(t * info.fps))
-            yield Frame(index, t, _shrink(rgb, longest_edge))
-        return
-    if decoder_for(info, seek) == "pyav":
+            yield _frame(index, t, rgb, longest_edge, index in previews)
+    elif decoder_for(info, seek) == "pyav":
         stream_index = info.index or pyav.build_index(info.path)
         by_time = {stream_index.times[i]: i for i in wanted}
         for t, rgb in pyav.decode_times(info.path, list(by_time), seek == "keyframe"):
-            yield Frame(
-                by_time.get(t, stream_index.nearest_frame(t)), t, _shrink(rgb, longest_edge)
-            )
-        return
+            index = by_time.get(t, stream_index.nearest_frame(t))
+            yield _frame(index, t, rgb, longest_edge, index in previews)
+    else:
+        yield from _opencv_frames(info, wanted, longest_edge, max_gap, previews)
+
+
+def _opencv_frames(
+    info: VideoInfo,
+    wanted: list[int],
+    longest_edge: int | None,
+    max_gap: int | None,
+    previews: frozenset[int],
+) -> Iterator[Frame]:
     keyframes = _keyframes_if_useful(info, wanted) if max_gap is None else None
     gap = SEQUENTIAL_MAX_GAP if max_gap is None else max_gap
     cv2 = opencv()
@@ -116,7 +151,10 @@ def iter_frames(
             position += 1
             if ok and bgr is not None:
                 timestamp = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                yield Frame(target, timestamp, _convert(bgr, longest_edge))
+                preview = None
+                if target in previews:
+                    preview = cv2.cvtColor(_to_width(bgr, PREVIEW_WIDTH), cv2.COLOR_BGR2RGB)
+                yield Frame(target, timestamp, _convert(bgr, longest_edge), preview)
     finally:
         cap.release()
 
@@ -150,6 +188,7 @@ def iter_windows(
     windows: Sequence[Sequence[int]],
     longest_edge: int | None = None,
     seek: str = "exact",
+    previews: Collection[int] = (),
 ) -> Iterator[tuple[int, list[Frame]]]:
     """Decode many (overlapping) windows of frames in one pass; yield (window number,
     frames) as soon as each window is complete.
@@ -163,7 +202,7 @@ def iter_windows(
     )
     held: dict[int, Frame] = {}
     union = sorted({i for window in windows for i in window})
-    for frame in iter_frames(info, union, longest_edge, seek):
+    for frame in iter_frames(info, union, longest_edge, seek, previews=previews):
         held[frame.index] = frame
         while open_windows and max(windows[open_windows[0]]) <= frame.index:
             done = open_windows.pop(0)

@@ -3,6 +3,7 @@ rejects what cannot be a video before any decoder sees it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from ..errors import UsageError, VideoError, field
 
 _EXTENSIONS = ".mp4 .m4v .mov .mkv .webm .avi .mpg .mpeg .wmv .flv .ts .mts .m2ts .3gp .ogv"
 VIDEO_EXTENSIONS = frozenset(_EXTENSIONS.split())
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 IMAGE_MAGIC = {
     b"\x89PNG": "PNG",
     b"\xff\xd8\xff": "JPEG",
@@ -46,8 +48,16 @@ def expand(paths: Sequence[Path], recursive: bool = False) -> list[Path]:
 
 def check_file(path: Path) -> None:
     """Reject what cannot be a video before any decoder sees it."""
+    if _URL.match(str(path)):
+        raise VideoError(
+            f"{path} looks like a URL: only video files on disk can be read",
+            hint="download it first (for example with yt-dlp) and pass the file",
+        )
     if not path.exists():
-        raise VideoError(f"video not found: {path}", hint="check the path and its spelling")
+        hint = "check the path and its spelling"
+        if path.name.lower() in ("true", "false", "yes", "no", "on", "off"):
+            hint = "flags take no value (write --json, not --json true)"
+        raise VideoError(f"video not found: {path}", hint=hint)
     if path.is_dir():
         raise VideoError(
             f"{path} is a folder, not a video file", hint="pass a video file such as clip.mp4"

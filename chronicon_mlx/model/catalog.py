@@ -8,6 +8,14 @@ from typing import Any
 from ..options.choices import DEFAULT_MODEL as DEFAULT_MODEL
 
 VOCAB_SIZE = 49280
+RANDOM_ALIASES = {
+    "tiny-random": "tiny",
+    "256m-random": "256m",
+    "500m-random": "500m",
+    "2.2b-random": "2.2b",
+}
+"""Checkpoints built offline with random weights (answers are noise): a tiny one to try the
+tool without the Hub, and the real architectures for speed measurements."""
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,9 @@ def fetch(
             return repo, path, "cache"
     repo = repos[0]
     hint = (
-        f"download it on a connected machine with `hf download {repo}`"
-        f" or pass a local checkpoint folder with {field('model')}"
+        f"download it on a connected machine with `hf download {repo}`, pass a local"
+        f" checkpoint folder with {field('model')}, or try the tool offline with"
+        f" {field('model', 'tiny-random')} (random weights: the answers are noise)"
     )
     if not allow_download or hub_offline():
         raise ModelError(f"{repo} is not in the Hugging Face cache and the Hub is offline", hint)

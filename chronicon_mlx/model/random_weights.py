@@ -2,7 +2,8 @@
 
 The weights are random; the architecture, tokenizer special tokens, chat template and
 processor files follow the released SmolVLM2 checkpoints, so the real loading, prompt and
-generation code runs on them.
+generation code runs on them. Building needs numpy, safetensors, tokenizers and
+transformers' config classes (all installed with mlx-vlm), not torch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..paths import cache_root
 from .catalog import VOCAB_SIZE, find_spec
 from .prompt import SMOLVLM_CHAT_TEMPLATE as CHAT_TEMPLATE
 
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -188,20 +189,81 @@ def _smolvlm_config(
 
 
 def _write_weights(folder: Path, config: Any, stamp: dict[str, Any]) -> None:
-    """Random weights (seeded) and config.json, marked as random and by what built them."""
-    import torch
-    from transformers import SmolVLMForConditionalGeneration
-    from transformers.utils import logging as hf_logging
+    """Seeded random weights (normal(0, 0.02), norms at 1, biases at 0) under transformers'
+    parameter names, and config.json marked as random and by what built them. Needs numpy
+    and safetensors, not torch."""
+    import numpy as np
+    from safetensors.numpy import save_file
 
-    torch.manual_seed(stamp["seed"])
-    model = SmolVLMForConditionalGeneration(config).eval()
-    hf_logging.disable_progress_bar()
-    model.save_pretrained(str(folder), safe_serialization=True)
-    data = json.loads((folder / "config.json").read_text())
+    rng = np.random.default_rng(stamp["seed"])
+    tensors: dict[str, Any] = {}
+    for name, shape, kind in parameter_shapes(config.to_dict()):
+        if kind == "normal":
+            tensors[name] = rng.normal(0.0, 0.02, shape).astype(np.float32)
+        else:
+            tensors[name] = np.full(shape, 1.0 if kind == "ones" else 0.0, np.float32)
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    data = config.to_dict()
+    data.update(architectures=["SmolVLMForConditionalGeneration"], dtype="float32")
     data["text_config"]["rope_theta"] = 100000.0
     data["chronicon_random_weights"] = True
     data["chronicon_checkpoint"] = stamp
     (folder / "config.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def parameter_shapes(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...], str]]:
+    """(name, shape, init) of every SmolVLM weight, in transformers' naming; init is
+    "normal", "ones" (norm weights) or "zeros" (biases)."""
+    text, vision = config["text_config"], config["vision_config"]
+    h, vocab, ffn = text["hidden_size"], text["vocab_size"], text["intermediate_size"]
+    head = text.get("head_dim") or h // text["num_attention_heads"]
+    kv = text["num_key_value_heads"] * head
+    vh, vffn, patch = vision["hidden_size"], vision["intermediate_size"], vision["patch_size"]
+    patches = (vision["image_size"] // patch) ** 2
+    scale = config["scale_factor"]
+    out: list[tuple[str, tuple[int, ...], str]] = [
+        ("lm_head.weight", (vocab, h), "normal"),
+        ("model.connector.modality_projection.proj.weight", (h, vh * scale * scale), "normal"),
+        ("model.text_model.embed_tokens.weight", (vocab, h), "normal"),
+    ]
+    for i in range(text["num_hidden_layers"]):
+        layer = f"model.text_model.layers.{i}"
+        out += [
+            (f"{layer}.input_layernorm.weight", (h,), "ones"),
+            (f"{layer}.mlp.down_proj.weight", (h, ffn), "normal"),
+            (f"{layer}.mlp.gate_proj.weight", (ffn, h), "normal"),
+            (f"{layer}.mlp.up_proj.weight", (ffn, h), "normal"),
+            (f"{layer}.post_attention_layernorm.weight", (h,), "ones"),
+            (f"{layer}.self_attn.k_proj.weight", (kv, h), "normal"),
+            (f"{layer}.self_attn.o_proj.weight", (h, h), "normal"),
+            (f"{layer}.self_attn.q_proj.weight", (h, h), "normal"),
+            (f"{layer}.self_attn.v_proj.weight", (kv, h), "normal"),
+        ]
+    out.append(("model.text_model.norm.weight", (h,), "ones"))
+    embeddings = "model.vision_model.embeddings"
+    out += [
+        (f"{embeddings}.patch_embedding.bias", (vh,), "zeros"),
+        (f"{embeddings}.patch_embedding.weight", (vh, 3, patch, patch), "normal"),
+        (f"{embeddings}.position_embedding.weight", (patches, vh), "normal"),
+    ]
+    for i in range(vision["num_hidden_layers"]):
+        layer = f"model.vision_model.encoder.layers.{i}"
+        out += [(f"{layer}.layer_norm{n}.{p}", (vh,), "ones" if p == "weight" else "zeros")
+                for n in (1, 2) for p in ("bias", "weight")]  # fmt: skip
+        out += [
+            (f"{layer}.mlp.fc1.bias", (vffn,), "zeros"),
+            (f"{layer}.mlp.fc1.weight", (vffn, vh), "normal"),
+            (f"{layer}.mlp.fc2.bias", (vh,), "zeros"),
+            (f"{layer}.mlp.fc2.weight", (vh, vffn), "normal"),
+        ]
+        for proj in ("k_proj", "out_proj", "q_proj", "v_proj"):
+            out += [(f"{layer}.self_attn.{proj}.bias", (vh,), "zeros"),
+                    (f"{layer}.self_attn.{proj}.weight", (vh, vh), "normal")]  # fmt: skip
+    out += [
+        ("model.vision_model.post_layernorm.bias", (vh,), "zeros"),
+        ("model.vision_model.post_layernorm.weight", (vh,), "ones"),
+    ]
+    return out
 
 
 def _write_generation_config(folder: Path, ids: dict[str, int]) -> None:

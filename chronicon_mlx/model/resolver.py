@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import ModelError, UsageError, field
-from .catalog import MODELS, ModelSpec, find_spec
+from .catalog import MODELS, RANDOM_ALIASES, ModelSpec, find_spec
 
-Source = Literal["folder", "cache", "download"]
+Source = Literal["folder", "cache", "download", "built"]
 SUPPORTED_MODEL_TYPES = ("smolvlm", "idefics3")
 REQUIRED_FILES = (
     "config.json",
@@ -30,11 +30,12 @@ class ModelRef:
     hub_id: str | None
     spec: ModelSpec | None
     config: dict[str, Any]
+    alias: str | None = None
 
     @property
     def name(self) -> str:
-        """A short display name: the Hub id, or the folder name."""
-        return self.hub_id or self.path.name
+        """A short display name: the Hub id, the random-weight alias, or the folder name."""
+        return self.hub_id or self.alias or self.path.name
 
     @property
     def random_weights(self) -> bool:
@@ -61,13 +62,20 @@ def image_seq_len(config: dict[str, Any]) -> int:
 
 
 def looks_like_path(value: str) -> bool:
-    """A value that names a folder rather than a Hub id or an alias."""
-    return (
-        value.startswith((".", "/", "~"))
-        or value.count("/") > 1
-        or "\\" in value
-        or Path(value).expanduser().exists()
-    )
+    """A value that names a folder rather than a Hub id or an alias: it starts with ``.``,
+    ``/`` or ``~``, has more than one ``/``, names something that exists (a dangling or
+    looping link too), or its parent folder exists (``ckpt/smolvlm`` beside a ``ckpt/``)."""
+    if value.startswith((".", "/", "~")) or value.count("/") > 1 or "\\" in value:
+        return True
+    path = Path(value).expanduser()
+    try:
+        return (
+            path.exists()
+            or path.is_symlink()
+            or (path.parent != Path(".") and path.parent.is_dir())
+        )
+    except OSError:
+        return True
 
 
 def check_model_folder(path: Path) -> dict[str, Any]:
@@ -75,6 +83,11 @@ def check_model_folder(path: Path) -> dict[str, Any]:
 
     The check reads only small JSON files, so a wrong folder fails before any weights load.
     """
+    if path.is_symlink() and not path.exists():
+        raise ModelError(
+            f"model folder not found: {path} is a link that leads nowhere (or in a loop)",
+            hint="pass the folder that holds config.json and model.safetensors",
+        )
     if not path.exists():
         raise ModelError(
             f"model folder not found: {path}",
@@ -121,13 +134,21 @@ def resolve(model: str, *, prefer_mlx: bool = True, allow_download: bool = True)
         raise UsageError(
             f"{field('model')} is empty", hint="pass 256m, 500m, 2.2b, a Hub id or a folder"
         )
+    size = RANDOM_ALIASES.get(value.lower())
+    if size is not None:
+        from .random_weights import cached_checkpoint
+
+        path = cached_checkpoint(size)
+        return ModelRef(
+            path, "built", None, find_spec(size), check_model_folder(path), value.lower()
+        )
     spec = find_spec(value)
     if spec is None and looks_like_path(value):
-        path = Path(value).expanduser().resolve()
+        path = _absolute(Path(value).expanduser())
         config = check_model_folder(path)
         return ModelRef(path, "folder", None, None, config)
     if spec is None and value.count("/") != 1:
-        known = ", ".join(s.alias for s in MODELS)
+        known = ", ".join([*(s.alias for s in MODELS), *RANDOM_ALIASES])
         raise UsageError(
             f"unknown model '{value}'",
             hint=f"use one of {known}, a Hub id like HuggingFaceTB/SmolVLM2-500M-Video-Instruct,"
@@ -142,3 +163,11 @@ def resolve(model: str, *, prefer_mlx: bool = True, allow_download: bool = True)
     repo, path, source = hub.fetch(repos, allow_download=allow_download)
     config = check_model_folder(path)
     return ModelRef(path, source, repo, spec or find_spec(repo), config)
+
+
+def _absolute(path: Path) -> Path:
+    """`path` made absolute, links resolved where they lead somewhere."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a link loop: kept as given, refused by the check
+        return path.absolute()

@@ -57,7 +57,7 @@ BUILTIN: dict[str, Profile] = {
     for profile in (
         Profile(
             name="general",
-            description="Describe what happens (default)",
+            description="Describe what happens",
             system="You are a careful video analyst. Describe only what is visible.",
             prompt=choices.DEFAULT_PROMPT,
             rubric=_RUBRIC,
@@ -108,7 +108,9 @@ BUILTIN: dict[str, Profile] = {
         ),
         Profile(
             name="technical",
-            description="Camera movement, lighting changes, cuts, special effects, production",
+            description=(
+                "Camera movement, lighting changes, cuts, special effects, production techniques"
+            ),
             system=(
                 "You are a film technician. Describe camera movement, framing, lighting"
                 " changes, cuts and transitions, special effects and production techniques."

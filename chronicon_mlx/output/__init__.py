@@ -25,10 +25,13 @@ _WRITERS: dict[str, Callable[[HighlightsResult, Path, Sort], Path]] = {
 
 @dataclass(frozen=True)
 class Written:
-    """The files a highlights run wrote, and the reel when one was cut."""
+    """The files a highlights run wrote, the reel when one was cut, and the reports of
+    formats an earlier run wrote into the folder that were not asked for this time (removed,
+    so the folder holds one run's outputs)."""
 
     paths: list[Path] = field(default_factory=list)
     reel: Reel | None = None
+    removed: list[Path] = field(default_factory=list)
 
 
 def highlights_path(result: HighlightsResult, folder: Path, fmt: str) -> Path:
@@ -46,11 +49,16 @@ def write_highlights(
     """Write each of `formats` (json, srt, vtt, md, html) into `folder`, and with `reel` cut
     the highlights into that clip."""
     check_choice(sort, SORTS, field_name("sort"))
-    paths = []
     for fmt in formats:
         check_choice(fmt, FORMATS, field_name("formats"))
-        paths.append(_WRITERS[fmt](result, highlights_path(result, folder, fmt), sort))
+    paths = [_WRITERS[f](result, highlights_path(result, folder, f), sort) for f in formats]
     cut = write_reel(result.source, result.highlights, reel) if reel is not None else None
     if cut is not None:
         paths.append(cut.path)
-    return Written(paths, cut)
+    removed = []
+    for fmt in FORMATS:
+        stale = highlights_path(result, folder, fmt)
+        if fmt not in formats and stale.is_file():
+            stale.unlink()
+            removed.append(stale)
+    return Written(paths, cut, removed)

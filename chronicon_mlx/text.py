@@ -1,0 +1,24 @@
+"""Text from models, users and file systems made safe to show or write as plain text:
+control characters (terminal escape sequences among them) removed, undecodable file-name
+bytes shown as U+FFFD."""
+
+from __future__ import annotations
+
+import re
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACE = re.compile(r"\s+")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (tabs and new lines kept), valid UTF-8."""
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "replace")
+    return _CONTROL.sub("", raw.decode("utf-8", "replace").replace("\r\n", "\n"))
+
+
+def one_line(text: str) -> str:
+    """`printable` text with every run of white space (new lines too) as one space."""
+    return _SPACE.sub(" ", printable(text)).strip()
