@@ -33,10 +33,17 @@ def _existing_parent(path: Path) -> Path:
 
 
 def check_writable(path: Path) -> None:
-    """Fail early, before any model work, when the file `path` cannot be written."""
+    """Fail early, before any model work, when the file `path` cannot be written: a folder,
+    a device, a FIFO or any other existing thing that is not a regular file is refused (an
+    atomic write would replace it)."""
     if path.is_dir():
         raise OutputError(
             f"output path {path} is a folder", hint="pass a file name such as result.json"
+        )
+    if path.exists() and not path.is_file():
+        raise OutputError(
+            f"output path {path} exists and is not a regular file (a device, a FIFO or a socket)",
+            hint="pass the name of a new or ordinary file",
         )
     existing = _existing_parent(path.parent)
     if not existing.is_dir() or not can_create_in(existing):

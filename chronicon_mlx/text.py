@@ -4,7 +4,9 @@ bytes shown as U+FFFD."""
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACE = re.compile(r"\s+")
@@ -22,3 +24,14 @@ def printable(text: str) -> str:
 def one_line(text: str) -> str:
     """`printable` text with every run of white space (new lines too) as one space."""
     return _SPACE.sub(" ", printable(text)).strip()
+
+
+def json_text(data: Any, indent: int | None = 2) -> str:
+    """JSON that can be written as UTF-8: non-ASCII text kept as it is, unless some string
+    holds undecodable file-name bytes (then everything non-ASCII is escaped)."""
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, indent=indent, ensure_ascii=True)
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from .errors import UsageError, field
@@ -32,6 +33,11 @@ def parse_time(value: str, name: str) -> float:
         seconds = int(hours or 0) * 3600 + int(minutes) * 60 + float(secs)
     if seconds < 0 or seconds != seconds:
         raise UsageError(f"{option} must not be negative (got '{value}')", hint="start at 0")
+    if math.isinf(seconds):
+        raise UsageError(
+            f"{option} must be a time, not infinity (got '{value}')",
+            hint="leave it out to go to the end of the video",
+        )
     return seconds
 
 

@@ -278,8 +278,10 @@ def test_fits_only_quantized_so_4bit_is_chosen_and_cached(
     monkeypatch.setenv("CHRONICON_CACHE", str(tmp_path / "cache"))
     real = memory.estimate
 
-    def estimate(config: Any, dtype: str, quantize: Any, frames: int, tokens: int) -> Any:
-        base = real(config, dtype, quantize, frames, tokens)
+    def estimate(
+        config: Any, dtype: str, quantize: Any, frames: int, tokens: int, prompt: Any = None
+    ) -> Any:
+        base = real(config, dtype, quantize, frames, tokens, prompt)
         extra = {None: 10e9, "8bit": 6e9, "4bit": 1e9}[quantize]
         return memory.Estimate(base.weights + extra, base.vision, base.kv_cache)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..backends import GenerationOutput, GenerationRequest
 from ..media.decode import decoder_for
-from ..model.prompt import build_prompt
+from ..model.context import check_fits, check_user_text
+from ..model.prompt import build_prompt, load_chat_template
 from ..options.choices import (
     DEFAULT_FRAMES,
     DEFAULT_MAX_TOKENS,
@@ -20,7 +21,7 @@ from ..options.choices import (
     check_text,
 )
 from ..progress import Reporter
-from .frames import sample_frames
+from .frames import sample_video
 from .params import GenerationConfig, SamplingConfig
 from .result import AnalysisResult, FrameRef, Usage, VideoFacts
 from .runlog import RunLog
@@ -46,23 +47,23 @@ def analyze_video(
     generation = generation or GenerationConfig()
     question = check_text(prompt, "prompt")
     system = check_text(system, "system")
+    check_user_text(session.model, {"prompt": question, "system": system})
     run = RunLog(session.reporter)
-    info = run.probe(video_path)
-    resize = sampling.resize or session.model.frame_size
-    frames, wanted = sample_frames(info, sampling, resize, run)
-    loaded = session.load_stage(run, len(frames), generation.max_tokens)
+    video = sample_video(video_path, sampling, session.model.frame_size, run)
+
+    def render(template: str) -> str:
+        text = question or DEFAULT_PROMPT
+        return build_prompt(template, text, video.times, video.info.duration_s, system)
+
+    planned = render(load_chat_template(session.model.path))
+    count = len(video.frames)
+    counted = check_fits(session.model, planned, count, generation.max_tokens)
+    loaded = session.load_stage(run, count, generation.max_tokens, counted)
     if loaded.model.random_weights:
         run.note(RANDOM_WEIGHTS_NOTE)
-    text = build_prompt(
-        loaded.chat_template,
-        question or DEFAULT_PROMPT,
-        [frame.timestamp_s for frame in frames],
-        info.duration_s,
-        system,
-    )
     request = GenerationRequest(
-        frames=[frame.image for frame in frames],
-        prompt=text,
+        frames=video.images,
+        prompt=render(loaded.chat_template),
         max_tokens=generation.max_tokens,
         temperature=generation.temperature,
         seed=generation.seed,
@@ -71,7 +72,7 @@ def analyze_video(
     output = generate_reported(loaded, request, session.reporter, on_token)
     run.timings.update(output.stages)
     return AnalysisResult(
-        video=VideoFacts.from_info(info),
+        video=VideoFacts.from_info(video.info),
         prompt=question or DEFAULT_PROMPT,
         system=system,
         custom_prompt=question is not None,
@@ -80,10 +81,10 @@ def analyze_video(
         backend_info=loaded.backend.info,
         sampling=sampling,
         generation=generation,
-        requested_frames=wanted,
-        decoder=decoder_for(info, sampling.seek),
-        resize=resize,
-        frames=[FrameRef(f.index, f.timestamp_s) for f in frames],
+        requested_frames=video.wanted,
+        decoder=decoder_for(video.info, sampling.seek),
+        resize=video.resize,
+        frames=[FrameRef(f.index, f.timestamp_s) for f in video.frames],
         usage=Usage.from_output(output),
         stages=run.timings,
         started_at=run.started_at,

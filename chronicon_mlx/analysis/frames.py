@@ -3,6 +3,10 @@ short of the request noted."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from ..errors import VideoError, field
 from ..media import scenes
 from ..media.decode import Frame, sample
@@ -11,6 +15,36 @@ from ..media.probe import VideoInfo
 from ..options import choices
 from .params import SamplingConfig, frames_for_fps
 from .runlog import RunLog
+
+
+@dataclass(frozen=True)
+class SampledVideo:
+    """A probed video and the frames decoded from it for the model."""
+
+    info: VideoInfo
+    frames: list[Frame]
+    wanted: int
+    resize: int
+
+    @property
+    def times(self) -> list[float]:
+        """Each frame's presentation time in seconds."""
+        return [frame.timestamp_s for frame in self.frames]
+
+    @property
+    def images(self) -> list[Any]:
+        """Each frame's RGB pixels, at the model's size."""
+        return [frame.image for frame in self.frames]
+
+
+def sample_video(
+    video_path: str | Path, sampling: SamplingConfig, frame_size: int, run: RunLog
+) -> SampledVideo:
+    """Probe the video and decode its frames (the run's "probe" and "sample" stages)."""
+    info = run.probe(video_path)
+    resize = sampling.resize or frame_size
+    frames, wanted = sample_frames(info, sampling, resize, run)
+    return SampledVideo(info, frames, wanted, resize)
 
 
 def sample_frames(

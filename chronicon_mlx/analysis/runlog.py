@@ -34,6 +34,9 @@ class RunLog:
             yield
 
     def probe(self, video_path: str | Path) -> VideoInfo:
-        """Probe the video as the run's "probe" stage."""
+        """Probe the video as the run's "probe" stage (its notes become the run's)."""
         with self.stage("probe"):
-            return probe(Path(video_path).expanduser())
+            info = probe(Path(video_path).expanduser())
+        for message in info.notes:
+            self.note(message)
+        return info

@@ -48,6 +48,20 @@ class LoadedModel:
         )
 
 
+@dataclass(frozen=True)
+class _Need:
+    """What a run asks of the model: frames, tokens to generate, prompt tokens (counted)."""
+
+    frames: int
+    max_tokens: int
+    prompt_tokens: int | None
+
+    def estimate(self, model: ModelRef, dtype: str, quantize: str | None) -> memory.Estimate:
+        return memory.estimate(
+            model.config, dtype, quantize, self.frames, self.max_tokens, self.prompt_tokens
+        )
+
+
 class ModelSession:
     """Resolves a model now and loads it once, on first use, for every task that shares it.
 
@@ -108,26 +122,32 @@ class ModelSession:
             self.requested_model,
             prefer_mlx=candidate.backend == "mlx",
             allow_download=self.allow_download,
+            on_contact=self.reporter.note,
         )
 
     def load(
-        self, frames: int = DEFAULT_FRAMES, max_tokens: int = DEFAULT_MAX_TOKENS
+        self,
+        frames: int = DEFAULT_FRAMES,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        prompt_tokens: int | None = None,
     ) -> LoadedModel:
         """The loaded model, loading it on the first candidate that works (once).
 
-        The memory check (for `frames` frames and `max_tokens` tokens) runs before any
-        weights load: a run that cannot fit stops here, and with quantize "auto" one that
-        fits only quantized is quantized.
+        The memory check (for `frames` frames, a prompt of `prompt_tokens` when counted and
+        `max_tokens` to generate) runs before any weights load: a run that cannot fit stops
+        here, and with quantize "auto" one that fits only quantized is quantized.
         """
         if self._loaded is None:
-            self._loaded = self._load(frames, max_tokens)
+            self._loaded = self._load(_Need(frames, max_tokens, prompt_tokens))
         return self._loaded
 
-    def load_stage(self, run: RunLog, frames: int, max_tokens: int) -> LoadedModel:
+    def load_stage(
+        self, run: RunLog, frames: int, max_tokens: int, prompt_tokens: int | None = None
+    ) -> LoadedModel:
         """`load` as the run's "load" stage; the load's notes go to the run (first time)."""
         fresh = self._loaded is None
         self.reporter.stage_started("load")
-        loaded = self.load(frames, max_tokens)
+        loaded = self.load(frames, max_tokens, prompt_tokens)
         seconds = loaded.seconds if fresh else 0.0
         run.timings["load"] = seconds
         self.reporter.stage_finished("load", seconds)
@@ -135,7 +155,7 @@ class ModelSession:
             run.note(message)
         return loaded
 
-    def _load(self, frames: int, max_tokens: int) -> LoadedModel:
+    def _load(self, need: _Need) -> LoadedModel:
         start = time.perf_counter()
         fallbacks: list[Fallback] = []
         for position, candidate in enumerate(self.candidates):
@@ -143,7 +163,7 @@ class ModelSession:
             try:
                 backend = create(candidate, dtype=self.dtype)
                 model = self.model if position == 0 else self._resolve(candidate)
-                quantization = self._fit(backend, model, frames, max_tokens)
+                quantization = self._fit(backend, model, need)
                 notes = backend.load(model, quantize=quantization)
             except (BackendError, ModelError, ImportError, RuntimeError, MemoryError) as exc:
                 if self.explicit or last:
@@ -173,18 +193,17 @@ class ModelSession:
             )
         raise AssertionError("unreachable: the last candidate raises")  # pragma: no cover
 
-    def _fit(self, backend: Backend, model: ModelRef, frames: int, max_tokens: int) -> str | None:
+    def _fit(self, backend: Backend, model: ModelRef, run: _Need) -> str | None:
         """The quantization to load with: the one asked for, or (auto) the least that fits."""
-        info = backend.info
+        info, frames = backend.info, run.frames
         wanted = None if self.quantize in ("auto", "none") else self.quantize
         have, source = memory.available_bytes(info.device)
-        need = memory.estimate(model.config, info.dtype, wanted, frames, max_tokens)
+        need = run.estimate(model, info.dtype, wanted)
         if need.total <= have:
             return wanted
         if self.quantize == "auto":
             for bits in ("8bit", "4bit"):
-                fits = memory.estimate(model.config, info.dtype, bits, frames, max_tokens)
-                if fits.total <= have:
+                if run.estimate(model, info.dtype, bits).total <= have:
                     self.reporter.note(
                         f"{model.name} needs about {memory.gb(need.total)} in {info.dtype} but"
                         f" {source} is {memory.gb(have)}: using the {bits} variant"

@@ -31,6 +31,18 @@ def quiet_libraries() -> None:
         hf_logging.disable_progress_bar()
 
 
+def use_video_pixel_path(image_processor: Any, model: ModelRef) -> None:
+    """Make the image processor treat a frame as SmolVLM2's video processor does: no
+    tiling, the longest edge resized to the video size (not first enlarged to 4x), then
+    squared to the encoder's size."""
+    image_processor.do_image_splitting = False
+    size = image_processor.size
+    edge = model.video_edge
+    image_processor.size = (
+        type(size)(longest_edge=edge) if not isinstance(size, dict) else {"longest_edge": edge}
+    )
+
+
 def package_version(package: str) -> str:
     """An installed package's version, or "unknown"."""
     from importlib.metadata import PackageNotFoundError, version

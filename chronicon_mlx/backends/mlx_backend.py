@@ -23,6 +23,7 @@ from .base import (
     cacheable_prefix_length,
     package_version,
     quiet_libraries,
+    use_video_pixel_path,
 )
 
 if TYPE_CHECKING:
@@ -83,13 +84,13 @@ class MLXBackend:
                 verb = "converted" if built else "using the cached"
                 notes.append(f"{verb} {quantize} MLX copy of {model.name}: {path}")
         try:
-            self._model, self._processor = load(str(path))
+            self._model, self._processor = load(str(path), trust_remote_code=False)
         except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
             raise BackendError(
                 f"mlx-vlm could not load {model.name}: {exc}",
                 hint="the checkpoint may be damaged or of an unsupported format",
             ) from exc
-        self._processor.image_processor.do_image_splitting = False
+        use_video_pixel_path(self._processor.image_processor, model)
         if self.info.dtype in DTYPES:
             self._model.set_dtype(getattr(self._mx, self.info.dtype))
         else:
@@ -316,7 +317,13 @@ def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            convert(hf_path=str(source), mlx_path=str(tmp), quantize=True, q_bits=bits)
+            convert(
+                hf_path=str(source),
+                mlx_path=str(tmp),
+                quantize=True,
+                q_bits=bits,
+                trust_remote_code=False,
+            )
         for name in ("chat_template.json", "chat_template.jinja", "preprocessor_config.json"):
             if (source / name).is_file() and not (tmp / name).is_file():
                 shutil.copy2(source / name, tmp / name)

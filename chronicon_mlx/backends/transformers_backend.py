@@ -21,6 +21,7 @@ from .base import (
     cacheable_prefix_length,
     package_version,
     quiet_libraries,
+    use_video_pixel_path,
 )
 
 if TYPE_CHECKING:
@@ -148,9 +149,10 @@ class TransformersBackend:
                 )
         path = str(model.path)
         try:
-            self._tokenizer = AutoTokenizer.from_pretrained(path)
-            self._image_processor = AutoImageProcessor.from_pretrained(path, backend="pil")
-            self._model = AutoModelForImageTextToText.from_pretrained(path, **options)
+            local = {"trust_remote_code": False, "local_files_only": True}
+            self._tokenizer = AutoTokenizer.from_pretrained(path, **local)
+            self._image_processor = AutoImageProcessor.from_pretrained(path, backend="pil", **local)
+            self._model = AutoModelForImageTextToText.from_pretrained(path, **local, **options)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise BackendError(
                 f"transformers could not load {model.name}: {exc}",
@@ -159,7 +161,7 @@ class TransformersBackend:
         if "device_map" not in options:
             self._model.to(self.info.device)
         self._model.eval()
-        self._image_processor.do_image_splitting = False
+        use_video_pixel_path(self._image_processor, model)
         self._image_seq_len = model.tokens_per_frame
         self._cache_kwarg = _cache_kwarg(self._model)
         return notes

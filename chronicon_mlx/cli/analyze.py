@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
@@ -17,7 +16,7 @@ from ..media.sources import check_file, expand
 from ..options import choices, profiles, userconfig
 from ..options.choices import check_text
 from ..output.json_record import default_output_path, write_json
-from ..text import printable
+from ..text import json_text, printable
 from ..timecodes import parse_time
 from . import options
 from .batch import Done, Row, finish, run_each
@@ -145,6 +144,7 @@ def analyze_command(
         generation = GenerationConfig(
             max_tokens=pick(max_tokens, "max_tokens"), temperature=temperature, seed=seed
         )
+        output = output.expanduser() if output is not None else None
         targets = _targets(files, output, no_save, defaults.output_folder())
         exclusive = output is None or output.is_dir()
         if len(files) == 1:
@@ -168,7 +168,7 @@ def analyze_command(
 
         rows = run_each(files, work, console, reporter)
         if as_json and len(files) > 1:
-            typer.echo(json.dumps(_entries(files, rows, records), indent=2, ensure_ascii=False))
+            typer.echo(json_text(_entries(files, rows, records)))
         finish(rows, console, summary=not as_json)
 
 
@@ -185,7 +185,7 @@ def _show(
         console.print(timing_table(result))
     if as_json:
         if not many:
-            typer.echo(json.dumps(record, indent=2, ensure_ascii=False))
+            typer.echo(json_text(record))
         return
     if many:
         typer.echo(f"== {printable(result.video.name)} ==")

@@ -31,5 +31,6 @@ FLAGS: dict[str, str] = {
     "formats": "--format",
     "sort": "--sort",
     "reel": "--reel",
+    "fresh": "--fresh",
 }
 """How the command line names each setting that core messages refer to."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -15,6 +14,7 @@ from ..highlight.params import HighlightsConfig
 from ..media.sources import check_file, expand
 from ..options import choices, profiles, userconfig
 from ..options.choices import SORTS, check_choice, check_text
+from ..text import json_text
 from ..timecodes import format_time, parse_time
 from . import options
 from .batch import Done, finish, run_each
@@ -192,7 +192,7 @@ def highlights_command(
         rows = run_each(files, work, console, reporter)
         if as_json:
             data = results[0] if len(files) == 1 else results
-            typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+            typer.echo(json_text(data))
         finish(rows, console, summary=not as_json)
 
 

@@ -10,36 +10,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..analysis.result import ModelInfo
 from ..analysis.runlog import RunLog
 from ..analysis.session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
-from ..backends import GenerationOutput, GenerationRequest
 from ..errors import VideoError, field
 from ..files import folder_lock
 from ..media.decode import Frame, decoder_for, iter_windows, sample
 from ..media.probe import VideoInfo
-from ..model.prompt import build_prompt, shared_prefix
+from ..model.context import check_fits, check_user_text
+from ..model.prompt import build_prompt, load_chat_template
 from ..options import choices
 from ..options.choices import Quantize
 from ..options.profiles import Profile, get
 from ..progress import Reporter
 from . import ranking, resume, scoring
+from .ask import Asking, ask, token_budget
 from .params import HighlightsConfig, Tuning, WindowSpan, plan_windows
 from .result import HighlightsResult, WindowResult
 from .thumbnails import with_thumbnail
-
-FREE_TEXT_MAX_TOKENS = 128
-
-
-def token_budget(config: HighlightsConfig, constrained: bool) -> int:
-    """Tokens per answer: the configured budget, else enough for a complete JSON answer."""
-    if config.max_tokens is not None:
-        return config.max_tokens
-    return scoring.CONSTRAINED_MAX_TOKENS if constrained else FREE_TEXT_MAX_TOKENS
 
 
 class HighlightFinder:
@@ -121,19 +112,6 @@ class HighlightFinder:
         return scan.result()
 
 
-@dataclass(frozen=True)
-class _Asking:
-    """What every window's question shares within one run."""
-
-    loaded: LoadedModel
-    system: str
-    question: str | None
-    config: HighlightsConfig
-    constrained: bool
-    max_tokens: int
-    reuse_prefix: bool
-
-
 class HighlightsRun:
     """One video's highlights run: planned on creation, scored as `windows()` is iterated,
     ranked by `result()`."""
@@ -164,8 +142,10 @@ class HighlightsRun:
         path = self.output_dir / resume.CHECKPOINT_NAME
         done: dict[int, WindowResult] = {}
         if not fresh:
-            done, message = resume.load(path, self.parameters)
-            if message:
+            done, notes = resume.load(
+                path, self.parameters, self.spans, self.config.seek == "exact"
+            )
+            for message in notes:
                 self.log.note(message)
         done = {n: w for n, w in done.items() if n < len(self.spans)}
         if done:
@@ -187,8 +167,9 @@ class HighlightsRun:
             if not pending:
                 return
             budget = token_budget(self.config, self.config.constrained)
+            counted = self._check_prompt(pending[0], budget)
             session = self.finder.session
-            loaded = session.load_stage(self.log, self.config.frames_per_window, budget)
+            loaded = session.load_stage(self.log, self.config.frames_per_window, budget, counted)
             self.loaded = loaded
             for window in self._score(pending, loaded):
                 self.results[window.number] = window
@@ -229,6 +210,21 @@ class HighlightsRun:
             notes=self.log.notes,
         )
 
+    def _check_prompt(self, span: WindowSpan, budget: int) -> int:
+        """The prompt tokens of a window (the firmer retry's), refused before any work when
+        user text holds a special token or the prompt overruns the model's context."""
+        finder, model = self.finder, self.finder.session.model
+        check_user_text(model, {"system": finder.system, "prompt": finder.question})
+        count = len(span.indices)
+        text = build_prompt(
+            load_chat_template(model.path),
+            scoring.user_prompt(finder.question, firmer=True),
+            [span.start_s + (i + 0.5) * (span.end_s - span.start_s) / count for i in range(count)],
+            span.end_s - span.start_s,
+            scoring.system_prompt(finder.system, finder.profile.rubric),
+        )
+        return check_fits(model, text, count, budget)
+
     def _frames(self, pending: list[WindowSpan]) -> Iterator[tuple[int, list[Frame]]]:
         """Each pending window's frames; the middle one of each also at thumbnail size when
         thumbnails are written."""
@@ -247,7 +243,7 @@ class HighlightsRun:
     def _score(self, pending: list[WindowSpan], loaded: LoadedModel) -> Iterator[WindowResult]:
         finder, config, timings = self.finder, self.config, self.log.timings
         constrained = config.constrained and loaded.backend.supports_json_schema
-        asking = _Asking(
+        asking = Asking(
             loaded=loaded,
             system=scoring.system_prompt(finder.system, finder.profile.rubric),
             question=finder.question,
@@ -278,7 +274,7 @@ class HighlightsRun:
                     " to skip that part",
                 )
             start = time.perf_counter()
-            window = _ask(asking, span, frames)
+            window = ask(asking, span, frames)
             timings["generate"] += time.perf_counter() - start
             if self.output_dir is not None:
                 window = with_thumbnail(window, frames, self.output_dir)
@@ -286,53 +282,6 @@ class HighlightsRun:
             report.stage_advanced("windows", 1, f"last: {span.start_s:.0f}s {score}")
             yield window
         report.stage_finished("windows", time.perf_counter() - started)
-
-
-def _ask(asking: _Asking, span: WindowSpan, frames: list[Frame]) -> WindowResult:
-    """One window's answer: parsed strictly, retried once with a firmer instruction."""
-    config = asking.config
-    start = time.perf_counter()
-    outputs: list[GenerationOutput] = []
-    score = None
-    for firmer in (False, True):
-        text = build_prompt(
-            asking.loaded.chat_template,
-            scoring.user_prompt(asking.question, firmer=firmer),
-            [f.timestamp_s - span.start_s for f in frames],
-            span.end_s - span.start_s,
-            asking.system,
-        )
-        request = GenerationRequest(
-            frames=[f.image for f in frames],
-            prompt=text,
-            max_tokens=asking.max_tokens,
-            temperature=config.temperature,
-            seed=config.seed,
-            prefix=shared_prefix(text) if asking.reuse_prefix else "",
-            json_schema=scoring.SCHEMA if asking.constrained else None,
-        )
-        outputs.append(asking.loaded.backend.generate(request))
-        score = scoring.parse(outputs[-1].text)
-        if score is not None:
-            break
-    last = outputs[-1]
-    return WindowResult(
-        number=span.number,
-        start_s=span.start_s,
-        end_s=span.end_s,
-        description=score.description if score else None,
-        significance=score.significance if score else None,
-        raw=last.text,
-        attempts=len(outputs),
-        frame_indices=[f.index for f in frames],
-        frame_times=[f.timestamp_s for f in frames],
-        thumbnail=None,
-        generate_s=time.perf_counter() - start,
-        prompt_tokens=sum(o.prompt_tokens for o in outputs),
-        cached_tokens=sum(o.cached_tokens for o in outputs),
-        generated_tokens=sum(o.generated_tokens for o in outputs),
-        constrained=last.constrained,
-    )
 
 
 def highlights(

@@ -74,7 +74,32 @@ def plan(info: VideoInfo, first: int, stop: int, n: int, seek: str = "exact") ->
     if stop - first <= n:
         return list(range(first, stop))
     times = _spread_times(info.index.times[first], _end_time(info, info.index, stop), n)
-    return sorted({min(stop - 1, max(first, info.index.nearest_frame(t))) for t in times})
+    return _distinct_frames(info.index, first, stop, times)
+
+
+def _distinct_frames(index: StreamIndex, first: int, stop: int, times: list[float]) -> list[int]:
+    """For each time the frame on screen then, or, when an earlier time already took it
+    (a gap in a variable-frame-rate stream), the nearest free frame: as many distinct frames
+    as times whenever [first, stop) holds that many."""
+    taken: set[int] = set()
+    for t in times:
+        frame = min(stop - 1, max(first, index.nearest_frame(t)))
+        if frame in taken:
+            frame = _nearest_free(index, first, stop, frame, t, taken)
+        taken.add(frame)
+    return sorted(taken)
+
+
+def _nearest_free(
+    index: StreamIndex, first: int, stop: int, start: int, t: float, taken: set[int]
+) -> int:
+    left, right = start - 1, start + 1
+    while left in taken:
+        left -= 1
+    while right in taken:
+        right += 1
+    options = [k for k in (left, right) if first <= k < stop]
+    return min(options, key=lambda k: (abs(index.times[k] - t), k))
 
 
 def _end_time(info: VideoInfo, index: StreamIndex, stop: int) -> float:

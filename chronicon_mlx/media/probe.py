@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import VideoError
+from ..timecodes import format_time
 from . import pyav
 from .pyav import StreamIndex
-from .sources import check_file
+from .sources import check_file, decoder_name
 
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
@@ -37,6 +38,7 @@ class VideoInfo:
     file_size_bytes: int
     modified: float
     index: StreamIndex | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def variable_frame_rate(self) -> bool:
@@ -62,7 +64,7 @@ def opencv() -> Any:
 def open_capture(path: Path) -> Any:
     """An opened cv2.VideoCapture; a VideoError when OpenCV cannot read the file."""
     cv2 = opencv()
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    cap = cv2.VideoCapture(decoder_name(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         if pyav.has_only_audio(path):
             raise VideoError(
@@ -105,21 +107,41 @@ def probe(path: str | Path) -> VideoInfo:
         )
     stat = path.stat()
     codec = fourcc.to_bytes(4, "little").decode("ascii", "replace").strip("\x00 ") or "unknown"
-    index = None
+    fps = float(fps) if fps > 0 else FALLBACK_FPS
+    index: StreamIndex | None = None
+    notes: tuple[str, ...] = ()
     if pyav.is_variable_frame_rate(path):
         index = pyav.build_index(path)
         frame_count = len(index.times) or frame_count
+    else:
+        frame_count, notes = _real_frame_count(path, frame_count, fps)
     return VideoInfo(
         path=path.resolve(),
         index=index,
         frame_count=frame_count,
-        fps=float(fps) if fps > 0 else FALLBACK_FPS,
+        fps=fps,
         width=width,
         height=height,
         codec=codec.lower(),
         file_size_bytes=stat.st_size,
         modified=stat.st_mtime,
+        notes=notes,
     )
+
+
+def _real_frame_count(path: Path, claimed: int, fps: float) -> tuple[int, tuple[str, ...]]:
+    """The frame count the stream really holds when the container claims far more (a lying
+    duration), with a note; else the claim."""
+    claimed_s = claimed / fps
+    end = pyav.last_frame_time(path, claimed_s)
+    if end is None or end >= claimed_s - max(1.0, 0.02 * claimed_s):
+        return claimed, ()
+    real = min(claimed, max(1, round(end * fps) + 1))
+    note = (
+        f"the container says {format_time(claimed_s)} but its video stream ends at"
+        f" {format_time(real / fps)}: planning on what is there"
+    )
+    return real, (note,)
 
 
 def _count_frames(cap: Any) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..errors import VideoError
+from .sources import decoder_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def _open(path: Path) -> Any:
     import av
 
     try:
-        return av.open(str(path))
+        return av.open(decoder_name(path))
     except (av.error.FFmpegError, OSError) as exc:
         raise VideoError(
             f"{path} cannot be read by FFmpeg: {exc}", hint="check it in a video player"
@@ -56,7 +57,7 @@ def has_only_audio(path: Path) -> bool:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(decoder_name(path)) as container:
             return not container.streams.video and bool(container.streams.audio)
     except (av.error.FFmpegError, OSError):
         return False
@@ -67,7 +68,7 @@ def has_audio(path: Path) -> bool:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(decoder_name(path)) as container:
             return bool(container.streams.audio)
     except (av.error.FFmpegError, OSError):
         return False
@@ -83,6 +84,27 @@ def stream_rate(path: Path) -> float | None:
             if rate and 0 < float(rate) <= 480:
                 return float(rate)
     return None
+
+
+def last_frame_time(path: Path, claimed_s: float) -> float | None:
+    """The presentation time of the stream's real last frame, read from the packets after a
+    seek to `claimed_s` (FFmpeg lands on the last keyframe before it), without decoding; None
+    when it cannot be told."""
+    import av
+
+    try:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            base = float(stream.time_base)
+            start = stream.start_time or 0
+            container.seek(start + int(claimed_s / base), stream=stream, backward=True)
+            last = None
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    last = max(last or packet.pts, packet.pts)
+            return None if last is None else (last - start) * base
+    except (av.error.FFmpegError, VideoError, IndexError, OverflowError):
+        return None
 
 
 def is_variable_frame_rate(path: Path) -> bool:

@@ -3,7 +3,14 @@ rejects what cannot be a video before any decoder sees it."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
+import hashlib
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +53,36 @@ def expand(paths: Sequence[Path], recursive: bool = False) -> list[Path]:
     return list(unique)
 
 
+def decoder_name(path: Path) -> str:
+    """A name for `path` that every decoder can open: the path itself when it is valid
+    UTF-8, else a link to it with a plain name in a private temporary folder (OpenCV and
+    FFmpeg cannot take undecodable file-name bytes)."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    raw = os.fsencode(path.absolute())
+    alias = _alias_folder() / f"{hashlib.sha1(raw).hexdigest()[:16]}{_ascii_suffix(path)}"
+    if not alias.is_symlink():
+        with contextlib.suppress(FileExistsError):
+            os.symlink(raw, os.fsencode(alias))
+    return str(alias)
+
+
+@functools.lru_cache(maxsize=1)
+def _alias_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="chronicon-names-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def _ascii_suffix(path: Path) -> str:
+    suffix = path.suffix
+    return suffix if suffix.isascii() and suffix.replace(".", "").isalnum() else ""
+
+
 def check_file(path: Path) -> None:
     """Reject what cannot be a video before any decoder sees it."""
     if _URL.match(str(path)):
@@ -61,6 +98,11 @@ def check_file(path: Path) -> None:
     if path.is_dir():
         raise VideoError(
             f"{path} is a folder, not a video file", hint="pass a video file such as clip.mp4"
+        )
+    if not path.is_file():
+        raise VideoError(
+            f"{path} is not a regular file (a FIFO, a device or a socket)",
+            hint="save the video to a file first and pass that",
         )
     try:
         size = path.stat().st_size

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from ..errors import ModelError, field
 
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model"]
+HUB_TIMEOUT_S = 15.0
+"""Seconds any one Hub request may wait for an answer (the library's own client waits
+forever by default)."""
+
+
+def _answers(repo: str) -> None:
+    """Ask the Hub about `repo` with a deadline before any download starts (its client waits
+    forever on a server that accepts the connection and never answers)."""
+    from huggingface_hub import HfApi
+
+    HfApi().model_info(repo, timeout=HUB_TIMEOUT_S)
 
 
 def hub_offline() -> bool:
@@ -32,11 +44,15 @@ def cached_path(repo: str) -> Path | None:
 
 
 def fetch(
-    repos: list[str], *, allow_download: bool = True
+    repos: list[str],
+    *,
+    allow_download: bool = True,
+    on_contact: Callable[[str], None] | None = None,
 ) -> tuple[str, Path, Literal["cache", "download"]]:
     """Return (repo, folder, source) for the first cached repo, else download the first one.
 
-    `source` is "cache" or "download". huggingface_hub shows its own progress bars on stderr
+    `source` is "cache" or "download". `on_contact` hears before the Hub is contacted;
+    every request has a deadline. huggingface_hub shows its own progress bars on stderr
     while downloading.
     """
     for repo in repos:
@@ -53,11 +69,16 @@ def fetch(
         raise ModelError(f"{repo} is not in the Hugging Face cache and the Hub is offline", hint)
     from huggingface_hub import snapshot_download
 
+    if on_contact is not None:
+        on_contact(f"contacting the Hugging Face Hub for {repo} (not in the cache) ...")
     try:
-        folder = snapshot_download(repo, allow_patterns=ALLOW_PATTERNS)
+        _answers(repo)
+        folder = snapshot_download(repo, allow_patterns=ALLOW_PATTERNS, etag_timeout=HUB_TIMEOUT_S)
     except KeyboardInterrupt:
         raise
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "timeout" in type(exc).__name__.lower() or reason == "timed out":
+            reason = f"the Hub did not answer within {HUB_TIMEOUT_S:g} s"
         raise ModelError(f"cannot download {repo}: {reason}", hint) from exc
     return repo, Path(folder), "download"

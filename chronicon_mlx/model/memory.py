@@ -59,10 +59,16 @@ def parameter_counts(config: dict[str, Any]) -> tuple[int, int]:
 
 
 def estimate(
-    config: dict[str, Any], dtype: str, quantize: str | None, frames: int, max_tokens: int
+    config: dict[str, Any],
+    dtype: str,
+    quantize: str | None,
+    frames: int,
+    max_tokens: int,
+    prompt_tokens: int | None = None,
 ) -> Estimate:
     """Weights (language model quantized if asked; the vision tower never is), vision
-    activations for all frames at once, and the KV cache for the prompt plus the answer."""
+    activations for all frames at once, and the KV cache for the prompt (`prompt_tokens`
+    when counted, else estimated from the frames) plus the answer."""
     compute = BYTES_PER_PARAM.get(dtype, 2.0)
     lm, vis = parameter_counts(config)
     lm_bytes = BYTES_PER_PARAM[quantize] if quantize in ("4bit", "8bit") else compute
@@ -74,7 +80,9 @@ def estimate(
     per_frame = patches * vh * 4 * 20 + vheads * patches * patches * 4
     scale = int(config.get("scale_factor", 4))
     tokens_per_frame = patches // (scale * scale)
-    tokens = frames * (tokens_per_frame + FRAME_WRAPPER_TOKENS) + PROMPT_TEXT_TOKENS + max_tokens
+    if prompt_tokens is None:
+        prompt_tokens = frames * (tokens_per_frame + FRAME_WRAPPER_TOKENS) + PROMPT_TEXT_TOKENS
+    tokens = prompt_tokens + max_tokens
     heads = int(text.get("num_attention_heads", 9))
     head_dim = int(text.get("head_dim") or int(text.get("hidden_size", 576)) // heads)
     kv_heads = int(text.get("num_key_value_heads", heads))

@@ -143,7 +143,8 @@ def build_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
         config = _smolvlm_config(
             text, vision, scale_factor, max(vocab_size, max(ids.values()) + 1), ids
         )
-        _write_weights(tmp, config, {"size": size, "seed": seed, "builder": BUILDER_VERSION})
+        stamp = {"size": size, "seed": seed, "builder": BUILDER_VERSION}
+        write_random_weights(tmp, config.to_dict(), stamp)
         _write_generation_config(tmp, ids)
         seq_len = (vision["image_size"] // vision["patch_size"]) ** 2 // scale_factor**2
         _write_processor_files(tmp, vision["image_size"], seq_len)
@@ -188,22 +189,22 @@ def _smolvlm_config(
     )
 
 
-def _write_weights(folder: Path, config: Any, stamp: dict[str, Any]) -> None:
-    """Seeded random weights (normal(0, 0.02), norms at 1, biases at 0) under transformers'
-    parameter names, and config.json marked as random and by what built them. Needs numpy
-    and safetensors, not torch."""
+def write_random_weights(folder: Path, config: dict[str, Any], stamp: dict[str, Any]) -> None:
+    """Seeded (``stamp["seed"]``) random weights for `config` (normal(0, 0.02), norms at 1,
+    biases at 0) under transformers' parameter names, and config.json marked as random and
+    by what built them (`stamp`). Needs numpy and safetensors, not torch."""
     import numpy as np
     from safetensors.numpy import save_file
 
     rng = np.random.default_rng(stamp["seed"])
     tensors: dict[str, Any] = {}
-    for name, shape, kind in parameter_shapes(config.to_dict()):
+    for name, shape, kind in parameter_shapes(config):
         if kind == "normal":
             tensors[name] = rng.normal(0.0, 0.02, shape).astype(np.float32)
         else:
             tensors[name] = np.full(shape, 1.0 if kind == "ones" else 0.0, np.float32)
     save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    data = config.to_dict()
+    data = dict(config)
     data.update(architectures=["SmolVLMForConditionalGeneration"], dtype="float32")
     data["text_config"]["rope_theta"] = 100000.0
     data["chronicon_random_weights"] = True

@@ -4,21 +4,16 @@ folder on disk, before any weights load."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import ModelError, UsageError, field
+from ..errors import UsageError, field
 from .catalog import MODELS, RANDOM_ALIASES, ModelSpec, find_spec
+from .checks import check_model_folder, image_seq_len
 
 Source = Literal["folder", "cache", "download", "built"]
-SUPPORTED_MODEL_TYPES = ("smolvlm", "idefics3")
-REQUIRED_FILES = (
-    "config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "preprocessor_config.json",
-)
 
 
 @dataclass(frozen=True)
@@ -52,13 +47,16 @@ class ModelRef:
         """The square frame size the vision encoder sees."""
         return int(self.config.get("vision_config", {}).get("image_size", 512))
 
-
-def image_seq_len(config: dict[str, Any]) -> int:
-    """Image tokens per frame: (image_size / patch_size)^2 / scale_factor^2."""
-    vision = config.get("vision_config", {})
-    patches = int(vision.get("image_size", 512)) // int(vision.get("patch_size", 16))
-    scale = int(config.get("scale_factor", 4))
-    return (patches * patches) // (scale * scale)
+    @property
+    def video_edge(self) -> int:
+        """The longest edge SmolVLM2's video processor resizes a frame to (its
+        ``video_sampling.video_size``), before squaring it to the encoder's size."""
+        try:
+            data = json.loads((self.path / "preprocessor_config.json").read_text("utf-8"))
+            edge = data["video_sampling"]["video_size"]["longest_edge"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.frame_size
+        return edge if isinstance(edge, int) and edge > 0 else self.frame_size
 
 
 def looks_like_path(value: str) -> bool:
@@ -78,51 +76,13 @@ def looks_like_path(value: str) -> bool:
         return True
 
 
-def check_model_folder(path: Path) -> dict[str, Any]:
-    """Check that a folder holds a complete SmolVLM2 checkpoint; return its config.
-
-    The check reads only small JSON files, so a wrong folder fails before any weights load.
-    """
-    if path.is_symlink() and not path.exists():
-        raise ModelError(
-            f"model folder not found: {path} is a link that leads nowhere (or in a loop)",
-            hint="pass the folder that holds config.json and model.safetensors",
-        )
-    if not path.exists():
-        raise ModelError(
-            f"model folder not found: {path}",
-            hint="pass an alias (256m, 500m, 2.2b), a Hub id, or an existing folder",
-        )
-    if not path.is_dir():
-        raise ModelError(
-            f"model path is not a folder: {path}",
-            hint="pass the folder that holds config.json and model.safetensors",
-        )
-    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
-    if not any(path.glob("*.safetensors")):
-        missing.append("*.safetensors")
-    if missing:
-        raise ModelError(
-            f"model folder {path} is missing {', '.join(missing)}",
-            hint="download the whole checkpoint again (huggingface-cli download <repo>)",
-        )
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"cannot read {path / 'config.json'}: {exc}",
-            hint="the checkpoint looks damaged; download it again",
-        ) from exc
-    model_type = config.get("model_type") if isinstance(config, dict) else None
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ModelError(
-            f"{path} holds a '{model_type}' model, not SmolVLM2",
-            hint="chronicon-mlx runs SmolVLM2 checkpoints; see `chronicon-mlx models`",
-        )
-    return dict(config)
-
-
-def resolve(model: str, *, prefer_mlx: bool = True, allow_download: bool = True) -> ModelRef:
+def resolve(
+    model: str,
+    *,
+    prefer_mlx: bool = True,
+    allow_download: bool = True,
+    on_contact: Callable[[str], None] | None = None,
+) -> ModelRef:
     """Resolve an alias, Hub id or folder to a checkpoint folder on disk.
 
     A folder is used as it is and never touches the network. An alias or Hub id is looked up
@@ -160,7 +120,7 @@ def resolve(model: str, *, prefer_mlx: bool = True, allow_download: bool = True)
         repos = [value]
     from . import hub
 
-    repo, path, source = hub.fetch(repos, allow_download=allow_download)
+    repo, path, source = hub.fetch(repos, allow_download=allow_download, on_contact=on_contact)
     config = check_model_folder(path)
     return ModelRef(path, source, repo, spec or find_spec(repo), config)
 

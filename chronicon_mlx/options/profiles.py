@@ -172,10 +172,31 @@ def load(path: Path | None = None) -> dict[str, Profile]:
 
 
 def _merge(path: Path, tables: Any, profiles: dict[str, Profile]) -> None:
+    """Add the file's tables to `profiles`, each after the table it extends (a profile may
+    extend one defined later in the file); a chain of `extends` that comes back to where it
+    started is refused."""
     if not isinstance(tables, dict):
         raise UsageError(f"{path}: 'profiles' must be a table", hint="use [profiles.NAME]")
-    for name, table in tables.items():
+    done: set[str] = set()
+
+    def visit(name: str, trail: list[str]) -> None:
+        if name in done:
+            return
+        table = tables[name]
+        base = table.get("extends") if isinstance(table, dict) else None
+        if name in trail or (base == name and name not in profiles):
+            loop = " → ".join([*trail, name] if name in trail else [name, name])
+            raise UsageError(
+                f"{path}: profiles.{trail[0] if trail else name}.extends makes a loop: {loop}",
+                hint="let one of them set system, prompt and rubric, or extend a built-in one",
+            )
+        if isinstance(base, str) and base in tables and base != name:
+            visit(base, [*trail, name])
         profiles[name] = _from_table(path, name, table, profiles)
+        done.add(name)
+
+    for name in tables:
+        visit(name, [])
 
 
 def _from_table(path: Path, name: str, table: Any, known: dict[str, Profile]) -> Profile:

@@ -8,10 +8,11 @@ from pathlib import Path
 from ..files import atomic_write_text
 from ..highlight.result import WindowResult
 from ..timecodes import format_caption_time
+from .escape import srt, vtt
 
 
 def _cues(windows: Sequence[WindowResult]) -> list[tuple[float, float, str]]:
-    """(start, end, text) per window; a window's cue ends where the next one starts, so
+    """(start, end, raw text) per window; a window's cue ends where the next one starts, so
     overlapping windows never show two captions at once."""
     ordered = sorted(windows, key=lambda w: w.start_s)
     cues = []
@@ -22,7 +23,7 @@ def _cues(windows: Sequence[WindowResult]) -> list[tuple[float, float, str]]:
         if window.significance is None or window.description is None:
             text = "(unscored)"
         else:
-            text = f"[{window.significance}/10] {window.description}".replace("-->", "->")
+            text = f"[{window.significance}/10] {window.description}"
         if end > window.start_s:
             cues.append((window.start_s, end, text))
     return cues
@@ -33,7 +34,7 @@ def srt_text(windows: Sequence[WindowResult]) -> str:
     blocks = []
     for number, (start, end, text) in enumerate(_cues(windows), start=1):
         blocks.append(
-            f"{number}\n{format_caption_time(start)} --> {format_caption_time(end)}\n{text}\n"
+            f"{number}\n{format_caption_time(start)} --> {format_caption_time(end)}\n{srt(text)}\n"
         )
     return "\n".join(blocks)
 
@@ -43,7 +44,7 @@ def vtt_text(windows: Sequence[WindowResult]) -> str:
     blocks = ["WEBVTT\n"]
     for number, (start, end, text) in enumerate(_cues(windows), start=1):
         span = f"{format_caption_time(start, '.')} --> {format_caption_time(end, '.')}"
-        blocks.append(f"{number}\n{span}\n{text}\n")
+        blocks.append(f"{number}\n{span}\n{vtt(text)}\n")
     return "\n".join(blocks)
 
 

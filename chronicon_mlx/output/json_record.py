@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..files import atomic_write_new, atomic_write_text
+from ..text import json_text
 
 
 def default_output_path(video: Path, started_at: datetime, folder: Path = Path("results")) -> Path:
@@ -22,7 +22,7 @@ def write_json(data: dict[str, Any], path: Path, exclusive: bool = False) -> Pat
     With `exclusive` an existing file is never replaced: the record gets the next free
     name (``name-2.json``, ...), so runs writing into one folder at once never clobber.
     """
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    text = json_text(data) + "\n"
     if exclusive:
         return atomic_write_new(path, text.encode("utf-8"))
     return atomic_write_text(path, text)

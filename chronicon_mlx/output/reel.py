@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,11 @@ def write_reel(
             hint=f"lower {field('min_significance')}, or leave out {field('reel')}",
         )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix or '.mp4'}")
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix or '.mp4'}", dir=path.parent
+    )
+    os.close(fd)  # created by us (O_EXCL): a link planted beside the reel is never followed
+    tmp = Path(name)
     ffmpeg = shutil.which("ffmpeg") if use_ffmpeg else None
     try:
         if ffmpeg:

@@ -9,6 +9,7 @@ from ..files import atomic_write_text
 from ..highlight.result import Highlight, HighlightsResult
 from ..options.choices import SORTS as SORTS
 from ..timecodes import format_time
+from .escape import markdown
 
 _CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
@@ -47,15 +48,15 @@ def markdown_text(result: HighlightsResult, sort: str = "score") -> str:
     title = Path(result.video_path).name
     backend = result.backend_info.name if result.backend_info else "no model run"
     lines = [
-        f"# Highlights of {title}",
+        f"# Highlights of {markdown(title)}",
         "",
         f"{len(result.highlights)} highlights from {len(result.windows)} windows"
-        f" ({result.unscored} unscored) · profile `{result.profile.name}` ·"
-        f" model {result.model.name} · {backend}"
+        f" ({result.unscored} unscored) · profile {markdown(result.profile.name)} ·"
+        f" model {markdown(result.model.name)} · {backend}"
         f" · sorted by {'time' if sort == 'time' else 'significance'}",
         "",
     ]
-    lines += [f"> note: {note}" for note in result.notes]
+    lines += [f"> note: {markdown(note)}" for note in result.notes]
     if result.notes:
         lines.append("")
     if not result.highlights:
@@ -64,7 +65,7 @@ def markdown_text(result: HighlightsResult, sort: str = "score") -> str:
         lines += [
             f"## {highlight.rank}. {_span(highlight)} · significance {highlight.significance}/10",
             "",
-            highlight.description,
+            markdown(highlight.description),
             "",
         ]
         if highlight.thumbnail:
