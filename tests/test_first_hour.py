@@ -217,3 +217,19 @@ def test_a_note_when_nothing_reaches_the_minimum(
     assert result.exit_code == 0, result.output
     assert "no window reached --min-significance 6 (the best scored 3)" in result.stderr
     assert "1 window, 0 unscored" in result.stdout
+
+
+@pytest.mark.mlx
+def test_the_cuda_hint_never_suggests_cuda_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlx.core as mx
+
+    from chronicon_mlx.backends import mlx_backend
+    from chronicon_mlx.cli.flags import FLAGS
+    from chronicon_mlx.errors import BackendError
+
+    monkeypatch.setattr(mlx_backend, "nvidia_gpu_present", lambda: False)
+    with pytest.raises(BackendError) as caught:
+        mlx_backend._select_device(mx, "cuda")
+    message, hint = caught.value.rendered(FLAGS)
+    assert message.startswith("--device cuda was asked for")
+    assert hint is not None and "--device cpu" in hint and "cuda" not in hint.split(":")[-1]
