@@ -53,28 +53,15 @@ def package_version(package: str) -> str:
         return "unknown"
 
 
-def cacheable_prefix_length(
-    prefix_ids: Sequence[int], prompt_ids: Sequence[int], image_token: int | None
-) -> int:
-    """How many leading prompt tokens the shared prefix's tokens match: they stop before
-    the first image token (frames differ per request) and leave at least one token to
-    prefill."""
-    length, limit = 0, min(len(prefix_ids), len(prompt_ids) - 1)
-    while (
-        length < limit
-        and prefix_ids[length] == prompt_ids[length]
-        and prompt_ids[length] != image_token
-    ):
-        length += 1
-    return length
-
-
 @dataclass(frozen=True)
 class GenerationRequest:
     """Frames (RGB arrays) and the fully rendered prompt text, plus sampling settings.
 
     `prefix` is text that `prompt` starts with and that many requests share (a system
-    prompt): a backend may keep its KV cache and prefill only the rest. `json_schema`
+    prompt; or the system prompt and the video, for several questions about it): a backend
+    keeps its KV cache and prefills only the rest for later requests that start the same
+    way with the same frames. `frame_keys` name the frames by content (computed from the
+    pixels when empty): a frame's vision features are kept under its key. `json_schema`
     asks a backend that can constrain decoding to produce JSON matching it.
     """
 
@@ -86,6 +73,7 @@ class GenerationRequest:
     ignore_eos: bool = False
     prefix: str = ""
     json_schema: dict[str, Any] | None = None
+    frame_keys: Sequence[str] = ()
 
 
 @dataclass
@@ -103,6 +91,10 @@ class GenerationOutput:
     stages: dict[str, float] = field(default_factory=dict)
     cached_tokens: int = 0
     constrained: bool = False
+    encoded_frames: int = 0
+    """`cached_tokens`: prompt tokens of the shared prefix, kept as a KV cache (computed the
+    first time, reused after); `encoded_frames`: frames that went through the vision tower
+    for this request (the others' features were kept)."""
 
 
 @dataclass(frozen=True)

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import os
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, field
 from ..machine import nvidia_gpu_present
+from ..model.prompt import expand_images
 from . import blas, mlx_vision
 from .base import (
     BackendInfo,
     GenerationOutput,
     GenerationRequest,
     TokenCallback,
-    cacheable_prefix_length,
     package_version,
     quiet_libraries,
     use_video_pixel_path,
 )
+from .mlx_quantize import quantized_copy
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, Plan, frame_key, plan
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
@@ -62,7 +59,10 @@ class MLXBackend:
         )
         self._model: Any = None
         self._processor: Any = None
-        self._prefix: tuple[list[int], list[Any]] | None = None
+        self._tokens_per_frame = 0
+        self._image_token = -1
+        self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
+        self._prefixes: LRU[list[Any]] = LRU(PREFIX_CACHES)
         self._grammars: dict[str, Any] = {}
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
@@ -91,6 +91,8 @@ class MLXBackend:
                 hint="the checkpoint may be damaged or of an unsupported format",
             ) from exc
         use_video_pixel_path(self._processor.image_processor, model)
+        self._tokens_per_frame = model.tokens_per_frame
+        self._image_token = int(self._model.config.image_token_index)
         if self.info.dtype in DTYPES:
             self._model.set_dtype(getattr(self._mx, self.info.dtype))
         else:
@@ -102,73 +104,58 @@ class MLXBackend:
             self.info.details["vision_streams"] = str(streams if installed else 1)
         return notes
 
-    def _inputs(self, request: GenerationRequest) -> dict[str, Any]:
-        from mlx_vlm import prepare_inputs
-        from mlx_vlm.utils import should_add_special_tokens
-        from PIL import Image
-
+    def _ids(self, text: str) -> list[int]:
+        """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
         if self._model is None:
             raise BackendError("the MLX backend was used before load()")
-        images = [Image.fromarray(frame) for frame in request.frames]
-        inputs: dict[str, Any] = prepare_inputs(
-            self._processor,
-            images=images,
-            prompts=request.prompt,
-            image_token_index=getattr(self._model.config, "image_token_index", None),
-            add_special_tokens=should_add_special_tokens(
-                self._model.config.model_type, self._processor
-            ),
-        )
-        return inputs
+        expanded = expand_images(text, self._tokens_per_frame)
+        ids: list[int] = self._processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
+        return ids
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        """Token ids after the processor expanded each frame's ``<image>``."""
-        ids: list[int] = self._inputs(request)["input_ids"].flatten().tolist()
-        return ids
+        """Token ids fed to the model for `request` (each frame's ``<image>`` expanded)."""
+        return self._ids(request.prompt)
 
     def generate(
         self, request: GenerationRequest, on_token: TokenCallback | None = None
     ) -> GenerationOutput:
-        """Preprocess, prefill and decode one request with mlx_vlm.stream_generate."""
-
+        """Prefill through the last frame (reusing what earlier requests left), then decode
+        with mlx_vlm.stream_generate."""
         mx = self._mx
         mx.reset_peak_memory()
         if request.seed is not None:
             mx.random.seed(request.seed)
         start = time.perf_counter()
-        inputs = self._inputs(request)
-        extra: dict[str, Any] = {
-            key: value
-            for key, value in inputs.items()
-            if key not in ("input_ids", "pixel_values", "attention_mask")
-        }
-        cached = 0
-        if request.prefix:
-            cached, extra["prompt_cache"] = self._prefix_cache(inputs["input_ids"], request)
-            inputs = {
-                **inputs,
-                "input_ids": inputs["input_ids"][:, cached:],
-                "attention_mask": None,
-            }
+        keys = list(request.frame_keys) or [frame_key(f) for f in request.frames]
+        prefix = self._ids(request.prefix) if request.prefix else []
+        step = plan(self._ids(request.prompt), prefix, self._image_token,
+                    self._tokens_per_frame, keys)  # fmt: skip
+        pixels = self._pixels(request, keys)
+        extra: dict[str, Any] = {}
         if request.json_schema is not None:
             extra["logits_processors"] = [self._json_processor(request.json_schema)]
         preprocess_s = time.perf_counter() - start
         start = time.perf_counter()
+        cache, reused, encoded = self._head(step, keys, pixels)
+        extra["prompt_cache"] = cache
+        rest = mx.array([step.ids[step.head :]])
         with _eos_disabled(self._processor.tokenizer, request.ignore_eos):
-            last, first_token_s = self._stream(request, inputs, extra, start, on_token)
+            last, first_token_s = self._stream(request, rest, extra, start, on_token)
         total_s = time.perf_counter() - start
+        self._keep(step, cache)
         if last is None:
             raise BackendError("mlx-vlm produced no output")
         token_ids = [int(t) for t in (last.token_ids or [])]
         answer_ids = token_ids[:-1] if last.finish_reason == "stop" else token_ids
+        computed = len(step.ids) - reused
         return GenerationOutput(
-            cached_tokens=cached,
+            cached_tokens=step.reuse,
             constrained=request.json_schema is not None,
             text=self._processor.tokenizer.decode(answer_ids).strip(),
             token_ids=token_ids,
-            prompt_tokens=int(last.prompt_tokens) + cached,
+            prompt_tokens=len(step.ids),
             generated_tokens=int(last.generation_tokens),
-            prompt_tps=float(last.prompt_tps),
+            prompt_tps=computed / first_token_s if first_token_s > 0 else 0.0,
             generation_tps=float(last.generation_tps),
             peak_memory_gb=float(mx.get_peak_memory()) / 1e9,
             finish_reason=str(last.finish_reason or "length"),
@@ -177,7 +164,93 @@ class MLXBackend:
                 "prefill": first_token_s,
                 "generate": max(0.0, total_s - first_token_s),
             },
+            encoded_frames=encoded,
         )
+
+    def _pixels(self, request: GenerationRequest, keys: list[str]) -> dict[str, Any] | None:
+        """The processor's pixels for the frames whose features are not kept yet."""
+        from PIL import Image
+
+        missing = [i for i, key in enumerate(keys) if self._features.get(key) is None]
+        if not missing:
+            return None
+        images = [Image.fromarray(request.frames[i]) for i in missing]
+        data = self._processor.image_processor(images, return_tensors="np")
+        return {"missing": missing, **data}
+
+    def _head(
+        self, step: Plan, keys: list[str], pixels: dict[str, Any] | None
+    ) -> tuple[list[Any], int, int]:
+        """The KV cache through the head: the kept prefix when one matches, the rest
+        prefilled from text embeddings and frame features; (cache, tokens reused, frames
+        encoded now)."""
+        from mlx_vlm.models import cache as kv_cache
+
+        encoded = self._encode(keys, pixels)
+        cache = self._prefixes.get(step.cache_key) if step.reuse else None
+        start = step.reuse if cache is not None else 0
+        if cache is None:
+            cache = kv_cache.make_prompt_cache(self._model.language_model)
+        else:
+            for layer in cache:
+                if layer.offset > step.reuse:
+                    layer.trim(layer.offset - step.reuse)
+        first_frame = sum(1 for t in step.ids[:start] if t == self._image_token)
+        first_frame //= self._tokens_per_frame
+        features = [self._features.get(key) for key in keys[first_frame:]]
+        self._prefill(step.ids[start : step.head], features, cache)
+        return cache, start, encoded
+
+    def _encode(self, keys: list[str], pixels: dict[str, Any] | None) -> int:
+        """Run the vision tower (and connector) on the frames not kept yet; keep each
+        frame's features; return how many frames were encoded."""
+        if pixels is None:
+            return 0
+        mx = self._mx
+        values = mx.array(pixels["pixel_values"])
+        count = int(values.shape[1])
+        extra = {}
+        if pixels.get("pixel_attention_mask") is not None:
+            extra["pixel_attention_mask"] = mx.array(pixels["pixel_attention_mask"])
+        slots = mx.array([[self._image_token] * (count * self._tokens_per_frame)])
+        embeds = self._model.get_input_embeddings(slots, values, **extra).inputs_embeds
+        mx.eval(embeds)
+        size = self._tokens_per_frame
+        for n, index in enumerate(pixels["missing"]):
+            self._features.put(keys[index], embeds[0, n * size : (n + 1) * size])
+        return count
+
+    def _prefill(self, ids: list[int], features: list[Any], cache: list[Any]) -> None:
+        """Run `ids` through the language model into `cache`, each frame's image tokens
+        embedded with its features, in chunks."""
+        if not ids:
+            return
+        mx = self._mx
+        embed = self._model.language_model.embed_tokens
+        parts, frame, i = [], 0, 0
+        while i < len(ids):
+            if ids[i] == self._image_token:
+                parts.append(features[frame])
+                frame += 1
+                i += self._tokens_per_frame
+                continue
+            j = next((k for k in range(i, len(ids)) if ids[k] == self._image_token), len(ids))
+            parts.append(embed(mx.array([ids[i:j]]))[0])
+            i = j
+        embeds = mx.concatenate(parts, axis=0)[None]
+        tokens = mx.array([ids])
+        for a in range(0, len(ids), PREFILL_CHUNK):
+            b = min(len(ids), a + PREFILL_CHUNK)
+            self._model.language_model(tokens[:, a:b], inputs_embeds=embeds[:, a:b], cache=cache)
+            mx.eval([layer.state for layer in cache])
+
+    def _keep(self, step: Plan, cache: list[Any]) -> None:
+        """Keep the cache for the next request with the same prefix (trimmed back to it)."""
+        if step.reuse:
+            for layer in cache:
+                if layer.offset > step.reuse:
+                    layer.trim(layer.offset - step.reuse)
+            self._prefixes.put(step.cache_key, cache)
 
     def bare_generate(self, request: GenerationRequest) -> str:
         """mlx-vlm's own ``generate`` on the request's frames and prompt, with none of this
@@ -198,35 +271,6 @@ class MLXBackend:
             )
         return str(getattr(result, "text", result))
 
-    def _prefix_cache(self, input_ids: Any, request: GenerationRequest) -> tuple[int, list[Any]]:
-        """The KV cache holding the shared prefix, trimmed back to it; (tokens, cache).
-
-        The prefix is prefilled once; a later request whose ids start with the same tokens
-        reuses the cache after generation rolled it forward. Only tokens before the first
-        image are cached, so image features are always computed for the request's frames.
-        """
-        from mlx_vlm.models import cache as kv_cache
-
-        ids: list[int] = input_ids[0].tolist()
-        if self._prefix is not None:
-            known, cache = self._prefix
-            if ids[: len(known)] == known:
-                for layer in cache:
-                    if layer.offset > len(known):
-                        layer.trim(layer.offset - len(known))
-                return len(known), cache
-        wanted = self._processor.tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
-        image = getattr(self._model.config, "image_token_index", None)
-        length = cacheable_prefix_length(wanted, ids, image)
-        cache = kv_cache.make_prompt_cache(self._model.language_model)
-        if length:
-            head = input_ids[:, :length]
-            embeddings = self._model.get_input_embeddings(head, None).inputs_embeds
-            self._model.language_model(head, inputs_embeds=embeddings, cache=cache)
-            self._mx.eval([layer.state for layer in cache])
-        self._prefix = (ids[:length], cache)
-        return length, cache
-
     def _json_processor(self, schema: dict[str, Any]) -> Any:
         """A fresh llguidance logits processor for `schema` (the grammar is compiled once)."""
         import json
@@ -246,7 +290,7 @@ class MLXBackend:
     def _stream(
         self,
         request: GenerationRequest,
-        inputs: dict[str, Any],
+        rest: Any,
         extra: dict[str, Any],
         start: float,
         on_token: TokenCallback | None,
@@ -259,9 +303,9 @@ class MLXBackend:
             self._model,
             self._processor,
             request.prompt,
-            input_ids=inputs["input_ids"],
-            pixel_values=inputs.get("pixel_values"),
-            mask=inputs.get("attention_mask"),
+            input_ids=rest,
+            pixel_values=None,
+            mask=None,
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             **extra,
@@ -293,45 +337,6 @@ def _portable_processor(template: Any) -> Any:
             return mx.where(mx.array(allowed), logits, -mx.inf)
 
     return PortableProcessor(template.grammar, template.llg_tokenizer)
-
-
-def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
-    """A `bits`-bit MLX conversion of `model` in the cache: (folder, whether it was built now).
-
-    The vision tower stays unquantized (mlx-vlm's choice). The folder is written beside its
-    final place and renamed into it, so an interrupted conversion is never reused.
-    """
-    from mlx_vlm import convert
-
-    from ..paths import cache_root
-
-    source = model.path.resolve()
-    weights = sorted(source.glob("*.safetensors"))
-    stamp = "|".join(f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
-    key = hashlib.sha1(f"{source}|{stamp}|{bits}".encode()).hexdigest()[:10]
-    target = cache_root() / "quantized" / f"{source.name}-{bits}bit-{key}"
-    if (target / "config.json").is_file():
-        return target, False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            convert(
-                hf_path=str(source),
-                mlx_path=str(tmp),
-                quantize=True,
-                q_bits=bits,
-                trust_remote_code=False,
-            )
-        for name in ("chat_template.json", "chat_template.jinja", "preprocessor_config.json"):
-            if (source / name).is_file() and not (tmp / name).is_file():
-                shutil.copy2(source / name, tmp / name)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target, True
 
 
 @contextlib.contextmanager

@@ -13,16 +13,17 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError, field
+from ..model.prompt import expand_images
 from .base import (
     BackendInfo,
     GenerationOutput,
     GenerationRequest,
     TokenCallback,
-    cacheable_prefix_length,
     package_version,
     quiet_libraries,
     use_video_pixel_path,
 )
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, Plan, frame_key, plan
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
@@ -116,8 +117,10 @@ class TransformersBackend:
         self._tokenizer: Any = None
         self._image_processor: Any = None
         self._image_seq_len = 0
+        self._image_token = -1
         self._llg_tokenizer: Any = None
-        self._prefix: tuple[list[int], Any] | None = None
+        self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
+        self._prefixes: LRU[Any] = LRU(PREFIX_CACHES)
         self._cache_kwarg = "past_key_values"
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
@@ -163,43 +166,27 @@ class TransformersBackend:
         self._model.eval()
         use_video_pixel_path(self._image_processor, model)
         self._image_seq_len = model.tokens_per_frame
+        self._image_token = int(self._model.config.image_token_id)
         self._cache_kwarg = _cache_kwarg(self._model)
         return notes
 
-    def _inputs(self, request: GenerationRequest) -> dict[str, Any]:
-        from PIL import Image
-        from transformers.models.smolvlm.processing_smolvlm import get_image_prompt_string
-
+    def _ids(self, text: str) -> list[int]:
+        """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
         if self._model is None:
             raise BackendError("the transformers backend was used before load()")
-        expanded = get_image_prompt_string(
-            0,
-            0,
-            self._image_seq_len,
-            fake_token_around_image="<fake_token_around_image>",
-            image_token="<image>",
-            global_image_token="<global-img>",
-        )
-        text = request.prompt.replace("<image>", expanded)
-        encoded = self._tokenizer(text, return_tensors="pt", add_special_tokens=False)
-        images = [Image.fromarray(frame) for frame in request.frames]
-        pixels = self._image_processor(images, return_tensors="pt")
-        inputs = {**encoded, **pixels}
-        device, dtype = self.info.device, self._model.dtype
-        return {
-            key: value.to(device, dtype=dtype) if key == "pixel_values" else value.to(device)
-            for key, value in inputs.items()
-        }
+        expanded = expand_images(text, self._image_seq_len)
+        ids: list[int] = self._tokenizer(expanded, add_special_tokens=False)["input_ids"]
+        return ids
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         """Token ids fed to the model, with each frame's ``<image>`` expanded."""
-        ids: list[int] = self._inputs(request)["input_ids"][0].tolist()
-        return ids
+        return self._ids(request.prompt)
 
     def generate(
         self, request: GenerationRequest, on_token: TokenCallback | None = None
     ) -> GenerationOutput:
-        """Preprocess, then model.generate with a streamer that times the first token."""
+        """Prefill through the last frame (reusing what earlier requests left), then
+        model.generate with a streamer that times the first token."""
         import torch
 
         if self.info.device == "cuda":
@@ -207,9 +194,47 @@ class TransformersBackend:
         if request.seed is not None:
             torch.manual_seed(request.seed)
         start = time.perf_counter()
-        inputs = self._inputs(request)
+        keys = list(request.frame_keys) or [frame_key(f) for f in request.frames]
+        prefix = self._ids(request.prefix) if request.prefix else []
+        step = plan(self._ids(request.prompt), prefix, self._image_token, self._image_seq_len,
+                    keys)  # fmt: skip
+        pixels = self._pixels(request, keys)
         preprocess_s = time.perf_counter() - start
         streamer = _Streamer(self._tokenizer, on_token)
+        options = self._options(request, streamer)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            cache, reused, encoded = self._head(step, keys, pixels)
+            ids = torch.tensor([step.ids], device=self.info.device)
+            self._model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), **{self._cache_kwarg: cache},
+                **options,
+            )  # fmt: skip
+        end = time.perf_counter()
+        self._keep(step, cache)
+        first = streamer.first_token_at or end
+        prefill_s, decode_s = first - start, end - first
+        token_ids = streamer.tokens
+        eos = set(_as_list(self._model.generation_config.eos_token_id))
+        stopped = bool(token_ids) and token_ids[-1] in eos and not request.ignore_eos
+        answer_ids = token_ids[:-1] if stopped else token_ids
+        computed = len(step.ids) - reused
+        return GenerationOutput(
+            text=self._tokenizer.decode(answer_ids).strip(),
+            token_ids=token_ids,
+            prompt_tokens=len(step.ids),
+            generated_tokens=len(token_ids),
+            prompt_tps=computed / prefill_s if prefill_s > 0 else 0.0,
+            generation_tps=len(token_ids) / decode_s if decode_s > 0 else 0.0,
+            peak_memory_gb=self._peak_memory_gb(),
+            finish_reason="stop" if stopped else "length",
+            stages={"preprocess": preprocess_s, "prefill": prefill_s, "generate": decode_s},
+            constrained=request.json_schema is not None,
+            cached_tokens=step.reuse,
+            encoded_frames=encoded,
+        )
+
+    def _options(self, request: GenerationRequest, streamer: _Streamer) -> dict[str, Any]:
         options: dict[str, Any] = {"max_new_tokens": request.max_tokens, "streamer": streamer}
         if request.temperature > 0:
             options.update(do_sample=True, temperature=request.temperature, top_p=1.0, top_k=0)
@@ -219,59 +244,92 @@ class TransformersBackend:
             options.update(eos_token_id=None, min_new_tokens=request.max_tokens)
         if request.json_schema is not None:
             options["logits_processor"] = [self._json_processor(request.json_schema)]
-        cached = 0
-        if request.prefix:
-            cached, options[self._cache_kwarg] = self._prefix_cache(inputs["input_ids"], request)
-        start = time.perf_counter()
-        with torch.inference_mode():
-            self._model.generate(**inputs, **options)
-        end = time.perf_counter()
-        first = streamer.first_token_at or end
-        prefill_s, decode_s = first - start, end - first
-        token_ids = streamer.tokens
-        eos = set(_as_list(self._model.generation_config.eos_token_id))
-        stopped = bool(token_ids) and token_ids[-1] in eos and not request.ignore_eos
-        answer_ids = token_ids[:-1] if stopped else token_ids
-        prompt_tokens = int(inputs["input_ids"].shape[1])
-        return GenerationOutput(
-            text=self._tokenizer.decode(answer_ids).strip(),
-            token_ids=token_ids,
-            prompt_tokens=prompt_tokens,
-            generated_tokens=len(token_ids),
-            prompt_tps=prompt_tokens / prefill_s if prefill_s > 0 else 0.0,
-            generation_tps=len(token_ids) / decode_s if decode_s > 0 else 0.0,
-            peak_memory_gb=self._peak_memory_gb(),
-            finish_reason="stop" if stopped else "length",
-            stages={"preprocess": preprocess_s, "prefill": prefill_s, "generate": decode_s},
-            constrained=request.json_schema is not None,
-            cached_tokens=cached,
-        )
+        return options
 
-    def _prefix_cache(self, input_ids: Any, request: GenerationRequest) -> tuple[int, Any]:
-        """A copy of the shared prefix's KV cache (prefilled once); (tokens, cache).
+    def _pixels(self, request: GenerationRequest, keys: list[str]) -> dict[str, Any] | None:
+        """The image processor's pixels for the frames whose features are not kept yet."""
+        from PIL import Image
 
-        generate() then prefills only the rest of the prompt. Only tokens before the first
-        image are cached, so every request's frames go through the vision tower.
-        """
-        import copy
+        missing = [i for i, key in enumerate(keys) if self._features.get(key) is None]
+        if not missing:
+            return None
+        images = [Image.fromarray(request.frames[i]) for i in missing]
+        data = self._image_processor(images, return_tensors="pt")
+        device, dtype = self.info.device, self._model.dtype
+        return {
+            "missing": missing,
+            "pixel_values": data["pixel_values"].to(device, dtype=dtype),
+            "pixel_attention_mask": data.get("pixel_attention_mask"),
+        }
 
-        import torch
+    def _head(
+        self, step: Plan, keys: list[str], pixels: dict[str, Any] | None
+    ) -> tuple[Any, int, int]:
+        """The KV cache through the head: the kept prefix when one matches, the rest
+        prefilled from text embeddings and frame features; (cache, tokens reused, frames
+        encoded now)."""
         from transformers import DynamicCache
 
-        ids: list[int] = input_ids[0].tolist()
-        if self._prefix is None or ids[: len(self._prefix[0])] != self._prefix[0]:
-            wanted = self._tokenizer(request.prefix, add_special_tokens=False)["input_ids"]
-            length = cacheable_prefix_length(wanted, ids, self._model.config.image_token_id)
+        encoded = self._encode(keys, pixels)
+        cache = self._prefixes.get(step.cache_key) if step.reuse else None
+        start = step.reuse if cache is not None else 0
+        if cache is None:
             cache = DynamicCache(config=self._model.config.get_text_config())
-            if length:
-                with torch.inference_mode():
-                    prefix = {"input_ids": input_ids[:, :length], self._cache_kwarg: cache}
-                    self._model(**prefix, use_cache=True)
-            self._prefix = (ids[:length], cache)
-        known, cache = self._prefix
-        if not known:
-            return 0, None
-        return len(known), copy.deepcopy(cache)
+        else:
+            _crop(cache, step.reuse)
+        first_frame = sum(1 for t in step.ids[:start] if t == self._image_token)
+        first_frame //= self._image_seq_len
+        features = [self._features.get(key) for key in keys[first_frame:]]
+        self._prefill(step.ids[start : step.head], features, cache)
+        return cache, start, encoded
+
+    def _encode(self, keys: list[str], pixels: dict[str, Any] | None) -> int:
+        """Run the vision tower (and connector) on the frames not kept yet; keep each
+        frame's features; return how many frames were encoded."""
+        import torch
+
+        if pixels is None:
+            return 0
+        mask = pixels.get("pixel_attention_mask")
+        mask = mask.to(self.info.device) if mask is not None else None
+        out = self._model.model.get_image_features(pixels["pixel_values"], mask)
+        pooled = getattr(out, "pooler_output", out)
+        flat = torch.cat(list(pooled), dim=0) if isinstance(pooled, (list, tuple)) else pooled
+        frames = flat.reshape(len(pixels["missing"]), self._image_seq_len, -1)
+        for n, index in enumerate(pixels["missing"]):
+            self._features.put(keys[index], frames[n])
+        return len(pixels["missing"])
+
+    def _prefill(self, ids: list[int], features: list[Any], cache: Any) -> None:
+        """Run `ids` through the text model into `cache`, each frame's image tokens
+        embedded with its features, in chunks."""
+        import torch
+
+        if not ids:
+            return
+        embed = self._model.get_input_embeddings()
+        device = self.info.device
+        parts, frame, i = [], 0, 0
+        while i < len(ids):
+            if ids[i] == self._image_token:
+                parts.append(features[frame].to(self._model.dtype))
+                frame += 1
+                i += self._image_seq_len
+                continue
+            j = next((k for k in range(i, len(ids)) if ids[k] == self._image_token), len(ids))
+            parts.append(embed(torch.tensor(ids[i:j], device=device)))
+            i = j
+        embeds = torch.cat(parts, dim=0)[None]
+        text_model = self._model.model.text_model
+        for a in range(0, len(ids), PREFILL_CHUNK):
+            b = min(len(ids), a + PREFILL_CHUNK)
+            text_model(inputs_embeds=embeds[:, a:b], use_cache=True, **{self._cache_kwarg: cache})
+
+    def _keep(self, step: Plan, cache: Any) -> None:
+        """Keep the cache for the next request with the same prefix (cropped back to it)."""
+        if step.reuse:
+            _crop(cache, step.reuse)
+            self._prefixes.put(step.cache_key, cache)
 
     def _json_processor(self, schema: dict[str, Any]) -> Any:
         """A logits processor that only lets through tokens that keep the JSON valid."""
@@ -318,6 +376,14 @@ class _JsonConstraint:
         mask = self.bitmask.to(scores.device)
         llguidance.torch.apply_token_bitmask_inplace(scores, mask)
         return scores
+
+
+def _crop(cache: Any, keep: int) -> None:
+    """Drop a cache's tokens past `keep` (a negative count works across transformers
+    versions: a positive one meant a length, then became an error)."""
+    extra = int(cache.get_seq_length()) - keep
+    if extra > 0:
+        cache.crop(-extra)
 
 
 def _cache_kwarg(model: Any) -> str:

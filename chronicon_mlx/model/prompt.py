@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 IMAGE_TOKEN = "<image>"
+FAKE_IMAGE_TOKEN = "<fake_token_around_image>"
+GLOBAL_IMAGE_TOKEN = "<global-img>"
 VIDEO_INTRO = (
     "You are provided the following series of {count} frames from a {duration} [H:MM:SS] video.\n"
 )
@@ -140,6 +142,14 @@ def build_prompt(
 ) -> str:
     """The full prompt text handed to every backend."""
     return render(template, build_messages(prompt, timestamps, duration_s, system))
+
+
+def expand_images(prompt: str, tokens_per_frame: int) -> str:
+    """`prompt` with each frame's ``<image>`` expanded the way SmolVLM2's processor does
+    without tiling: ``<fake_token_around_image><global-img>``, the image tokens, and
+    ``<fake_token_around_image>``."""
+    block = FAKE_IMAGE_TOKEN + GLOBAL_IMAGE_TOKEN + IMAGE_TOKEN * tokens_per_frame
+    return prompt.replace(IMAGE_TOKEN, block + FAKE_IMAGE_TOKEN)
 
 
 def shared_prefix(prompt: str) -> str:

@@ -91,7 +91,7 @@ def test_the_backends_never_trust_remote_code_even_unchecked(
 ) -> None:
     """Past the folder check too: the libraries are told not to run a folder's code."""
     from chronicon_mlx.backends import Candidate, create
-    from chronicon_mlx.backends.mlx_backend import quantized_copy
+    from chronicon_mlx.backends.mlx_quantize import quantized_copy
     from chronicon_mlx.model.resolver import ModelRef
 
     folder = _folder_with(tiny_model, tmp_path, marker, "processor_config.json", "auto_map",
@@ -297,8 +297,9 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error(
         return real_write(fd, data)
 
     monkeypatch.setattr(resume.os, "write", full)
-    result = runner.invoke(app, ["highlights", str(ball_clip), "-m", str(tiny_model), "-b", "mlx",
-                                 "--window", "1", "--overlap", "0", "-o", str(tmp_path / "out")])  # fmt: skip
+    args = ["highlights", str(ball_clip), "-m", str(tiny_model), "-b", "mlx", "--window", "1",
+            "--overlap", "0", "-o", str(tmp_path / "out")]  # fmt: skip
+    result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "cannot write the checkpoint" in result.stderr and "No space left" in result.stderr
     assert "unexpected" not in result.stderr
