@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..backends import GenerationOutput, GenerationRequest
 from ..media.decode import decoder_for
 from ..model.context import check_fits, check_user_text
 from ..model.prompt import build_prompt, load_chat_template
@@ -21,11 +19,12 @@ from ..options.choices import (
     check_text,
 )
 from ..progress import Reporter
+from .conversation import VideoChat
 from .frames import sample_video
 from .params import GenerationConfig, SamplingConfig
-from .result import AnalysisResult, FrameRef, Usage, VideoFacts
+from .result import AnalysisResult, FrameRef, VideoFacts
 from .runlog import RunLog
-from .session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
+from .session import RANDOM_WEIGHTS_NOTE, ModelSession
 
 TokenCallback = Callable[[str], None]
 
@@ -33,7 +32,7 @@ TokenCallback = Callable[[str], None]
 def analyze_video(
     session: ModelSession,
     video_path: str | Path,
-    prompt: str | None = None,
+    prompt: str | Sequence[str] | None = None,
     system: str | None = None,
     sampling: SamplingConfig | None = None,
     generation: GenerationConfig | None = None,
@@ -41,42 +40,37 @@ def analyze_video(
 ) -> AnalysisResult:
     """Answer `prompt` about one video with the session's model (loaded on first use).
 
-    `on_token` receives the answer's text as it is generated.
+    `prompt` may be several questions: the frames are decoded and encoded once and the video
+    prefilled once; each question then costs only its own tokens (`result.answers`).
+    `on_token` receives each answer's text as it is generated.
     """
     sampling = sampling or SamplingConfig()
     generation = generation or GenerationConfig()
-    question = check_text(prompt, "prompt")
+    asked = [prompt] if prompt is None or isinstance(prompt, str) else list(prompt)
+    questions = [check_text(q, "prompt") for q in asked] or [None]
     system = check_text(system, "system")
-    check_user_text(session.model, {"prompt": question, "system": system})
+    for question in questions:
+        check_user_text(session.model, {"prompt": question, "system": system})
     run = RunLog(session.reporter)
     video = sample_video(video_path, sampling, session.model.frame_size, run)
-
-    def render(template: str) -> str:
-        text = question or DEFAULT_PROMPT
-        return build_prompt(template, text, video.times, video.info.duration_s, system)
-
-    planned = render(load_chat_template(session.model.path))
+    texts = [question or DEFAULT_PROMPT for question in questions]
+    template = load_chat_template(session.model.path)
+    longest = max(texts, key=len)
+    planned = build_prompt(template, longest, video.times, video.info.duration_s, system)
     count = len(video.frames)
     counted = check_fits(session.model, planned, count, generation.max_tokens)
     loaded = session.load_stage(run, count, generation.max_tokens, counted)
     if loaded.model.random_weights:
         run.note(RANDOM_WEIGHTS_NOTE)
-    request = GenerationRequest(
-        frames=video.images,
-        prompt=render(loaded.chat_template),
-        max_tokens=generation.max_tokens,
-        temperature=generation.temperature,
-        seed=generation.seed,
-        ignore_eos=generation.ignore_eos,
-    )
-    output = generate_reported(loaded, request, session.reporter, on_token)
-    run.timings.update(output.stages)
+    chat = VideoChat(session, loaded, video, system, generation, run, history=False)
+    answers = [chat.ask(text, on_token) for text in texts]
+    first = answers[0]
     return AnalysisResult(
         video=VideoFacts.from_info(video.info),
-        prompt=question or DEFAULT_PROMPT,
+        prompt=first.question,
         system=system,
-        custom_prompt=question is not None,
-        analysis=output.text,
+        custom_prompt=questions[0] is not None,
+        analysis=first.text,
         model=loaded.info,
         backend_info=loaded.backend.info,
         sampling=sampling,
@@ -85,40 +79,12 @@ def analyze_video(
         decoder=decoder_for(video.info, sampling.seek),
         resize=video.resize,
         frames=[FrameRef(f.index, f.timestamp_s) for f in video.frames],
-        usage=Usage.from_output(output),
+        usage=first.usage,
         stages=run.timings,
         started_at=run.started_at,
         notes=run.notes,
+        answers=answers if len(answers) > 1 else [],
     )
-
-
-def generate_reported(
-    loaded: LoadedModel,
-    request: GenerationRequest,
-    reporter: Reporter,
-    on_token: TokenCallback | None = None,
-) -> GenerationOutput:
-    """Run one request, reporting its "prefill" and "generate" stages and each token."""
-    start = time.perf_counter()
-    streamed = 0
-
-    def token(piece: str) -> None:
-        nonlocal streamed
-        if not streamed:
-            reporter.stage_finished("prefill", time.perf_counter() - start)
-            reporter.stage_started("generate", total=request.max_tokens)
-        streamed += 1
-        reporter.stage_advanced("generate", 1, piece)
-        if on_token is not None:
-            on_token(piece)
-
-    reporter.stage_started("prefill")
-    output = loaded.backend.generate(request, token)
-    if not streamed:
-        reporter.stage_finished("prefill", output.stages.get("prefill", 0.0))
-        reporter.stage_started("generate", total=request.max_tokens)
-    reporter.stage_finished("generate", output.stages.get("generate", 0.0))
-    return output
 
 
 class Analyzer(ModelSession):
@@ -127,7 +93,7 @@ class Analyzer(ModelSession):
     def analyze(
         self,
         video_path: str | Path,
-        prompt: str | None = None,
+        prompt: str | Sequence[str] | None = None,
         system: str | None = None,
         sampling: SamplingConfig | None = None,
         generation: GenerationConfig | None = None,
@@ -139,7 +105,7 @@ class Analyzer(ModelSession):
 
 def analyze(
     video_path: str | Path,
-    prompt: str | None = None,
+    prompt: str | Sequence[str] | None = None,
     *,
     system: str | None = None,
     model: str = DEFAULT_MODEL,

@@ -96,6 +96,9 @@ class Usage:
     peak_memory_gb: float
     finish_reason: str
     cached_tokens: int = 0
+    encoded_frames: int = 0
+    """`cached_tokens`: prompt tokens of the shared prefix (the video); `encoded_frames`:
+    frames that went through the vision tower for this answer."""
 
     @classmethod
     def from_output(cls, output: GenerationOutput) -> Usage:
@@ -108,6 +111,7 @@ class Usage:
             peak_memory_gb=output.peak_memory_gb,
             finish_reason=output.finish_reason,
             cached_tokens=output.cached_tokens,
+            encoded_frames=output.encoded_frames,
         )
 
 
@@ -133,6 +137,9 @@ class AnalysisResult:
     started_at: datetime
     notes: list[str] = field(default_factory=list)
     profile: str | None = None
+    answers: list[Answer] = field(default_factory=list)
+    """Every question's answer when several were asked (the first is also `prompt`,
+    `analysis` and `usage`); empty for one question."""
 
     @property
     def video_path(self) -> str:
@@ -250,6 +257,7 @@ class AnalysisResult:
             "video_info": _video_record(video),
             "notes": list(self.notes),
             "profile": self.profile,
+            **({"answers": [turn_record(a) for a in self.answers]} if self.answers else {}),
         }
 
     def _parameters(self) -> dict[str, Any]:
@@ -282,4 +290,33 @@ def _video_record(video: VideoFacts) -> dict[str, Any]:
         "frame_count": video.frame_count,
         "codec": video.codec,
         "variable_frame_rate": video.variable_frame_rate,
+    }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One question's answer, its tokens and its time."""
+
+    question: str
+    text: str
+    usage: Usage
+    stages: dict[str, float]
+
+
+def turn_record(answer: Answer) -> dict[str, Any]:
+    """One answer as JSON data: question, answer, tokens and times."""
+    usage = answer.usage
+    return {
+        "prompt": answer.question,
+        "analysis": answer.text,
+        "finish_reason": usage.finish_reason,
+        "tokens": {
+            "prompt": usage.prompt_tokens,
+            "reused": usage.cached_tokens,
+            "generated": usage.generated_tokens,
+            "prompt_tps": round(usage.prompt_tps, 2),
+            "generation_tps": round(usage.generation_tps, 2),
+        },
+        "encoded_frames": usage.encoded_frames,
+        "timing": {stage: round(s, 4) for stage, s in answer.stages.items()},
     }

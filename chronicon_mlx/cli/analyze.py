@@ -64,11 +64,12 @@ def analyze_command(
         help="uniform: spread evenly; scene: prefer frames right after scene changes.",
     ),
     seek: str = options.SEEK,
-    prompt: str | None = options.value(
+    prompt: list[str] | None = options.value(
         None,
         "--prompt",
         "-p",
-        help="The question to ask.",
+        help="The question to ask; repeat it to ask several (the video is read and encoded"
+        " once for all of them).",
         metavar="TEXT",
         shown=f"{choices.DEFAULT_PROMPT!r}, or the profile's",
     ),
@@ -130,7 +131,8 @@ def analyze_command(
         files = expand(videos, recursive)
         profile = profiles.get(profile_name, profiles_file) if profile_name else None
         pick = partial(userconfig.resolve, settings=defaults, profile=profile)
-        question = pick(check_text(prompt, "prompt"), "prompt")
+        asked = [text for text in (check_text(p, "prompt") for p in prompt or []) if text]
+        questions: list[str] | None = asked or pick(None, "prompt")
         system = pick(check_text(system, "system"), "system")
         sampling = SamplingConfig(
             frames=pick(frames, "frames"),
@@ -156,7 +158,7 @@ def analyze_command(
 
         def work(number: int, video: Path) -> Done:
             with reporter:
-                result = session.analyze(video, question, system, sampling, generation)
+                result = session.analyze(video, questions, system, sampling, generation)
             result.profile = profile_name
             record = result.to_dict()
             target = targets[number]
@@ -189,8 +191,12 @@ def _show(
         return
     if many:
         typer.echo(f"== {printable(result.video.name)} ==")
-    typer.echo(printable(result.analysis))
-    if many:
+    for answer in result.answers:
+        typer.echo(f"Q: {printable(answer.question)}")
+        typer.echo(printable(answer.text) + "\n")
+    if not result.answers:
+        typer.echo(printable(result.analysis))
+    if many and not result.answers:
         typer.echo("")
 
 

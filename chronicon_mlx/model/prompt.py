@@ -98,6 +98,34 @@ def build_messages(
     return messages
 
 
+def build_conversation(
+    turns: Sequence[tuple[str, str]],
+    question: str,
+    timestamps: Sequence[float],
+    duration_s: float,
+    system: str | None = None,
+) -> list[dict[str, Any]]:
+    """Chat messages for a conversation about one video: the video opens the first user
+    turn, earlier (question, answer) `turns` follow as user and assistant turns, then the
+    new `question`."""
+    first, *later = [*(q for q, _ in turns), question]
+    messages = build_messages(first, timestamps, duration_s, system)
+    for (_, answer), asked in zip(turns, later, strict=True):
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+        messages.append({"role": "user", "content": [{"type": "text", "text": asked}]})
+    return messages
+
+
+def video_prefix(
+    template: str, timestamps: Sequence[float], duration_s: float, system: str | None = None
+) -> str:
+    """The rendered prompt up to the first question: the system turn and the video, the
+    part every question about the video shares."""
+    marker = "\x00question\x00"
+    text = render(template, build_messages(marker, timestamps, duration_s, system))
+    return text[: text.index(marker)]
+
+
 def load_chat_template(folder: Path) -> str:
     """The checkpoint's chat template (chat_template.jinja/.json or tokenizer_config.json)."""
     jinja = folder / "chat_template.jinja"

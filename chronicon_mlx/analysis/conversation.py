@@ -1,0 +1,177 @@
+"""Questions about one video on a loaded model: the video (system prompt and frames) is
+prefilled once and its KV cache reused, so each question costs only its own tokens; in a
+conversation, follow-ups see the earlier turns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..backends import GenerationOutput, GenerationRequest
+from ..backends.reuse import frame_key
+from ..errors import UsageError
+from ..model.context import check_fits, check_user_text
+from ..model.prompt import build_conversation, load_chat_template, render, video_prefix
+from ..options.choices import check_text
+from ..progress import Reporter
+from .frames import SampledVideo, sample_video
+from .params import GenerationConfig, SamplingConfig
+from .result import SCHEMA_VERSION, Answer, Usage, turn_record
+from .runlog import RunLog
+from .session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
+
+TokenCallback = Callable[[str], None]
+
+
+@dataclass
+class VideoChat:
+    """Ask a sampled video questions with a loaded model.
+
+    With `history`, each question sees the earlier ones and their answers (a conversation);
+    without, every question is asked on its own about the video.
+    """
+
+    session: ModelSession
+    loaded: LoadedModel
+    video: SampledVideo
+    system: str | None
+    generation: GenerationConfig
+    run: RunLog
+    history: bool = True
+    turns: list[Answer] = field(default_factory=list)
+    reporter: Reporter | None = None
+
+    @classmethod
+    def open(
+        cls,
+        session: ModelSession,
+        video_path: str | Path,
+        system: str | None = None,
+        sampling: SamplingConfig | None = None,
+        generation: GenerationConfig | None = None,
+    ) -> VideoChat:
+        """Sample the video, check the prompt fits, load the model: a conversation ready
+        for its first question."""
+        sampling = sampling or SamplingConfig()
+        generation = generation or GenerationConfig()
+        system = check_text(system, "system")
+        check_user_text(session.model, {"system": system})
+        run = RunLog(session.reporter)
+        video = sample_video(video_path, sampling, session.model.frame_size, run)
+        template = load_chat_template(session.model.path)
+        prefix = video_prefix(template, video.times, video.info.duration_s, system)
+        count = len(video.frames)
+        counted = check_fits(session.model, prefix + "?", count, generation.max_tokens)
+        loaded = session.load_stage(run, count, generation.max_tokens, counted)
+        if loaded.model.random_weights:
+            run.note(RANDOM_WEIGHTS_NOTE)
+        return cls(session, loaded, video, system, generation, run)
+
+    def transcript(self) -> dict[str, Any]:
+        """The conversation as JSON data: the video, the model, every turn."""
+        from .. import __version__
+
+        info = self.loaded.backend.info
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "chronicon_version": __version__,
+            "kind": "chat",
+            "video_path": str(self.video.info.path),
+            "model": self.loaded.model.name,
+            "random_weights": self.loaded.model.random_weights,
+            "backend": info.name,
+            "device": info.device,
+            "dtype": info.dtype,
+            "system": self.system,
+            "frames": [
+                {"index": f.index, "timestamp_s": round(f.timestamp_s, 3)}
+                for f in self.video.frames
+            ],
+            "turns": [turn_record(turn) for turn in self.turns],
+            "notes": list(self.run.notes),
+        }
+
+    def __post_init__(self) -> None:
+        self._keys = [frame_key(image) for image in self.video.images]
+        self._prefix = video_prefix(
+            self.loaded.chat_template, self.video.times, self.video.info.duration_s, self.system
+        )
+
+    def prompt(self, question: str) -> str:
+        """The full prompt text for `question` (earlier turns included with history)."""
+        earlier = [(a.question, a.text) for a in self.turns] if self.history else []
+        messages = build_conversation(
+            earlier, question, self.video.times, self.video.info.duration_s, self.system
+        )
+        return render(self.loaded.chat_template, messages)
+
+    def ask(self, question: str, on_token: TokenCallback | None = None) -> Answer:
+        """Answer `question`, reusing the video's prefilled prefix."""
+        text = question.strip()
+        if not text:
+            raise UsageError("the question is empty", hint="type a question about the video")
+        check_user_text(self.loaded.model, {"prompt": text})
+        prompt = self.prompt(text)
+        try:
+            check_fits(self.loaded.model, prompt, len(self._keys), self.generation.max_tokens)
+        except UsageError as error:
+            if not self.turns or not self.history:
+                raise
+            raise UsageError(
+                f"the conversation no longer fits: {error.message}",
+                hint="type /reset to start again with the same video",
+            ) from error
+        generation = self.generation
+        request = GenerationRequest(
+            frames=self.video.images,
+            prompt=prompt,
+            max_tokens=generation.max_tokens,
+            temperature=generation.temperature,
+            seed=generation.seed,
+            ignore_eos=generation.ignore_eos,
+            prefix=self._prefix,
+            frame_keys=self._keys,
+        )
+        reporter = self.reporter or self.session.reporter
+        output = generate_reported(self.loaded, request, reporter, on_token)
+        for stage, seconds in output.stages.items():
+            self.run.timings[stage] = self.run.timings.get(stage, 0.0) + seconds
+        answer = Answer(text, output.text, Usage.from_output(output), dict(output.stages))
+        self.turns.append(answer)
+        return answer
+
+    def reset(self) -> None:
+        """Forget the conversation; the video (and its prefilled prefix) stays."""
+        self.turns.clear()
+
+
+def generate_reported(
+    loaded: LoadedModel,
+    request: GenerationRequest,
+    reporter: Reporter,
+    on_token: TokenCallback | None = None,
+) -> GenerationOutput:
+    """Run one request, reporting its "prefill" and "generate" stages and each token."""
+    start = time.perf_counter()
+    streamed = 0
+
+    def token(piece: str) -> None:
+        nonlocal streamed
+        if not streamed:
+            reporter.stage_finished("prefill", time.perf_counter() - start)
+            reporter.stage_started("generate", total=request.max_tokens)
+        streamed += 1
+        reporter.stage_advanced("generate", 1, piece)
+        if on_token is not None:
+            on_token(piece)
+
+    reporter.stage_started("prefill")
+    output = loaded.backend.generate(request, token)
+    if not streamed:
+        reporter.stage_finished("prefill", output.stages.get("prefill", 0.0))
+        reporter.stage_started("generate", total=request.max_tokens)
+    reporter.stage_finished("generate", output.stages.get("generate", 0.0))
+    return output
