@@ -81,4 +81,5 @@ def ask(asking: Asking, span: WindowSpan, frames: list[Frame]) -> WindowResult:
         cached_tokens=sum(o.cached_tokens for o in outputs),
         generated_tokens=sum(o.generated_tokens for o in outputs),
         constrained=last.constrained,
+        encoded_frames=sum(o.encoded_frames for o in outputs),
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import UsageError
 from ..errors import field as setting
-from ..media.plan import frame_range, plan
+from ..media.plan import frame_range, plan, plan_times
 from ..media.probe import VideoInfo
 from ..options import choices
 from ..options.choices import Seek
@@ -22,7 +23,10 @@ class HighlightsConfig:
     """How windows are cut and scored, and which of them become highlights.
 
     `max_tokens=None` picks enough tokens for a complete JSON answer. `constrained=False`
-    asks for JSON in free text even where the backend could constrain it. The fields marked
+    asks for JSON in free text even where the backend could constrain it. With
+    `frame_grid`, frames lie on one time grid (`window_s / frames_per_window` apart) so that
+    overlapping windows share the frames of their overlap; without, each window spreads its
+    own. The fields marked
     `ANSWER` change what a window's answer would be; the ranking settings do not.
     """
 
@@ -37,6 +41,7 @@ class HighlightsConfig:
     temperature: float = field(default=0.0, metadata=ANSWER)
     seed: int | None = field(default=None, metadata=ANSWER)
     constrained: bool = field(default=True, metadata=ANSWER)
+    frame_grid: bool = field(default=True, metadata=ANSWER)
     min_significance: int = choices.DEFAULT_MIN_SIGNIFICANCE
     max_highlights: int = choices.DEFAULT_MAX_HIGHLIGHTS
 
@@ -115,18 +120,35 @@ class WindowSpan:
 
 def plan_windows(info: VideoInfo, config: HighlightsConfig) -> list[WindowSpan]:
     """Windows of `window_s` every `window_s - overlap_s` seconds over the range; the last one
-    ends with the range. Each gets `frames_per_window` frames spread over it."""
+    ends with the range. Each gets `frames_per_window` frames: on the shared time grid (a
+    shorter last window gets the grid's frames inside it), or spread over the window."""
     range_end = info.duration_s if config.end_s is None else min(config.end_s, info.duration_s)
     first_frame, _ = frame_range(info, config.start_s, config.end_s)
     step = config.window_s - config.overlap_s
+    pitch = min(config.window_s, range_end - config.start_s) / config.frames_per_window
     spans: list[WindowSpan] = []
     start = config.start_s
     while True:
         end = min(start + config.window_s, range_end)
         first, stop = frame_range(info, start, end)
         first = max(first, first_frame)
-        indices = plan(info, first, stop, config.frames_per_window, config.seek)
+        if config.frame_grid:
+            times = _grid_times(config.start_s, pitch, start, end)
+            indices = plan_times(info, first, stop, times, config.seek)
+        else:
+            indices = plan(info, first, stop, config.frames_per_window, config.seek)
         spans.append(WindowSpan(len(spans), start, end, indices))
         if end >= range_end - 1e-6:
             return spans
         start += step
+
+
+def _grid_times(origin: float, pitch: float, start: float, end: float) -> list[float]:
+    """The grid's times `origin + (k + 1/2) * pitch` in [start, end)."""
+    k = max(0, math.ceil((start - origin) / pitch - 0.5 - 1e-9))
+    times = []
+    while (t := origin + (k + 0.5) * pitch) < end - 1e-9:
+        if t >= start - 1e-9:
+            times.append(t)
+        k += 1
+    return times

@@ -46,6 +46,9 @@ class WindowResult:
     cached_tokens: int
     generated_tokens: int
     constrained: bool
+    encoded_frames: int = 0
+    """Frames this window sent through the vision tower (the others' features were kept
+    from earlier windows); not kept in the checkpoint."""
 
     def to_dict(self, timing: bool = True) -> dict[str, Any]:
         """The window as JSON data (with its generation time as `seconds` for the checkpoint

@@ -77,6 +77,23 @@ def plan(info: VideoInfo, first: int, stop: int, n: int, seek: str = "exact") ->
     return _distinct_frames(info.index, first, stop, times)
 
 
+def plan_times(info: VideoInfo, first: int, stop: int, times: list[float], seek: str) -> list[int]:
+    """The frames on screen at `times` (each a distinct frame, within [first, stop)): a
+    frame the same time picks is the same frame in every window that asks for it. In
+    keyframe mode with an index each time snaps to the nearest keyframe."""
+    if not times:
+        return []
+    index = info.index
+    if index is None:
+        return sorted({min(stop - 1, max(first, int(t * info.fps))) for t in times})
+    if seek == "keyframe":
+        keys = [k for k in index.keyframes if first <= k < stop] or [
+            index.nearest_keyframe(index.times[first])
+        ]
+        return sorted({min(keys, key=lambda k: abs(index.times[k] - t)) for t in times})
+    return _distinct_frames(index, first, stop, times)
+
+
 def _distinct_frames(index: StreamIndex, first: int, stop: int, times: list[float]) -> list[int]:
     """For each time the frame on screen then, or, when an earlier time already took it
     (a gap in a variable-frame-rate stream), the nearest free frame: as many distinct frames
