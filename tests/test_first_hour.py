@@ -223,13 +223,13 @@ def test_a_note_when_nothing_reaches_the_minimum(
 def test_the_cuda_hint_never_suggests_cuda_again(monkeypatch: pytest.MonkeyPatch) -> None:
     import mlx.core as mx
 
-    from chronicon_mlx.backends import mlx_backend
+    from chronicon_mlx.backends import mlx_support
     from chronicon_mlx.cli.flags import FLAGS
     from chronicon_mlx.errors import BackendError
 
-    monkeypatch.setattr(mlx_backend, "nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(mlx_support, "nvidia_gpu_present", lambda: False)
     with pytest.raises(BackendError) as caught:
-        mlx_backend._select_device(mx, "cuda")
+        mlx_support.select_device(mx, "cuda")
     message, hint = caught.value.rendered(FLAGS)
     assert message.startswith("--device cuda was asked for")
     assert hint is not None and "--device cpu" in hint and "cuda" not in hint.split(":")[-1]

@@ -6,13 +6,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
     from ..model.resolver import ModelRef
+    from .reuse import PrefixState
 
 TokenCallback = Callable[[str], None]
 
@@ -123,3 +124,21 @@ class Backend(Protocol):
         self, request: GenerationRequest, on_token: TokenCallback | None = None
     ) -> GenerationOutput:
         """Run one request; `on_token` receives text as it is produced."""
+
+
+@runtime_checkable
+class Reusable(Protocol):
+    """A backend whose kept state (frame features, a prefix's KV cache) can be exported as
+    arrays and imported again: what the video cache stores on disk."""
+
+    def export_features(self, keys: Sequence[str]) -> list[np.ndarray[Any, Any]] | None:
+        """The kept features of these frames (None unless all are kept)."""
+
+    def import_features(self, keys: Sequence[str], arrays: Sequence[np.ndarray[Any, Any]]) -> None:
+        """Keep features computed earlier (ValueError when they do not fit the model)."""
+
+    def export_prefix(self, request: GenerationRequest) -> PrefixState | None:
+        """The kept KV cache of the request's shared prefix (None when none is kept)."""
+
+    def import_prefix(self, state: PrefixState) -> None:
+        """Keep a prefix's KV cache computed earlier (ValueError when it does not fit)."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, field
-from ..machine import nvidia_gpu_present
+from ..errors import BackendError
 from ..model.prompt import expand_images
 from . import blas, mlx_vision
 from .base import (
@@ -21,7 +18,8 @@ from .base import (
     use_video_pixel_path,
 )
 from .mlx_quantize import quantized_copy
-from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, Plan, frame_key, plan
+from .mlx_support import eos_disabled, first_dtype, portable_processor, select_device
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
@@ -29,7 +27,7 @@ if TYPE_CHECKING:
 DTYPES = ("float32", "float16", "bfloat16")
 
 
-class MLXBackend:
+class MLXBackend(KeptState):
     """mlx-vlm on Metal (Apple Silicon) or on the CPU (float32 there: no fast bf16 path).
 
     Keeps the KV cache of a request's shared `prefix` and prefills only the rest of later
@@ -44,7 +42,7 @@ class MLXBackend:
         import mlx.core as mx
 
         self._mx = mx
-        device = _select_device(mx, device)
+        device = select_device(mx, device)
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "checkpoint"
         self.info = BackendInfo(
@@ -57,11 +55,14 @@ class MLXBackend:
                 "blas": blas_library,
             },
         )
+        from mlx_vlm.vision_cache import VisionFeatureCache
+
         self._model: Any = None
         self._processor: Any = None
-        self._tokens_per_frame = 0
         self._image_token = -1
-        self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
+        self._shapes = Shapes(1, 1, 1, 1, 1)
+        self._state_dtype: Any = mx.float32
+        self._features: Any = VisionFeatureCache(max_size=FEATURE_CACHE_FRAMES)
         self._prefixes: LRU[list[Any]] = LRU(PREFIX_CACHES)
         self._grammars: dict[str, Any] = {}
 
@@ -91,13 +92,15 @@ class MLXBackend:
                 hint="the checkpoint may be damaged or of an unsupported format",
             ) from exc
         use_video_pixel_path(self._processor.image_processor, model)
-        self._tokens_per_frame = model.tokens_per_frame
+        self._shapes = Shapes.of(model.config, model.tokens_per_frame)
         self._image_token = int(self._model.config.image_token_index)
         if self.info.dtype in DTYPES:
             self._model.set_dtype(getattr(self._mx, self.info.dtype))
         else:
-            dtype = _first_dtype(self._model)
+            dtype = first_dtype(self._model)
             self.info = BackendInfo(self.info.name, self.info.device, dtype, self.info.details)
+        embed = self._model.language_model.embed_tokens
+        self._state_dtype = embed(self._mx.array([[0]])).dtype
         if self.info.device == "cpu":
             streams = mlx_vision.stream_count()
             installed = mlx_vision.install(self._model, streams)
@@ -108,7 +111,7 @@ class MLXBackend:
         """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
         if self._model is None:
             raise BackendError("the MLX backend was used before load()")
-        expanded = expand_images(text, self._tokens_per_frame)
+        expanded = expand_images(text, self._shapes.tokens_per_frame)
         ids: list[int] = self._processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
         return ids
 
@@ -126,10 +129,7 @@ class MLXBackend:
         if request.seed is not None:
             mx.random.seed(request.seed)
         start = time.perf_counter()
-        keys = list(request.frame_keys) or [frame_key(f) for f in request.frames]
-        prefix = self._ids(request.prefix) if request.prefix else []
-        step = plan(self._ids(request.prompt), prefix, self._image_token,
-                    self._tokens_per_frame, keys)  # fmt: skip
+        step, keys = self._plan(request)
         pixels = self._pixels(request, keys)
         extra: dict[str, Any] = {}
         if request.json_schema is not None:
@@ -139,7 +139,7 @@ class MLXBackend:
         cache, reused, encoded = self._head(step, keys, pixels)
         extra["prompt_cache"] = cache
         rest = mx.array([step.ids[step.head :]])
-        with _eos_disabled(self._processor.tokenizer, request.ignore_eos):
+        with eos_disabled(self._processor.tokenizer, request.ignore_eos):
             last, first_token_s = self._stream(request, rest, extra, start, on_token)
         total_s = time.perf_counter() - start
         self._keep(step, cache)
@@ -196,7 +196,7 @@ class MLXBackend:
                 if layer.offset > step.reuse:
                     layer.trim(layer.offset - step.reuse)
         first_frame = sum(1 for t in step.ids[:start] if t == self._image_token)
-        first_frame //= self._tokens_per_frame
+        first_frame //= self._shapes.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame:]]
         self._prefill(step.ids[start : step.head], features, cache)
         return cache, start, encoded
@@ -212,10 +212,10 @@ class MLXBackend:
         extra = {}
         if pixels.get("pixel_attention_mask") is not None:
             extra["pixel_attention_mask"] = mx.array(pixels["pixel_attention_mask"])
-        slots = mx.array([[self._image_token] * (count * self._tokens_per_frame)])
+        slots = mx.array([[self._image_token] * (count * self._shapes.tokens_per_frame)])
         embeds = self._model.get_input_embeddings(slots, values, **extra).inputs_embeds
         mx.eval(embeds)
-        size = self._tokens_per_frame
+        size = self._shapes.tokens_per_frame
         for n, index in enumerate(pixels["missing"]):
             self._features.put(keys[index], embeds[0, n * size : (n + 1) * size])
         return count
@@ -232,7 +232,7 @@ class MLXBackend:
             if ids[i] == self._image_token:
                 parts.append(features[frame])
                 frame += 1
-                i += self._tokens_per_frame
+                i += self._shapes.tokens_per_frame
                 continue
             j = next((k for k in range(i, len(ids)) if ids[k] == self._image_token), len(ids))
             parts.append(embed(mx.array([ids[i:j]]))[0])
@@ -252,6 +252,26 @@ class MLXBackend:
                     layer.trim(layer.offset - step.reuse)
             self._prefixes.put(step.cache_key, cache)
 
+    def _to_numpy(self, value: Any) -> Any:
+        import numpy as np
+
+        mx = self._mx
+        return np.array(value.astype(mx.float32) if value.dtype == mx.bfloat16 else value)
+
+    def _from_numpy(self, array: Any) -> Any:
+        return self._mx.array(array).astype(self._state_dtype)
+
+    def _cache_layers(self, cache: Any) -> list[tuple[Any, Any]]:
+        return [layer.state for layer in cache]
+
+    def _cache_from(self, layers: list[tuple[Any, Any]]) -> Any:
+        from mlx_vlm.models import cache as kv_cache
+
+        cache = kv_cache.make_prompt_cache(self._model.language_model)
+        for layer, state in zip(cache, layers, strict=True):
+            layer.state = state
+        return cache
+
     def bare_generate(self, request: GenerationRequest) -> str:
         """mlx-vlm's own ``generate`` on the request's frames and prompt, with none of this
         backend's work around it (the benchmark measures the difference)."""
@@ -259,7 +279,7 @@ class MLXBackend:
         from PIL import Image
 
         images = [Image.fromarray(frame) for frame in request.frames]
-        with _eos_disabled(self._processor.tokenizer, request.ignore_eos):
+        with eos_disabled(self._processor.tokenizer, request.ignore_eos):
             result = generate(
                 self._model,
                 self._processor,
@@ -285,7 +305,7 @@ class MLXBackend:
         template = self._grammars[key]
         if self.info.device == "metal":
             return template.clone()
-        return _portable_processor(template)
+        return portable_processor(template)
 
     def _stream(
         self,
@@ -316,78 +336,3 @@ class MLXBackend:
                 on_token(result.text)
             last = result
         return last, first_token_s
-
-
-def _portable_processor(template: Any) -> Any:
-    """mlx-vlm's llguidance processor masks logits with a Metal kernel; on the CPU and CUDA
-    the same mask is applied with mx.where."""
-    import mlx.core as mx
-    import numpy as np
-    from mlx_vlm.structured import LLGuidanceLogitsProcessor
-
-    class PortableProcessor(LLGuidanceLogitsProcessor):  # type: ignore[misc]
-        def _apply_bitmask(self, logits: Any) -> Any:
-            self._fill_next_token_mask()
-            bits = np.unpackbits(
-                np.asarray(self.bitmask).view(np.uint8), axis=-1, bitorder="little"
-            )
-            allowed = np.zeros((bits.shape[0], logits.shape[-1]), dtype=bool)
-            width = min(bits.shape[1], logits.shape[-1])
-            allowed[:, :width] = bits[:, :width].astype(bool)
-            return mx.where(mx.array(allowed), logits, -mx.inf)
-
-    return PortableProcessor(template.grammar, template.llg_tokenizer)
-
-
-@contextlib.contextmanager
-def _eos_disabled(tokenizer: Any, disabled: bool) -> Iterator[None]:
-    """Let generation run to max_tokens (benchmarks need the same work every run)."""
-    criteria = getattr(tokenizer, "stopping_criteria", None)
-    if not disabled or criteria is None:
-        yield
-        return
-    saved = list(criteria.eos_token_ids)
-    criteria.eos_token_ids = []
-    try:
-        yield
-    finally:
-        criteria.eos_token_ids = saved
-
-
-def _select_device(mx: Any, device: str) -> str:
-    """Make MLX use the requested device; return "metal", "cuda" or "cpu"."""
-    if device == "cpu":
-        mx.set_default_device(mx.cpu)
-        return "cpu"
-    gpu = mx.default_device() == mx.gpu or mx.is_available(mx.gpu)
-    if device == "auto":
-        if not gpu:
-            return "cpu"
-        mx.set_default_device(mx.gpu)
-        return "metal" if mx.metal.is_available() else "cuda"
-    if device == "mps" and not mx.metal.is_available():
-        raise BackendError(
-            f"{field('device', 'mps')} was asked for, but MLX has no Metal device here",
-            hint=f"Metal needs Apple Silicon; use {field('device', 'cpu')}",
-        )
-    cuda = getattr(mx, "cuda", None)
-    if device == "cuda" and not (cuda is not None and cuda.is_available()):
-        hint = (
-            f"pip install 'mlx[cuda]', or use {field('backend', 'transformers')}"
-            if nvidia_gpu_present()
-            else f"this machine has no NVIDIA GPU: use {field('device', 'cpu')}"
-        )
-        raise BackendError(
-            f"{field('device', 'cuda')} was asked for, but this MLX build has no CUDA support",
-            hint=hint,
-        )
-    mx.set_default_device(mx.gpu)
-    return "metal" if device == "mps" else "cuda"
-
-
-def _first_dtype(model: Any) -> str:
-    from mlx.utils import tree_flatten
-
-    for _name, value in tree_flatten(model.parameters()):
-        return str(value.dtype).split(".")[-1]
-    return "unknown"

@@ -73,12 +73,17 @@ class Plan:
 
     @property
     def cache_key(self) -> str:
-        """A digest of the reusable prefix: its token ids and its frames' keys."""
+        """The key the reusable prefix's KV cache is kept under."""
         ids, frames = self.key
-        digest = hashlib.blake2b(np.asarray(ids, np.int64).tobytes(), digest_size=16)
-        for key in frames:
-            digest.update(key.encode())
-        return f"{len(ids)}:{digest.hexdigest()}"
+        return prefix_key(ids, frames)
+
+
+def prefix_key(ids: Sequence[int], frame_keys: Sequence[str]) -> str:
+    """A digest of a prefix: its token ids and its frames' keys."""
+    digest = hashlib.blake2b(np.asarray(ids, np.int64).tobytes(), digest_size=16)
+    for key in frame_keys:
+        digest.update(key.encode())
+    return f"{len(ids)}:{digest.hexdigest()}"
 
 
 def plan(
@@ -103,3 +108,115 @@ def plan(
     frames_in = sum(1 for t in ids[:reuse] if t == image_token) // max(1, tokens_per_frame)
     key = (tuple(ids[:reuse]), tuple(frame_keys[:frames_in]))
     return Plan(ids, reuse, max(last_image + 1, reuse), frames_in, key)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The shapes a model's kept state must have: one frame's features are
+    [tokens_per_frame, hidden]; each layer's keys and values [1, kv_heads, tokens, head_dim]."""
+
+    tokens_per_frame: int
+    hidden: int
+    layers: int
+    kv_heads: int
+    head_dim: int
+
+    @classmethod
+    def of(cls, config: dict[str, Any], tokens_per_frame: int) -> Shapes:
+        """The shapes for a checkpoint's config.json."""
+        text = config.get("text_config", {})
+        hidden = int(text.get("hidden_size", 576))
+        heads = int(text.get("num_attention_heads", 9))
+        return cls(
+            tokens_per_frame=tokens_per_frame,
+            hidden=hidden,
+            layers=int(text.get("num_hidden_layers", 30)),
+            kv_heads=int(text.get("num_key_value_heads", heads)),
+            head_dim=int(text.get("head_dim") or hidden // heads),
+        )
+
+
+@dataclass(frozen=True)
+class PrefixState:
+    """A shared prefix's KV cache as arrays: its token ids, the keys of the frames in it, and
+    each layer's keys and values."""
+
+    ids: list[int]
+    frame_keys: list[str]
+    layers: list[tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]
+
+
+class KeptState:
+    """What a backend keeps between requests (frame features, prefix KV caches), and its
+    export to and import from plain arrays (the video cache stores those).
+
+    A backend supplies `_ids`, `_image_token`, `_shapes`, the array conversions and the
+    conversion of a KV cache to and from per-layer (keys, values).
+    """
+
+    _image_token: int
+    _shapes: Shapes
+    _features: LRU[Any]
+    _prefixes: LRU[Any]
+
+    def _ids(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def _to_numpy(self, value: Any) -> np.ndarray[Any, Any]:
+        raise NotImplementedError
+
+    def _from_numpy(self, array: np.ndarray[Any, Any]) -> Any:
+        raise NotImplementedError
+
+    def _cache_layers(self, cache: Any) -> list[tuple[Any, Any]]:
+        raise NotImplementedError
+
+    def _cache_from(self, layers: list[tuple[Any, Any]]) -> Any:
+        raise NotImplementedError
+
+    def _plan(self, request: Any) -> tuple[Plan, list[str]]:
+        """How `request` is prefilled, and its frames' keys."""
+        keys = list(request.frame_keys) or [frame_key(f) for f in request.frames]
+        prefix = self._ids(request.prefix) if request.prefix else []
+        size = self._shapes.tokens_per_frame
+        return plan(self._ids(request.prompt), prefix, self._image_token, size, keys), keys
+
+    def export_features(self, keys: Sequence[str]) -> list[np.ndarray[Any, Any]] | None:
+        """The kept features of the frames named by `keys` (None unless all are kept)."""
+        kept = [self._features.get(key) for key in keys]
+        if any(value is None for value in kept):
+            return None
+        return [self._to_numpy(value) for value in kept]
+
+    def import_features(self, keys: Sequence[str], arrays: Sequence[np.ndarray[Any, Any]]) -> None:
+        """Keep features computed earlier; ValueError when they do not fit this model."""
+        shape = (self._shapes.tokens_per_frame, self._shapes.hidden)
+        if len(keys) != len(arrays) or any(tuple(a.shape) != shape for a in arrays):
+            raise ValueError(f"frame features are not {len(keys)} arrays of {shape}")
+        for key, array in zip(keys, arrays, strict=True):
+            self._features.put(key, self._from_numpy(array))
+
+    def export_prefix(self, request: Any) -> PrefixState | None:
+        """The kept KV cache of `request`'s shared prefix, as arrays (None when none is
+        kept)."""
+        step, _keys = self._plan(request)
+        cache = self._prefixes.get(step.cache_key) if step.reuse else None
+        if cache is None:
+            return None
+        ids, frames = step.key
+        layers = [
+            (self._to_numpy(k[:, :, : step.reuse]), self._to_numpy(v[:, :, : step.reuse]))
+            for k, v in self._cache_layers(cache)
+        ]
+        return PrefixState(list(ids), list(frames), layers)
+
+    def import_prefix(self, state: PrefixState) -> None:
+        """Keep a prefix's KV cache computed earlier; ValueError when it does not fit."""
+        s = self._shapes
+        shape = (1, s.kv_heads, len(state.ids), s.head_dim)
+        if len(state.layers) != s.layers or any(
+            tuple(k.shape) != shape or tuple(v.shape) != shape for k, v in state.layers
+        ):
+            raise ValueError(f"the prefix cache is not {s.layers} layers of {shape}")
+        layers = [(self._from_numpy(k), self._from_numpy(v)) for k, v in state.layers]
+        self._prefixes.put(prefix_key(state.ids, state.frame_keys), self._cache_from(layers))

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BackendError, field
+from ..errors import BackendError
 from ..model.prompt import expand_images
 from .base import (
     BackendInfo,
@@ -23,7 +23,15 @@ from .base import (
     quiet_libraries,
     use_video_pixel_path,
 )
-from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, Plan, frame_key, plan
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
+from .torch_support import (
+    JsonConstraint,
+    Streamer,
+    as_list,
+    cache_kwarg,
+    crop,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
@@ -31,70 +39,7 @@ if TYPE_CHECKING:
 DEFAULT_DTYPES = {"cuda": "bfloat16", "mps": "float32", "cpu": "float32"}
 
 
-def cuda_available() -> bool:
-    """True when torch sees an NVIDIA GPU."""
-    import torch
-
-    return bool(torch.cuda.is_available())
-
-
-def mps_available() -> bool:
-    """True when torch can use Apple's Metal Performance Shaders."""
-    import torch
-
-    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-
-
-def resolve_device(device: str) -> str:
-    """auto → cuda, then mps, then cpu; an explicit device that is missing is an error."""
-    if device == "auto":
-        if cuda_available():
-            return "cuda"
-        return "mps" if mps_available() else "cpu"
-    if device == "cuda" and not cuda_available():
-        raise BackendError(
-            f"{field('device', 'cuda')} was asked for, but torch sees no CUDA GPU",
-            hint=f"use {field('device', 'cpu')}, or install a CUDA build of torch on an NVIDIA"
-            " machine",
-        )
-    if device == "mps" and not mps_available():
-        raise BackendError(
-            f"{field('device', 'mps')} was asked for, but MPS is not available on this machine",
-            hint=f"MPS needs Apple Silicon and macOS 12.3+; use {field('device', 'cpu')}",
-        )
-    if device not in ("cuda", "mps", "cpu"):
-        raise BackendError(
-            f"the transformers backend cannot run on '{device}'", hint="use cuda, mps or cpu"
-        )
-    return device
-
-
-class _Streamer:
-    """Receives generate()'s tokens: times the first one and forwards text."""
-
-    def __init__(self, tokenizer: Any, on_token: TokenCallback | None) -> None:
-        self.tokenizer = tokenizer
-        self.on_token = on_token
-        self.prompt_seen = False
-        self.first_token_at = 0.0
-        self.tokens: list[int] = []
-
-    def put(self, value: Any) -> None:
-        if not self.prompt_seen:
-            self.prompt_seen = True
-            return
-        if not self.first_token_at:
-            self.first_token_at = time.perf_counter()
-        for token in value.reshape(-1).tolist():
-            self.tokens.append(int(token))
-            if self.on_token is not None:
-                self.on_token(self.tokenizer.decode([int(token)]))
-
-    def end(self) -> None:
-        pass
-
-
-class TransformersBackend:
+class TransformersBackend(KeptState):
     """SmolVLM2 through transformers' AutoModelForImageTextToText (JSON-schema requests are
     constrained with llguidance, as in the MLX backend)."""
 
@@ -116,7 +61,7 @@ class TransformersBackend:
         self._model: Any = None
         self._tokenizer: Any = None
         self._image_processor: Any = None
-        self._image_seq_len = 0
+        self._shapes = Shapes(1, 1, 1, 1, 1)
         self._image_token = -1
         self._llg_tokenizer: Any = None
         self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
@@ -165,16 +110,16 @@ class TransformersBackend:
             self._model.to(self.info.device)
         self._model.eval()
         use_video_pixel_path(self._image_processor, model)
-        self._image_seq_len = model.tokens_per_frame
+        self._shapes = Shapes.of(model.config, model.tokens_per_frame)
         self._image_token = int(self._model.config.image_token_id)
-        self._cache_kwarg = _cache_kwarg(self._model)
+        self._cache_kwarg = cache_kwarg(self._model)
         return notes
 
     def _ids(self, text: str) -> list[int]:
         """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
         if self._model is None:
             raise BackendError("the transformers backend was used before load()")
-        expanded = expand_images(text, self._image_seq_len)
+        expanded = expand_images(text, self._shapes.tokens_per_frame)
         ids: list[int] = self._tokenizer(expanded, add_special_tokens=False)["input_ids"]
         return ids
 
@@ -194,13 +139,10 @@ class TransformersBackend:
         if request.seed is not None:
             torch.manual_seed(request.seed)
         start = time.perf_counter()
-        keys = list(request.frame_keys) or [frame_key(f) for f in request.frames]
-        prefix = self._ids(request.prefix) if request.prefix else []
-        step = plan(self._ids(request.prompt), prefix, self._image_token, self._image_seq_len,
-                    keys)  # fmt: skip
+        step, keys = self._plan(request)
         pixels = self._pixels(request, keys)
         preprocess_s = time.perf_counter() - start
-        streamer = _Streamer(self._tokenizer, on_token)
+        streamer = Streamer(self._tokenizer, on_token)
         options = self._options(request, streamer)
         start = time.perf_counter()
         with torch.inference_mode():
@@ -215,7 +157,7 @@ class TransformersBackend:
         first = streamer.first_token_at or end
         prefill_s, decode_s = first - start, end - first
         token_ids = streamer.tokens
-        eos = set(_as_list(self._model.generation_config.eos_token_id))
+        eos = set(as_list(self._model.generation_config.eos_token_id))
         stopped = bool(token_ids) and token_ids[-1] in eos and not request.ignore_eos
         answer_ids = token_ids[:-1] if stopped else token_ids
         computed = len(step.ids) - reused
@@ -234,7 +176,7 @@ class TransformersBackend:
             encoded_frames=encoded,
         )
 
-    def _options(self, request: GenerationRequest, streamer: _Streamer) -> dict[str, Any]:
+    def _options(self, request: GenerationRequest, streamer: Streamer) -> dict[str, Any]:
         options: dict[str, Any] = {"max_new_tokens": request.max_tokens, "streamer": streamer}
         if request.temperature > 0:
             options.update(do_sample=True, temperature=request.temperature, top_p=1.0, top_k=0)
@@ -276,9 +218,9 @@ class TransformersBackend:
         if cache is None:
             cache = DynamicCache(config=self._model.config.get_text_config())
         else:
-            _crop(cache, step.reuse)
+            crop(cache, step.reuse)
         first_frame = sum(1 for t in step.ids[:start] if t == self._image_token)
-        first_frame //= self._image_seq_len
+        first_frame //= self._shapes.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame:]]
         self._prefill(step.ids[start : step.head], features, cache)
         return cache, start, encoded
@@ -295,7 +237,7 @@ class TransformersBackend:
         out = self._model.model.get_image_features(pixels["pixel_values"], mask)
         pooled = getattr(out, "pooler_output", out)
         flat = torch.cat(list(pooled), dim=0) if isinstance(pooled, (list, tuple)) else pooled
-        frames = flat.reshape(len(pixels["missing"]), self._image_seq_len, -1)
+        frames = flat.reshape(len(pixels["missing"]), self._shapes.tokens_per_frame, -1)
         for n, index in enumerate(pixels["missing"]):
             self._features.put(keys[index], frames[n])
         return len(pixels["missing"])
@@ -314,7 +256,7 @@ class TransformersBackend:
             if ids[i] == self._image_token:
                 parts.append(features[frame].to(self._model.dtype))
                 frame += 1
-                i += self._image_seq_len
+                i += self._shapes.tokens_per_frame
                 continue
             j = next((k for k in range(i, len(ids)) if ids[k] == self._image_token), len(ids))
             parts.append(embed(torch.tensor(ids[i:j], device=device)))
@@ -328,8 +270,32 @@ class TransformersBackend:
     def _keep(self, step: Plan, cache: Any) -> None:
         """Keep the cache for the next request with the same prefix (cropped back to it)."""
         if step.reuse:
-            _crop(cache, step.reuse)
+            crop(cache, step.reuse)
             self._prefixes.put(step.cache_key, cache)
+
+    def _to_numpy(self, value: Any) -> Any:
+        import torch
+
+        dtype = torch.float32 if value.dtype == torch.bfloat16 else value.dtype
+        return value.detach().to("cpu", dtype).numpy()
+
+    def _from_numpy(self, array: Any) -> Any:
+        import numpy as np
+        import torch
+
+        tensor = torch.from_numpy(np.ascontiguousarray(array))
+        return tensor.to(self.info.device, self._model.dtype)
+
+    def _cache_layers(self, cache: Any) -> list[tuple[Any, Any]]:
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def _cache_from(self, layers: list[tuple[Any, Any]]) -> Any:
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self._model.config.get_text_config())
+        for number, (keys, values) in enumerate(layers):
+            cache.update(keys, values, number)
+        return cache
 
     def _json_processor(self, schema: dict[str, Any]) -> Any:
         """A logits processor that only lets through tokens that keep the JSON valid."""
@@ -343,7 +309,7 @@ class TransformersBackend:
         grammar = llguidance.JsonCompiler(separators=(", ", ": "), whitespace_pattern="").compile(
             json.dumps(schema)
         )
-        return _JsonConstraint(llguidance.LLMatcher(self._llg_tokenizer, grammar))
+        return JsonConstraint(llguidance.LLMatcher(self._llg_tokenizer, grammar))
 
     def _peak_memory_gb(self) -> float:
         import torch
@@ -354,47 +320,3 @@ class TransformersBackend:
             return float(torch.mps.driver_allocated_memory()) / 1e9
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return rss / 1e9 if sys.platform == "darwin" else rss * 1024 / 1e9
-
-
-class _JsonConstraint:
-    """A transformers logits processor driven by an llguidance matcher (batch of one)."""
-
-    def __init__(self, matcher: Any) -> None:
-        self.matcher = matcher
-        self.prompt_length: int | None = None
-        self.bitmask: Any = None
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import llguidance.torch
-
-        if self.prompt_length is None:
-            self.prompt_length = int(input_ids.shape[1])
-            self.bitmask = llguidance.torch.allocate_token_bitmask(1, scores.shape[-1])
-        else:
-            self.matcher.consume_token(int(input_ids[0, -1]))
-        llguidance.torch.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
-        mask = self.bitmask.to(scores.device)
-        llguidance.torch.apply_token_bitmask_inplace(scores, mask)
-        return scores
-
-
-def _crop(cache: Any, keep: int) -> None:
-    """Drop a cache's tokens past `keep` (a negative count works across transformers
-    versions: a positive one meant a length, then became an error)."""
-    extra = int(cache.get_seq_length()) - keep
-    if extra > 0:
-        cache.crop(-extra)
-
-
-def _cache_kwarg(model: Any) -> str:
-    """The keyword the model takes a KV cache by: ``cache`` in current transformers (which
-    warns about the older ``past_key_values``), else ``past_key_values``."""
-    import inspect
-
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _as_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
