@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test demo test lint format clean bench bench-frames bench-highlights wheel check-install
+.PHONY: install install-test demo test lint format clean bench bench-frames bench-highlights bench-reuse wheel check-install
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,9 @@ bench-frames: install-test
 
 bench-highlights: install-test
 	$(BIN)/python scripts/bench_highlights.py
+
+bench-reuse: install-test
+	$(BIN)/python scripts/bench_reuse.py
 
 lint: install-test
 	$(BIN)/ruff check .

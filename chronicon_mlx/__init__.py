@@ -19,6 +19,9 @@ _EXPORTS = {
     "SamplingConfig": "analysis.params",
     "LoadedModel": "analysis.session",
     "ModelSession": "analysis.session",
+    "VideoCache": "analysis.videocache",
+    "VideoChat": "analysis.conversation",
+    "Answer": "analysis.result",
     "highlights": "highlight.run",
     "HighlightFinder": "highlight.run",
     "HighlightsConfig": "highlight.params",
@@ -42,9 +45,11 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from .analysis.analyze import Analyzer, analyze, analyze_video
+    from .analysis.conversation import VideoChat
     from .analysis.params import GenerationConfig, SamplingConfig
-    from .analysis.result import AnalysisResult
+    from .analysis.result import AnalysisResult, Answer
     from .analysis.session import LoadedModel, ModelSession
+    from .analysis.videocache import VideoCache
     from .errors import (
         BackendError,
         ChroniconError,

@@ -89,9 +89,10 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write `data` to `path` so readers see the old file or the new one, never a part."""
-    with _written_temp(path, data) as tmp:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> Path:
+    """Write `data` to `path` so readers see the old file or the new one, never a part
+    (`durable`: on disk before it replaces the old one, not only in the page cache)."""
+    with _written_temp(path, data, durable) as tmp:
         os.replace(tmp, path)
     return path
 
@@ -113,8 +114,9 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
 
 
 @contextlib.contextmanager
-def _written_temp(path: Path, data: bytes) -> Iterator[str]:
-    """A temporary file beside `path` holding `data`, flushed to disk; removed afterwards
+def _written_temp(path: Path, data: bytes, durable: bool = True) -> Iterator[str]:
+    """A temporary file beside `path` holding `data` (flushed to disk when `durable`);
+    removed afterwards
     (whatever the body did with it). Any OSError becomes an OutputError naming `path`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +128,8 @@ def _written_temp(path: Path, data: bytes) -> Iterator[str]:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         yield tmp
     except OSError as exc:
         raise OutputError(

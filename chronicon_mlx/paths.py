@@ -33,3 +33,10 @@ def cache_root() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base).expanduser() / "chronicon-mlx"
+
+
+def video_cache_dir() -> Path:
+    """Where the video cache keeps its entries (``CHRONICON_VIDEO_CACHE``, else ``videos``
+    in the cache folder)."""
+    env = os.environ.get("CHRONICON_VIDEO_CACHE")
+    return Path(env).expanduser() if env else cache_root() / "videos"

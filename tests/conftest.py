@@ -17,6 +17,14 @@ CACHE = Path(os.environ.get("CHRONICON_CACHE", REPO / ".cache"))
 os.environ["CHRONICON_CACHE"] = str(CACHE)  # tiny-random and subprocesses build here too
 
 
+@pytest.fixture(autouse=True)
+def video_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test its own video cache folder, so that no run reads another test's entries."""
+    folder = tmp_path_factory.mktemp("video-cache")
+    monkeypatch.setenv("CHRONICON_VIDEO_CACHE", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """A tiny random-weight SmolVLM2 checkpoint (4 image tokens per 64 px frame)."""

@@ -117,6 +117,7 @@ def test_the_facade_exports_every_name_it_lists() -> None:
         "HighlightFinder", "HighlightsConfig", "HighlightsResult", "Profile", "SamplingConfig",
         "WindowResult", "__version__", "analyze", "highlights",
     }  # fmt: skip
-    added = {"ModelSession", "Reporter", "UsageError", "VideoError", "write_highlights"}
+    added = {"ModelSession", "Reporter", "UsageError", "VideoError", "write_highlights",
+             "VideoChat", "VideoCache", "Answer"}  # fmt: skip
     assert before | added <= set(chronicon_mlx.__all__)
     assert callable(chronicon_mlx.highlights) and callable(chronicon_mlx.analyze)

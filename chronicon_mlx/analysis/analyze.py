@@ -6,8 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..media.decode import decoder_for
-from ..model.context import check_fits, check_user_text
-from ..model.prompt import build_prompt, load_chat_template
+from ..model.context import check_user_text
 from ..options.choices import (
     DEFAULT_FRAMES,
     DEFAULT_MAX_TOKENS,
@@ -20,11 +19,10 @@ from ..options.choices import (
 )
 from ..progress import Reporter
 from .conversation import VideoChat
-from .frames import sample_video
 from .params import GenerationConfig, SamplingConfig
 from .result import AnalysisResult, FrameRef, VideoFacts
-from .runlog import RunLog
-from .session import RANDOM_WEIGHTS_NOTE, ModelSession
+from .session import ModelSession
+from .videocache import VideoCache
 
 TokenCallback = Callable[[str], None]
 
@@ -51,19 +49,12 @@ def analyze_video(
     system = check_text(system, "system")
     for question in questions:
         check_user_text(session.model, {"prompt": question, "system": system})
-    run = RunLog(session.reporter)
-    video = sample_video(video_path, sampling, session.model.frame_size, run)
     texts = [question or DEFAULT_PROMPT for question in questions]
-    template = load_chat_template(session.model.path)
     longest = max(texts, key=len)
-    planned = build_prompt(template, longest, video.times, video.info.duration_s, system)
-    count = len(video.frames)
-    counted = check_fits(session.model, planned, count, generation.max_tokens)
-    loaded = session.load_stage(run, count, generation.max_tokens, counted)
-    if loaded.model.random_weights:
-        run.note(RANDOM_WEIGHTS_NOTE)
-    chat = VideoChat(session, loaded, video, system, generation, run, history=False)
+    chat = VideoChat.open(session, video_path, system, sampling, generation, longest)
+    chat.history = False
     answers = [chat.ask(text, on_token) for text in texts]
+    video, run, loaded = chat.video, chat.run, chat.loaded
     first = answers[0]
     return AnalysisResult(
         video=VideoFacts.from_info(video.info),
@@ -125,8 +116,10 @@ def analyze(
     quantize: Quantize = "auto",
     reporter: Reporter | None = None,
     on_token: TokenCallback | None = None,
+    video_cache: VideoCache | None = None,
 ) -> AnalysisResult:
-    """Analyze one video with a SmolVLM2 model and return the result (nothing is printed)."""
+    """Analyze one video with a SmolVLM2 model and return the result (nothing is printed);
+    `prompt` may be several questions, and a `video_cache` keeps the video for later runs."""
     sampling = SamplingConfig(
         frames=frames,
         resize=resize,
@@ -144,5 +137,6 @@ def analyze(
         dtype=dtype,
         quantize=quantize,
         reporter=reporter,
+        video_cache=video_cache,
     )
     return analyze_video(session, video_path, prompt, system, sampling, generation, on_token)

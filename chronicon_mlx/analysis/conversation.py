@@ -11,13 +11,19 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import GenerationOutput, GenerationRequest
-from ..backends.reuse import frame_key
 from ..errors import UsageError
 from ..model.context import check_fits, check_user_text
-from ..model.prompt import build_conversation, load_chat_template, render, video_prefix
+from ..model.prompt import (
+    build_conversation,
+    build_prompt,
+    load_chat_template,
+    render,
+    video_prefix,
+)
 from ..options.choices import check_text
 from ..progress import Reporter
-from .frames import SampledVideo, sample_video
+from .cached import CachedVideo
+from .frames import SampledVideo, decode_video, plan_video
 from .params import GenerationConfig, SamplingConfig
 from .result import SCHEMA_VERSION, Answer, Usage, turn_record
 from .runlog import RunLog
@@ -52,23 +58,34 @@ class VideoChat:
         system: str | None = None,
         sampling: SamplingConfig | None = None,
         generation: GenerationConfig | None = None,
+        longest: str = "?",
     ) -> VideoChat:
-        """Sample the video, check the prompt fits, load the model: a conversation ready
-        for its first question."""
+        """Plan the video's frames, check the prompt fits (with a question as long as
+        `longest`), load the model, then read the frames back from the session's video
+        cache or decode them: a conversation ready for its first question."""
         sampling = sampling or SamplingConfig()
         generation = generation or GenerationConfig()
         system = check_text(system, "system")
         check_user_text(session.model, {"system": system})
         run = RunLog(session.reporter)
-        video = sample_video(video_path, sampling, session.model.frame_size, run)
+        planned = plan_video(video_path, sampling, session.model.frame_size, run)
         template = load_chat_template(session.model.path)
-        prefix = video_prefix(template, video.times, video.info.duration_s, system)
-        count = len(video.frames)
-        counted = check_fits(session.model, prefix + "?", count, generation.max_tokens)
+        planned_prompt = build_prompt(
+            template, longest, planned.times, planned.info.duration_s, system
+        )
+        count = len(planned.indices)
+        counted = check_fits(session.model, planned_prompt, count, generation.max_tokens)
         loaded = session.load_stage(run, count, generation.max_tokens, counted)
         if loaded.model.random_weights:
             run.note(RANDOM_WEIGHTS_NOTE)
-        return cls(session, loaded, video, system, generation, run)
+        store = CachedVideo.open(session.video_cache, loaded, planned, sampling.seek, run)
+        video = store.frames(planned, sampling) if store is not None else None
+        video = video or decode_video(planned, sampling, run)
+        chat = cls(session, loaded, video, system, generation, run)
+        if store is not None:
+            store.prefix(chat._prefix)
+        chat._store = store
+        return chat
 
     def transcript(self) -> dict[str, Any]:
         """The conversation as JSON data: the video, the model, every turn."""
@@ -95,7 +112,8 @@ class VideoChat:
         }
 
     def __post_init__(self) -> None:
-        self._keys = [frame_key(image) for image in self.video.images]
+        self._store: CachedVideo | None = None
+        self._keys = list(self.video.keys)
         self._prefix = video_prefix(
             self.loaded.chat_template, self.video.times, self.video.info.duration_s, self.system
         )
@@ -139,6 +157,8 @@ class VideoChat:
         output = generate_reported(self.loaded, request, reporter, on_token)
         for stage, seconds in output.stages.items():
             self.run.timings[stage] = self.run.timings.get(stage, 0.0) + seconds
+        if self._store is not None:
+            self._store.save(self.video, request)
         answer = Answer(text, output.text, Usage.from_output(output), dict(output.stages))
         self.turns.append(answer)
         return answer

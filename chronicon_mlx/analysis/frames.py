@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..backends.reuse import frame_key
 from ..errors import VideoError, field
 from ..media import scenes
 from ..media.decode import Frame, sample
@@ -18,13 +19,39 @@ from .runlog import RunLog
 
 
 @dataclass(frozen=True)
+class PlannedVideo:
+    """A probed video and the frames chosen from it, before any is decoded."""
+
+    info: VideoInfo
+    indices: list[int]
+    wanted: int
+    resize: int
+    span: tuple[int, int]
+
+    @property
+    def times(self) -> list[float]:
+        """Each chosen frame's presentation time as planned (decoding may refine it)."""
+        index = self.info.index
+        if index is not None:
+            return [index.times[i] for i in self.indices]
+        return [i / self.info.fps for i in self.indices]
+
+
+@dataclass(frozen=True)
 class SampledVideo:
-    """A probed video and the frames decoded from it for the model."""
+    """A probed video and the frames decoded from it for the model.
+
+    `keys` name each frame by content; frames read back from the video cache keep their
+    keys, index and time but no pixels (`decoded` is False): the model needs only their
+    kept features.
+    """
 
     info: VideoInfo
     frames: list[Frame]
     wanted: int
     resize: int
+    keys: list[str]
+    decoded: bool = True
 
     @property
     def times(self) -> list[float]:
@@ -33,7 +60,7 @@ class SampledVideo:
 
     @property
     def images(self) -> list[Any]:
-        """Each frame's RGB pixels, at the model's size."""
+        """Each frame's RGB pixels, at the model's size (empty when not decoded)."""
         return [frame.image for frame in self.frames]
 
 
@@ -41,17 +68,15 @@ def sample_video(
     video_path: str | Path, sampling: SamplingConfig, frame_size: int, run: RunLog
 ) -> SampledVideo:
     """Probe the video and decode its frames (the run's "probe" and "sample" stages)."""
+    return decode_video(plan_video(video_path, sampling, frame_size, run), sampling, run)
+
+
+def plan_video(
+    video_path: str | Path, sampling: SamplingConfig, frame_size: int, run: RunLog
+) -> PlannedVideo:
+    """Probe the video and choose its frames (`fps` turned into a count)."""
     info = run.probe(video_path)
     resize = sampling.resize or frame_size
-    frames, wanted = sample_frames(info, sampling, resize, run)
-    return SampledVideo(info, frames, wanted, resize)
-
-
-def sample_frames(
-    info: VideoInfo, sampling: SamplingConfig, resize: int, run: RunLog
-) -> tuple[list[Frame], int]:
-    """Plan and decode the frames (the run's "sample" stage); return them and how many were
-    wanted (`fps` turned into a count)."""
     with run.stage("sample"):
         first, stop = frame_range(info, sampling.start_s, sampling.end_s)
         wanted = sampling.frames
@@ -66,16 +91,39 @@ def sample_frames(
             indices = scenes.choose(info, first, stop, wanted, sampling.seek)
         else:
             indices = plan(info, first, stop, wanted, sampling.seek)
-        frames = sample(info, indices, resize, sampling.seek)
+    return PlannedVideo(info, indices, wanted, resize, (first, stop))
+
+
+def decode_video(planned: PlannedVideo, sampling: SamplingConfig, run: RunLog) -> SampledVideo:
+    """Decode the planned frames (the run's "sample" stage)."""
+    info = planned.info
+    with run.stage("sample"):
+        frames = sample(info, planned.indices, planned.resize, sampling.seek)
         if not frames:
             raise VideoError(
                 f"{info.path} has no decodable video frames",
                 hint="it may be damaged; check it in a video player",
             )
-        shortfall = _shortfall(info, sampling, (first, stop), wanted, indices, frames)
-        if shortfall:
-            run.note(shortfall)
-    return frames, wanted
+        keys = [frame_key(frame.image) for frame in frames]
+    return cached_video(planned, sampling, frames, keys, run, decoded=True)
+
+
+def cached_video(
+    planned: PlannedVideo,
+    sampling: SamplingConfig,
+    frames: list[Frame],
+    keys: list[str],
+    run: RunLog,
+    decoded: bool = False,
+) -> SampledVideo:
+    """The sampled video from its frames (decoded now, or read back from the cache), with
+    a note when fewer frames than wanted came out."""
+    shortfall = _shortfall(
+        planned.info, sampling, planned.span, planned.wanted, planned.indices, frames
+    )
+    if shortfall:
+        run.note(shortfall)
+    return SampledVideo(planned.info, frames, planned.wanted, planned.resize, keys, decoded)
 
 
 def _shortfall(

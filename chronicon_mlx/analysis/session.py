@@ -17,6 +17,7 @@ from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, DEFAULT_MODEL,
 from ..progress import NullReporter, Reporter, spell
 from .result import Fallback, ModelInfo
 from .runlog import RunLog
+from .videocache import VideoCache
 
 _Session = TypeVar("_Session", bound="ModelSession")
 RANDOM_WEIGHTS_NOTE = (
@@ -68,6 +69,8 @@ class ModelSession:
     With `backend="auto"` the backends are tried best first (see backends.candidates); one
     that is not installed or fails to load is skipped with a note and recorded as a
     fallback. `quantize="auto"` quantizes only a model that fits in memory no other way.
+    With a `video_cache`, a video's frames, their features and its prefilled prompt are
+    kept on disk, and a later run on the same video skips decoding, vision and prefill.
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class ModelSession:
         quantize: Quantize | None = "auto",
         reporter: Reporter | None = None,
         allow_download: bool = True,
+        video_cache: VideoCache | None = None,
     ) -> None:
         quantize = "auto" if quantize is None else quantize
         choices.check_choice(quantize, choices.QUANTIZE, "quantization")
@@ -87,6 +91,7 @@ class ModelSession:
         self.dtype = dtype
         self.quantize: Quantize = quantize
         self.allow_download = allow_download
+        self.video_cache = video_cache
         self._loaded: LoadedModel | None = None
         if isinstance(backend, str):
             self.explicit = backend != "auto"

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..analysis.params import GenerationConfig, SamplingConfig
 from ..errors import OutputError, field
 from ..files import check_writable, unique_path
 from ..media.sources import check_file, expand
@@ -17,10 +16,9 @@ from ..options import choices, profiles, userconfig
 from ..options.choices import check_text
 from ..output.json_record import default_output_path, write_json
 from ..text import json_text, printable
-from ..timecodes import parse_time
 from . import options
 from .batch import Done, Row, finish, run_each
-from .common import handle_errors, open_session
+from .common import handle_errors, open_session, run_configs
 from .models import show_models
 from .render import RichReporter, print_saved, stderr_console, timing_table
 
@@ -39,30 +37,11 @@ def _list_models(value: bool) -> None:
 def analyze_command(
     videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
-    frames: int | None = options.value(
-        None,
-        "--frames",
-        "-f",
-        help="Frames to sample, spread over the clip (1-64).",
-        metavar="N",
-        shown=f"{choices.DEFAULT_FRAMES}, or the profile's or config file's",
-    ),
+    frames: int | None = options.FRAMES,
     start: str | None = options.START,
     end: str | None = options.END,
-    fps: float | None = options.value(
-        None,
-        "--fps",
-        help=f"Frames per second to sample instead of --frames (at most"
-        f" {choices.FPS.high:g}; at most {choices.FRAMES.high:g} frames).",
-        metavar="RATE",
-        shown="off",
-    ),
-    sampling_strategy: str = options.value(
-        "uniform",
-        "--sampling",
-        metavar="MODE",
-        help="uniform: spread evenly; scene: prefer frames right after scene changes.",
-    ),
+    fps: float | None = options.FPS,
+    sampling_strategy: str = options.SAMPLING,
     seek: str = options.SEEK,
     prompt: list[str] | None = options.value(
         None,
@@ -75,22 +54,8 @@ def analyze_command(
     ),
     system: str | None = options.SYSTEM,
     resize: int | None = options.RESIZE,
-    max_tokens: int | None = options.value(
-        None,
-        "--max-tokens",
-        "-t",
-        help="Most tokens to generate.",
-        metavar="N",
-        shown=f"{choices.DEFAULT_MAX_TOKENS}, or the profile's or config file's",
-    ),
-    profile_name: str | None = options.value(
-        None,
-        "--profile",
-        "-P",
-        metavar="NAME",
-        shown="none",
-        help="A prompt profile (system prompt, question, defaults); --system/--prompt win.",
-    ),
+    max_tokens: int | None = options.MAX_TOKENS,
+    profile_name: str | None = options.PROFILE,
     profiles_file: Path | None = options.PROFILES_FILE,
     temperature: float = options.TEMPERATURE,
     seed: int | None = options.SEED,
@@ -112,6 +77,7 @@ def analyze_command(
     verbose: bool = options.flag(
         "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
     ),
+    no_cache: bool = options.NO_CACHE,
     quiet: bool = options.QUIET,
     list_models: bool = typer.Option(
         False,
@@ -134,18 +100,10 @@ def analyze_command(
         asked = [text for text in (check_text(p, "prompt") for p in prompt or []) if text]
         questions: list[str] | None = asked or pick(None, "prompt")
         system = pick(check_text(system, "system"), "system")
-        sampling = SamplingConfig(
-            frames=pick(frames, "frames"),
-            resize=resize,
-            start_s=parse_time(start, "start_s") if start is not None else 0.0,
-            end_s=parse_time(end, "end_s") if end is not None else None,
-            fps=fps,
-            seek=cast(choices.Seek, seek),
-            strategy=cast(choices.Strategy, sampling_strategy),
-        )
-        generation = GenerationConfig(
-            max_tokens=pick(max_tokens, "max_tokens"), temperature=temperature, seed=seed
-        )
+        sampling, generation = run_configs(
+            pick, frames, start, end, fps, sampling_strategy, seek, resize, max_tokens,
+            temperature, seed,
+        )  # fmt: skip
         output = output.expanduser() if output is not None else None
         targets = _targets(files, output, no_save, defaults.output_folder())
         exclusive = output is None or output.is_dir()
@@ -153,7 +111,7 @@ def analyze_command(
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console, verbose=verbose)
         session = open_session(Analyzer, defaults, reporter, model, backend, device, dtype,
-                               quantize)  # fmt: skip
+                               quantize, cache=not no_cache)  # fmt: skip
         records: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:

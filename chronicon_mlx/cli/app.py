@@ -13,6 +13,8 @@ from .. import __version__
 from ..errors import EXIT_INTERRUPTED
 from .analyze import analyze_command
 from .bench import bench_command
+from .cache import cache_app
+from .chat import chat_command
 from .common import Command, Group
 from .config import config_app
 from .doctor import doctor_command
@@ -62,8 +64,10 @@ app = typer.Typer(
 )
 app.command("analyze", cls=Command)(analyze_command)
 app.command("highlights", cls=Command)(highlights_command)
+app.command("chat", cls=Command)(chat_command)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(config_app, name="config")
+app.add_typer(cache_app, name="cache")
 app.command("doctor", cls=Command)(doctor_command)
 app.command("models", cls=Command)(models_command)
 app.command("bench", cls=Command)(bench_command)

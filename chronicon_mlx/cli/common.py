@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
+from ..analysis.params import GenerationConfig, SamplingConfig
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, ChroniconError
-from ..options import userconfig
+from ..options import choices, userconfig
+from ..timecodes import parse_time
 from .render import RichReporter, line, print_error
 
 if TYPE_CHECKING:
@@ -78,8 +80,13 @@ def open_session(
     device: str | None,
     dtype: str | None,
     quantize: str | None,
+    cache: bool = False,
 ) -> _Session:
-    """A model session from the flags, falling back to the config file and built-ins."""
+    """A model session from the flags, falling back to the config file and built-ins; with
+    `cache`, one that keeps videos in the video cache (unless its size is set to 0)."""
+    from ..analysis.videocache import VideoCache
+
+    limit = float(settings["cache_gb"])
     return kind(
         model=userconfig.resolve(model, "model", settings),
         backend=userconfig.resolve(backend, "backend", settings),
@@ -87,4 +94,35 @@ def open_session(
         dtype=userconfig.resolve(dtype, "dtype", settings),
         quantize=quantize or "auto",  # type: ignore[arg-type]
         reporter=reporter,
+        video_cache=VideoCache.default(limit) if cache and limit > 0 else None,
     )
+
+
+def run_configs(
+    pick: Callable[[Any, str], Any],
+    frames: int | None,
+    start: str | None,
+    end: str | None,
+    fps: float | None,
+    strategy: str,
+    seek: str,
+    resize: int | None,
+    max_tokens: int | None,
+    temperature: float,
+    seed: int | None,
+) -> tuple[SamplingConfig, GenerationConfig]:
+    """How frames are sampled and answers generated, from the flags (`pick` fills what a
+    flag leaves open from the profile, the config file or the built-in default)."""
+    sampling = SamplingConfig(
+        frames=pick(frames, "frames"),
+        resize=resize,
+        start_s=parse_time(start, "start_s") if start is not None else 0.0,
+        end_s=parse_time(end, "end_s") if end is not None else None,
+        fps=fps,
+        seek=cast(choices.Seek, seek),
+        strategy=cast(choices.Strategy, strategy),
+    )
+    generation = GenerationConfig(
+        max_tokens=pick(max_tokens, "max_tokens"), temperature=temperature, seed=seed
+    )
+    return sampling, generation

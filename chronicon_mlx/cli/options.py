@@ -102,3 +102,47 @@ PROFILES_FILE = value(
     shown="profiles.toml in the config folder",
 )
 JSON_RECORD = flag("--json", help="Print the JSON record on stdout.")
+VIDEO = typer.Argument(..., help="A video file.", show_default=False, metavar="VIDEO")
+FRAMES = value(
+    None,
+    "--frames",
+    "-f",
+    help="Frames to sample, spread over the clip (1-64).",
+    metavar="N",
+    shown=f"{choices.DEFAULT_FRAMES}, or the profile's or config file's",
+)
+FPS = value(
+    None,
+    "--fps",
+    help=f"Frames per second to sample instead of --frames (at most"
+    f" {choices.FPS.high:g}; at most {choices.FRAMES.high:g} frames).",
+    metavar="RATE",
+    shown="off",
+)
+SAMPLING = value(
+    "uniform",
+    "--sampling",
+    metavar="MODE",
+    help="uniform: spread evenly; scene: prefer frames right after scene changes.",
+)
+MAX_TOKENS = value(
+    None,
+    "--max-tokens",
+    "-t",
+    help="Most tokens to generate.",
+    metavar="N",
+    shown=f"{choices.DEFAULT_MAX_TOKENS}, or the profile's or config file's",
+)
+PROFILE = value(
+    None,
+    "--profile",
+    "-P",
+    metavar="NAME",
+    shown="none",
+    help="A prompt profile (system prompt, question, defaults); --system/--prompt win.",
+)
+NO_CACHE = flag(
+    "--no-cache",
+    help="Neither read nor write the video cache (decoded frames' features and the video's"
+    " prefilled prompt, kept on disk between runs).",
+)

@@ -61,6 +61,14 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count} {word if count == 1 else words or word + 's'}"
 
 
+def size(count: int) -> str:
+    """Bytes in kB, MB or GB ("31.2 MB")."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
 class EtaColumn(TimeRemainingColumn):
     """Time remaining, shown only for stages with a known length that are still running."""
 

@@ -35,6 +35,7 @@ DEFAULT_PROFILE = "general"
 DEFAULT_PROMPT = "Describe what happens in this video."
 DEFAULT_FRAMES = 8
 DEFAULT_MAX_TOKENS = 256
+DEFAULT_CACHE_GB = 4.0
 DEFAULT_WINDOW_S = 30.0
 DEFAULT_OVERLAP_S = 5.0
 DEFAULT_FRAMES_PER_WINDOW = 6
@@ -76,6 +77,7 @@ class Range:
 
 FRAMES = Range(1, 64)
 MAX_TOKENS = Range(1, 8192)
+CACHE_GB = Range(0, 100_000, integer=False)
 HIGHLIGHT_MAX_TOKENS = Range(8, 4096)
 FPS = Range(0, 60, integer=False, above=True)
 RESIZE = Range(16, 8192)

@@ -48,6 +48,12 @@ SETTINGS: dict[str, Setting] = {
     "output": Setting("string", choices.DEFAULT_OUTPUT, "folder for records and reports"),
     "formats": Setting("list of strings", list(choices.DEFAULT_FORMATS), "highlights formats"),
     "profile": Setting("string", choices.DEFAULT_PROFILE, "default profile of highlights"),
+    "cache_gb": Setting(
+        "number",
+        choices.DEFAULT_CACHE_GB,
+        "most GB the video cache keeps (0 turns it off)",
+        limits=choices.CACHE_GB,
+    ),
 }
 
 
@@ -90,7 +96,7 @@ def load(path: Path | None = None) -> Settings:
 def _check(path: Path, key: str, value: Any) -> Any:
     setting = SETTINGS[key]
     where = f"{path}: '{key}'"
-    if setting.kind == "integer":
+    if setting.kind in ("integer", "number"):
         assert setting.limits is not None
         return check_number(
             where, value, setting.limits, "an integer", f"{key} = {setting.default}"

@@ -1,0 +1,277 @@
+"""The video cache: what reading and encoding a video cost, kept on disk between runs.
+
+Two kinds of entry, one safetensors file each:
+
+- *frames*: every sampled frame's vision features, index, time and content key; keyed by
+  the video's content (its size and bytes sampled across it), the frame plan and size, the
+  model's files, the backend, device, dtype and library versions;
+- *prefix*: the KV cache of the prompt up to the first question (system prompt and frames);
+  keyed by the frames entry's key and the prefix text.
+
+Each file carries the format's version, its own key and a checksum of its tensors: one that
+does not match (damaged, foreign, written by another version) is ignored, removed and
+rebuilt. The folder is kept under a size limit by dropping the least recently used files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import paths
+from ..backends.reuse import PrefixState
+from ..errors import OutputError
+from ..files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from ..backends.base import BackendInfo
+    from ..model.resolver import ModelRef
+    from .frames import PlannedVideo
+
+FORMAT = "chronicon-video-cache"
+VERSION = "1"
+DEFAULT_LIMIT_GB = 4.0
+SAMPLE_BLOCKS = 32
+BLOCK = 64 * 1024
+SUFFIX = ".safetensors"
+Note = Callable[[str], None]
+Array = np.ndarray[Any, Any]
+Entry = tuple[dict[str, Array], dict[str, str]]
+
+
+def content_digest(path: Path) -> str:
+    """A fast digest of a file's content: its size and `SAMPLE_BLOCKS` blocks spread over it
+    (the whole file when it is small)."""
+    size = path.stat().st_size
+    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
+    with path.open("rb") as handle:
+        if size <= SAMPLE_BLOCKS * BLOCK:
+            digest.update(handle.read())
+        else:
+            step = (size - BLOCK) // (SAMPLE_BLOCKS - 1)
+            for n in range(SAMPLE_BLOCKS):
+                handle.seek(n * step)
+                digest.update(handle.read(BLOCK))
+    return digest.hexdigest()
+
+
+def model_fingerprint(model: ModelRef) -> str:
+    """What identifies a checkpoint's weights: its folder, config and weight files (name,
+    size, modification time)."""
+    digest = hashlib.blake2b(str(model.path.resolve()).encode(), digest_size=16)
+    digest.update(json.dumps(model.config, sort_keys=True).encode())
+    for file in sorted(model.path.glob("*.safetensors")):
+        stat = file.stat()
+        digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=20).hexdigest()
+
+
+def _checksum(tensors: dict[str, Array]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name])
+        digest.update(f"{name}:{array.dtype.str}:{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedFrames:
+    """A video's sampled frames as the cache keeps them: (index, time) and content key of
+    each, and its vision features."""
+
+    frames: list[tuple[int, float]]
+    keys: list[str]
+    features: list[Array]
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """The cache folder, how many entries it holds, their size and the size limit."""
+
+    root: Path
+    entries: int
+    bytes: int
+    limit_bytes: int
+
+
+class VideoCache:
+    """Video cache entries under `root`, at most `limit_bytes` in all."""
+
+    def __init__(self, root: Path, limit_bytes: int) -> None:
+        self.root = root
+        self.limit_bytes = limit_bytes
+
+    @classmethod
+    def default(cls, limit_gb: float = DEFAULT_LIMIT_GB) -> VideoCache:
+        """The cache in its usual folder (see `paths.video_cache_dir`)."""
+        return cls(paths.video_cache_dir(), int(limit_gb * 1e9))
+
+    def frames_key(
+        self, planned: PlannedVideo, seek: str, model: ModelRef, backend: BackendInfo
+    ) -> str:
+        """The frames entry's key for a planned video on a loaded model."""
+        return _digest(
+            "frames", VERSION, content_digest(planned.info.path), planned.indices,
+            planned.resize, seek, model_fingerprint(model), backend.name, backend.device,
+            backend.dtype, sorted(backend.details.items()),
+        )  # fmt: skip
+
+    @staticmethod
+    def prefix_key(frames_key: str, prefix: str) -> str:
+        """The prefix entry's key: the frames it holds and the prompt text up to them."""
+        return _digest("prefix", VERSION, frames_key, prefix)
+
+    def read_frames(self, key: str, note: Note) -> CachedFrames | None:
+        """The frames entry for `key`, or None (missing, or unusable: then removed)."""
+        found = self._read("frames", key, note)
+        if found is None:
+            return None
+        tensors, meta = found
+        try:
+            frames = [(int(i), float(t)) for i, t in json.loads(meta["frames"])]
+            keys = [str(k) for k in json.loads(meta["keys"])]
+            features = [tensors[f"frame.{n}"] for n in range(len(keys))]
+        except (KeyError, ValueError, TypeError):
+            self._reject("frames", key, "its frame list is unreadable", note)
+            return None
+        if len(frames) != len(keys) or not keys:
+            self._reject("frames", key, "its frame list is inconsistent", note)
+            return None
+        return CachedFrames(frames, keys, features)
+
+    def write_frames(self, key: str, entry: CachedFrames, note: Note) -> None:
+        """Keep a video's frames (a failed write is a note, never an error)."""
+        tensors = {f"frame.{n}": array for n, array in enumerate(entry.features)}
+        meta = {"frames": json.dumps(entry.frames), "keys": json.dumps(entry.keys)}
+        self._write("frames", key, tensors, meta, note)
+
+    def read_prefix(self, key: str, note: Note) -> PrefixState | None:
+        """The prefix entry for `key`, or None (missing, or unusable: then removed)."""
+        found = self._read("prefix", key, note)
+        if found is None:
+            return None
+        tensors, meta = found
+        try:
+            frame_keys = [str(k) for k in json.loads(meta["frame_keys"])]
+            count = int(meta["layers"])
+            layers = [(tensors[f"layer.{n}.keys"], tensors[f"layer.{n}.values"])
+                      for n in range(count)]  # fmt: skip
+            ids = [int(i) for i in tensors["ids"]]
+        except (KeyError, ValueError, TypeError):
+            self._reject("prefix", key, "its layers are unreadable", note)
+            return None
+        return PrefixState(ids, frame_keys, layers)
+
+    def write_prefix(self, key: str, state: PrefixState, note: Note) -> None:
+        """Keep a prefix's KV cache (a failed write is a note, never an error)."""
+        tensors: dict[str, Array] = {"ids": np.asarray(state.ids, np.int64)}
+        for n, (keys, values) in enumerate(state.layers):
+            tensors[f"layer.{n}.keys"], tensors[f"layer.{n}.values"] = keys, values
+        meta = {"frame_keys": json.dumps(state.frame_keys), "layers": str(len(state.layers))}
+        self._write("prefix", key, tensors, meta, note)
+
+    def forget(self, kind: str, key: str) -> None:
+        """Remove one entry (one whose content the model refused)."""
+        with contextlib.suppress(OSError):
+            self._path(kind, key).unlink()
+
+    def info(self) -> CacheInfo:
+        """What the cache holds now."""
+        files = self._files()
+        return CacheInfo(self.root, len(files), sum(size for _, size, _ in files), self.limit_bytes)
+
+    def clear(self) -> CacheInfo:
+        """Remove every entry; return what was removed."""
+        removed = self.info()
+        for path, _, _ in self._files():
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return removed
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / f"{kind}-{key}{SUFFIX}"
+
+    def _files(self) -> list[tuple[Path, int, float]]:
+        found = []
+        for kind in ("frames", "prefix"):
+            for path in self.root.glob(f"{kind}-*{SUFFIX}"):
+                with contextlib.suppress(OSError):
+                    stat = path.lstat()
+                    if path.is_file() and not path.is_symlink():
+                        found.append((path, stat.st_size, stat.st_mtime))
+        return found
+
+    def _read(
+        self, kind: str, key: str, note: Note
+    ) -> tuple[dict[str, Array], dict[str, str]] | None:
+        from safetensors import SafetensorError, safe_open
+
+        path = self._path(kind, key)
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="np") as handle:
+                meta = dict(handle.metadata() or {})
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        except (OSError, SafetensorError, ValueError) as exc:
+            self._reject(kind, key, f"it is damaged ({type(exc).__name__})", note)
+            return None
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            self._reject(kind, key, "it was written by another version", note)
+            return None
+        if meta.get("key") != key or meta.get("kind") != kind:
+            self._reject(kind, key, "it belongs to another video or model", note)
+            return None
+        if meta.get("checksum") != _checksum(tensors):
+            self._reject(kind, key, "its checksum does not match", note)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # the least recently used go first
+        return tensors, meta
+
+    def _write(
+        self, kind: str, key: str, tensors: dict[str, Array], meta: dict[str, str], note: Note
+    ) -> None:
+        from safetensors.numpy import save
+
+        header = {"format": FORMAT, "version": VERSION, "kind": kind, "key": key,
+                  "checksum": _checksum(tensors), **meta}  # fmt: skip
+        data = save({name: np.ascontiguousarray(a) for name, a in tensors.items()}, header)
+        if len(data) > self.limit_bytes:
+            return
+        try:
+            atomic_write_bytes(self._path(kind, key), data, durable=False)
+        except OutputError as error:
+            note(f"the video cache was not updated: {error.message}")
+            return
+        self._trim(keep=self._path(kind, key))
+
+    def _trim(self, keep: Path) -> None:
+        """Drop the least recently used entries until the cache fits its limit."""
+        files = sorted(self._files(), key=lambda item: item[2])
+        total = sum(size for _, size, _ in files)
+        for path, size, _ in files:
+            if total <= self.limit_bytes:
+                break
+            if path == keep:
+                continue
+            with contextlib.suppress(OSError):
+                path.unlink()
+                total -= size
+
+    def _reject(self, kind: str, key: str, reason: str, note: Note) -> None:
+        note(f"ignored a video cache entry ({reason}); building it again")
+        self.forget(kind, key)
