@@ -169,6 +169,47 @@ def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path, bot
     assert answers[0] != answers[1]
 
 
+@pytest.mark.torch
+def test_greedy_loop_gives_generates_tokens(tiny_model: Path, both: Any) -> None:
+    """The lean greedy loop and model.generate choose the same tokens: plain, with a
+    reused prefix, with end-of-sequence ignored and constrained to JSON; and stream the
+    same pieces."""
+    torch_cpu = both[1]
+    template = prompts.load_chat_template(tiny_model)
+    system = scoring.system_prompt("You rate sports.", "Rate 1 to 10.")
+    frames = _frames(7)
+    times = [i * 0.5 for i in range(len(frames))]
+    text = prompts.build_prompt(template, scoring.user_prompt(None), times, 3.0, system)
+    prefix = prompts.shared_prefix(text)
+    requests = [
+        GenerationRequest(frames, text, max_tokens=20),
+        GenerationRequest(frames, text, max_tokens=20, prefix=prefix),
+        GenerationRequest(frames, text, max_tokens=20, ignore_eos=True),
+        GenerationRequest(
+            frames,
+            text,
+            max_tokens=scoring.CONSTRAINED_MAX_TOKENS,
+            prefix=prefix,
+            json_schema=scoring.SCHEMA,
+        ),
+    ]
+    try:
+        for request in requests:
+            outputs = []
+            for loop in (True, False):
+                torch_cpu.greedy_loop = loop
+                pieces: list[str] = []
+                outputs.append((torch_cpu.generate(request, pieces.append), pieces))
+            (lean, lean_pieces), (reference, reference_pieces) = outputs
+            assert lean.token_ids == reference.token_ids and lean.token_ids
+            assert lean_pieces == reference_pieces and len(lean_pieces) == len(lean.token_ids)
+            assert lean.finish_reason == reference.finish_reason
+            assert lean.stages["vision"] >= 0 and lean.stages["prefill"] > 0
+        assert scoring.parse(lean.text) is not None
+    finally:
+        torch_cpu.greedy_loop = True
+
+
 class _Recorder:
     def __init__(self) -> None:
         self.notes: list[str] = []

@@ -60,7 +60,8 @@ def test_analyze_prints_the_answer_and_saves_the_record(
     assert record["tokens"]["prompt"] > 8 * 7 and record["tokens"]["generated"] == 10
     assert set(record["timing"]) == {"model_load_time", "inference_time", "total_time", "stages"}
     assert set(record["timing"]["stages"]) == {
-        "probe", "sample", "load", "cache", "preprocess", "prefill", "generate",
+        "probe", "sample", "import", "load", "cache", "preprocess", "vision", "prefill",
+        "generate",
     }  # fmt: skip
     assert record["timing"]["total_time"] >= record["timing"]["inference_time"] > 0
     info = record["video_info"]

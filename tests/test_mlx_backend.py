@@ -48,7 +48,8 @@ def test_greedy_generation_is_deterministic_and_decodes_to_its_text(
     assert first.prompt_tokens == len(backend.prompt_ids(_request(tiny_model)))
     decoded = backend._processor.tokenizer.decode(first.token_ids)
     assert first.text == decoded.strip() != ""
-    assert set(first.stages) == {"preprocess", "prefill", "generate"}
+    assert set(first.stages) == {"preprocess", "vision", "prefill", "generate"}
+    assert first.stages["vision"] > 0 and first.stages["prefill"] > 0
     assert first.peak_memory_gb > 0
 
 

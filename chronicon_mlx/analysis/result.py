@@ -198,13 +198,14 @@ class AnalysisResult:
 
     @property
     def model_load_time(self) -> float:
-        """Seconds spent loading the model."""
-        return self.stages.get("load", 0.0)
+        """Seconds spent importing the backend's libraries and loading the model."""
+        return self.stages.get("import", 0.0) + self.stages.get("load", 0.0)
 
     @property
     def inference_time(self) -> float:
-        """Seconds spent preprocessing, prefilling and decoding."""
-        return sum(self.stages.get(s, 0.0) for s in ("preprocess", "prefill", "generate"))
+        """Seconds spent preprocessing, encoding frames, prefilling and decoding."""
+        stages = ("preprocess", "vision", "prefill", "generate")
+        return sum(self.stages.get(s, 0.0) for s in stages)
 
     @property
     def total_time(self) -> float:

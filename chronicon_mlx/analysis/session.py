@@ -36,6 +36,9 @@ class LoadedModel:
     fallbacks: tuple[Fallback, ...]
     notes: tuple[str, ...]
     seconds: float
+    import_seconds: float = 0.0
+    """`seconds`: reading the model and getting it ready, after `import_seconds` spent
+    importing the libraries its backend runs on."""
 
     @property
     def info(self) -> ModelInfo:
@@ -149,24 +152,31 @@ class ModelSession:
     def load_stage(
         self, run: RunLog, frames: int, max_tokens: int, prompt_tokens: int | None = None
     ) -> LoadedModel:
-        """`load` as the run's "load" stage; the load's notes go to the run (first time)."""
+        """`load` as the run's "import" and "load" stages; the load's notes go to the run
+        (first time)."""
         fresh = self._loaded is None
         self.reporter.stage_started("load")
         loaded = self.load(frames, max_tokens, prompt_tokens)
         seconds = loaded.seconds if fresh else 0.0
+        imported = loaded.import_seconds if fresh else 0.0
+        if imported:
+            run.timings["import"] = imported
         run.timings["load"] = seconds
-        self.reporter.stage_finished("load", seconds)
+        self.reporter.stage_finished("load", imported + seconds)
         for message in loaded.notes if fresh else ():
             run.note(message)
         return loaded
 
     def _load(self, need: _Need) -> LoadedModel:
         start = time.perf_counter()
+        imports = 0.0
         fallbacks: list[Fallback] = []
         for position, candidate in enumerate(self.candidates):
             last = position == len(self.candidates) - 1
             try:
+                created = time.perf_counter()
                 backend = create(candidate, dtype=self.dtype)
+                imports += time.perf_counter() - created
                 model = self.model if position == 0 else self._resolve(candidate)
                 quantization = self._fit(backend, model, need)
                 notes = backend.load(model, quantize=quantization)
@@ -194,7 +204,8 @@ class ModelSession:
                 quantization=quantization,
                 fallbacks=tuple(fallbacks),
                 notes=tuple(notes),
-                seconds=time.perf_counter() - start,
+                seconds=time.perf_counter() - start - imports,
+                import_seconds=imports,
             )
         raise AssertionError("unreachable: the last candidate raises")  # pragma: no cover
 

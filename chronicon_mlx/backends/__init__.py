@@ -33,6 +33,7 @@ class _Entry:
     cls: str
     needs: tuple[str, ...]
     install: str
+    libraries: tuple[str, ...]
 
 
 BACKENDS: dict[str, _Entry] = {
@@ -41,12 +42,19 @@ BACKENDS: dict[str, _Entry] = {
         "MLXBackend",
         ("mlx", "mlx_vlm"),
         "pip install 'mlx-vlm>=0.7.10' plus mlx on macOS or 'mlx[cpu]' on Linux",
+        ("mlx.core", "mlx_vlm", "mlx_vlm.models.smolvlm"),
     ),
     "transformers": _Entry(
         "chronicon_mlx.backends.transformers_backend",
         "TransformersBackend",
         ("torch", "transformers"),
         "pip install 'chronicon-mlx[torch]' (torch, transformers, num2words)",
+        (
+            "torch",
+            "transformers.models.smolvlm.modeling_smolvlm",
+            "transformers.models.smolvlm.image_processing_pil_smolvlm",
+            "transformers.tokenization_utils_tokenizers",
+        ),
     ),
 }
 
@@ -101,7 +109,8 @@ def missing_modules(name: str) -> list[str]:
 
 
 def create(candidate: Candidate, dtype: str = "auto") -> Backend:
-    """Create (but do not load) a backend; raise BackendError with an install hint."""
+    """Create (but do not load) a backend, importing the libraries it runs on; raise
+    BackendError with an install hint."""
     check_choice(dtype, DTYPES, "dtype")
     entry = BACKENDS[candidate.backend]
     missing = missing_modules(candidate.backend)
@@ -112,4 +121,6 @@ def create(candidate: Candidate, dtype: str = "auto") -> Backend:
         )
     module = importlib.import_module(entry.module)
     backend: Backend = getattr(module, entry.cls)(dtype=dtype, device=candidate.device)
+    for library in entry.libraries:  # after: the MLX backend picks its BLAS before mlx loads
+        importlib.import_module(library)
     return backend

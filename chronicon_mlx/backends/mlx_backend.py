@@ -136,7 +136,7 @@ class MLXBackend(KeptState):
             extra["logits_processors"] = [self._json_processor(request.json_schema)]
         preprocess_s = time.perf_counter() - start
         start = time.perf_counter()
-        cache, reused, encoded = self._head(step, keys, pixels)
+        cache, reused, encoded, vision_s = self._head(step, keys, pixels)
         extra["prompt_cache"] = cache
         rest = mx.array([step.ids[step.head :]])
         with eos_disabled(self._processor.tokenizer, request.ignore_eos):
@@ -148,6 +148,7 @@ class MLXBackend(KeptState):
         token_ids = [int(t) for t in (last.token_ids or [])]
         answer_ids = token_ids[:-1] if last.finish_reason == "stop" else token_ids
         computed = len(step.ids) - reused
+        prefill_s = first_token_s - vision_s
         return GenerationOutput(
             cached_tokens=step.reuse,
             constrained=request.json_schema is not None,
@@ -155,13 +156,14 @@ class MLXBackend(KeptState):
             token_ids=token_ids,
             prompt_tokens=len(step.ids),
             generated_tokens=int(last.generation_tokens),
-            prompt_tps=computed / first_token_s if first_token_s > 0 else 0.0,
+            prompt_tps=computed / prefill_s if prefill_s > 0 else 0.0,
             generation_tps=float(last.generation_tps),
             peak_memory_gb=float(mx.get_peak_memory()) / 1e9,
             finish_reason=str(last.finish_reason or "length"),
             stages={
                 "preprocess": preprocess_s,
-                "prefill": first_token_s,
+                "vision": vision_s,
+                "prefill": prefill_s,
                 "generate": max(0.0, total_s - first_token_s),
             },
             encoded_frames=encoded,
@@ -180,13 +182,15 @@ class MLXBackend(KeptState):
 
     def _head(
         self, step: Plan, keys: list[str], pixels: dict[str, Any] | None
-    ) -> tuple[list[Any], int, int]:
+    ) -> tuple[list[Any], int, int, float]:
         """The KV cache through the head: the kept prefix when one matches, the rest
         prefilled from text embeddings and frame features; (cache, tokens reused, frames
-        encoded now)."""
+        encoded now, seconds in the vision tower)."""
         from mlx_vlm.models import cache as kv_cache
 
+        started = time.perf_counter()
         encoded = self._encode(keys, pixels)
+        vision_s = time.perf_counter() - started
         cache = self._prefixes.get(step.cache_key) if step.reuse else None
         start = step.reuse if cache is not None else 0
         if cache is None:
@@ -199,7 +203,7 @@ class MLXBackend(KeptState):
         first_frame //= self._shapes.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame:]]
         self._prefill(step.ids[start : step.head], features, cache)
-        return cache, start, encoded
+        return cache, start, encoded, vision_s
 
     def _encode(self, keys: list[str], pixels: dict[str, Any] | None) -> int:
         """Run the vision tower (and connector) on the frames not kept yet; keep each

@@ -82,17 +82,25 @@ class JsonConstraint:
         self.bitmask: Any = None
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import llguidance.torch
-
         if self.prompt_length is None:
             self.prompt_length = int(input_ids.shape[1])
-            self.bitmask = llguidance.torch.allocate_token_bitmask(1, scores.shape[-1])
         else:
-            self.matcher.consume_token(int(input_ids[0, -1]))
-        llguidance.torch.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
-        mask = self.bitmask.to(scores.device)
-        llguidance.torch.apply_token_bitmask_inplace(scores, mask)
+            self.consume(int(input_ids[0, -1]))
+        self.restrict(scores)
         return scores
+
+    def restrict(self, logits: Any) -> None:
+        """Forbid, in place, every token that would break the JSON (logits [1, vocab])."""
+        import llguidance.torch
+
+        if self.bitmask is None:
+            self.bitmask = llguidance.torch.allocate_token_bitmask(1, logits.shape[-1])
+        llguidance.torch.fill_next_token_bitmask(self.matcher, self.bitmask, 0)
+        llguidance.torch.apply_token_bitmask_inplace(logits, self.bitmask.to(logits.device))
+
+    def consume(self, token: int) -> None:
+        """Advance the matcher past the chosen token."""
+        self.matcher.consume_token(token)
 
 
 def crop(cache: Any, keep: int) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from ..model.prompt import expand_images
+from . import torch_decode_step as decode_step
 from .base import (
     BackendInfo,
     GenerationOutput,
@@ -24,6 +25,7 @@ from .base import (
     use_video_pixel_path,
 )
 from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
+from .torch_decode import greedy, plain_greedy
 from .torch_support import (
     JsonConstraint,
     Streamer,
@@ -41,12 +43,18 @@ DEFAULT_DTYPES = {"cuda": "bfloat16", "mps": "float32", "cpu": "float32"}
 
 class TransformersBackend(KeptState):
     """SmolVLM2 through transformers' AutoModelForImageTextToText (JSON-schema requests are
-    constrained with llguidance, as in the MLX backend)."""
+    constrained with llguidance, as in the MLX backend).
+
+    Greedy answers decode in a lean loop (on the CPU in float32, each token through a
+    bandwidth-bound step over the same weights); `greedy_loop=False` decodes every answer
+    with model.generate instead, token for token the same.
+    """
 
     supports_json_schema = True
 
-    def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
+    def __init__(self, dtype: str = "auto", device: str = "auto", greedy_loop: bool = True) -> None:
         quiet_libraries()
+        self.greedy_loop = greedy_loop
         resolved = resolve_device(device)
         chosen = DEFAULT_DTYPES[resolved] if dtype == "auto" else dtype
         self.info = BackendInfo(
@@ -67,6 +75,7 @@ class TransformersBackend(KeptState):
         self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
         self._prefixes: LRU[Any] = LRU(PREFIX_CACHES)
         self._cache_kwarg = "past_key_values"
+        self._step: decode_step.DecodeStep | None = None
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load tokenizer, PIL image processor and weights; move them to the device.
@@ -113,6 +122,10 @@ class TransformersBackend(KeptState):
         self._shapes = Shapes.of(model.config, model.tokens_per_frame)
         self._image_token = int(self._model.config.image_token_id)
         self._cache_kwarg = cache_kwarg(self._model)
+        if self.greedy_loop and decode_step.supported(
+            self._model, self.info.device, self.info.dtype
+        ):
+            self._step = decode_step.DecodeStep(self._model)
         return notes
 
     def _ids(self, text: str) -> list[int]:
@@ -130,8 +143,9 @@ class TransformersBackend(KeptState):
     def generate(
         self, request: GenerationRequest, on_token: TokenCallback | None = None
     ) -> GenerationOutput:
-        """Prefill through the last frame (reusing what earlier requests left), then
-        model.generate with a streamer that times the first token."""
+        """Prefill through the last frame (reusing what earlier requests left), then decode:
+        greedy answers in a loop over the model's forward, sampled ones with
+        model.generate."""
         import torch
 
         if self.info.device == "cuda":
@@ -142,22 +156,18 @@ class TransformersBackend(KeptState):
         step, keys = self._plan(request)
         pixels = self._pixels(request, keys)
         preprocess_s = time.perf_counter() - start
-        streamer = Streamer(self._tokenizer, on_token)
-        options = self._options(request, streamer)
+        eos = set(as_list(self._model.generation_config.eos_token_id))
         start = time.perf_counter()
         with torch.inference_mode():
-            cache, reused, encoded = self._head(step, keys, pixels)
-            ids = torch.tensor([step.ids], device=self.info.device)
-            self._model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), **{self._cache_kwarg: cache},
-                **options,
-            )  # fmt: skip
+            cache, reused, encoded, vision_s = self._head(step, keys, pixels)
+            if self._greedy_loop(request):
+                token_ids, first = self._decode_greedy(request, step, cache, eos, on_token)
+            else:
+                token_ids, first = self._decode_generate(request, step, cache, on_token)
         end = time.perf_counter()
         self._keep(step, cache)
-        first = streamer.first_token_at or end
-        prefill_s, decode_s = first - start, end - first
-        token_ids = streamer.tokens
-        eos = set(as_list(self._model.generation_config.eos_token_id))
+        first = first or end
+        prefill_s, decode_s = first - start - vision_s, end - first
         stopped = bool(token_ids) and token_ids[-1] in eos and not request.ignore_eos
         answer_ids = token_ids[:-1] if stopped else token_ids
         computed = len(step.ids) - reused
@@ -170,11 +180,57 @@ class TransformersBackend(KeptState):
             generation_tps=len(token_ids) / decode_s if decode_s > 0 else 0.0,
             peak_memory_gb=self._peak_memory_gb(),
             finish_reason="stop" if stopped else "length",
-            stages={"preprocess": preprocess_s, "prefill": prefill_s, "generate": decode_s},
+            stages={
+                "preprocess": preprocess_s,
+                "vision": vision_s,
+                "prefill": prefill_s,
+                "generate": decode_s,
+            },
             constrained=request.json_schema is not None,
             cached_tokens=step.reuse,
             encoded_frames=encoded,
         )
+
+    def _greedy_loop(self, request: GenerationRequest) -> bool:
+        """Whether the lean greedy loop gives generate()'s tokens for this request."""
+        return (
+            self.greedy_loop
+            and request.temperature <= 0
+            and plain_greedy(self._model.generation_config)
+        )
+
+    def _decode_greedy(
+        self,
+        request: GenerationRequest,
+        step: Plan,
+        cache: Any,
+        eos: set[int],
+        on_token: TokenCallback | None,
+    ) -> tuple[list[int], float]:
+        mask = self._json_processor(request.json_schema) if request.json_schema else None
+
+        def piece(token: int) -> None:
+            if on_token is not None:
+                on_token(self._tokenizer.decode([token]))
+
+        stop = set() if request.ignore_eos else eos
+        return greedy(
+            self._model, step.ids[step.head :], cache, self._cache_kwarg,
+            request.max_tokens, stop, mask, piece, self._step,
+        )  # fmt: skip
+
+    def _decode_generate(
+        self, request: GenerationRequest, step: Plan, cache: Any, on_token: TokenCallback | None
+    ) -> tuple[list[int], float]:
+        import torch
+
+        streamer = Streamer(self._tokenizer, on_token)
+        ids = torch.tensor([step.ids], device=self.info.device)
+        self._model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), **{self._cache_kwarg: cache},
+            **self._options(request, streamer),
+        )  # fmt: skip
+        return streamer.tokens, streamer.first_token_at
 
     def _options(self, request: GenerationRequest, streamer: Streamer) -> dict[str, Any]:
         options: dict[str, Any] = {"max_new_tokens": request.max_tokens, "streamer": streamer}
@@ -206,13 +262,15 @@ class TransformersBackend(KeptState):
 
     def _head(
         self, step: Plan, keys: list[str], pixels: dict[str, Any] | None
-    ) -> tuple[Any, int, int]:
+    ) -> tuple[Any, int, int, float]:
         """The KV cache through the head: the kept prefix when one matches, the rest
         prefilled from text embeddings and frame features; (cache, tokens reused, frames
-        encoded now)."""
+        encoded now, seconds in the vision tower)."""
         from transformers import DynamicCache
 
+        started = time.perf_counter()
         encoded = self._encode(keys, pixels)
+        vision_s = time.perf_counter() - started
         cache = self._prefixes.get(step.cache_key) if step.reuse else None
         start = step.reuse if cache is not None else 0
         if cache is None:
@@ -223,7 +281,7 @@ class TransformersBackend(KeptState):
         first_frame //= self._shapes.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame:]]
         self._prefill(step.ids[start : step.head], features, cache)
-        return cache, start, encoded
+        return cache, start, encoded, vision_s
 
     def _encode(self, keys: list[str], pixels: dict[str, Any] | None) -> int:
         """Run the vision tower (and connector) on the frames not kept yet; keep each

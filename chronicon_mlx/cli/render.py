@@ -30,12 +30,16 @@ from .flags import FLAGS
 STAGE_LABELS = {
     "probe": "Probe video",
     "sample": "Sample frames",
+    "import": "Import libraries",
     "load": "Load model",
     "preprocess": "Preprocess",
+    "vision": "Vision encoder",
     "prefill": "Prefill (vision + prompt)",
     "generate": "Generate",
     "windows": "Score windows",
 }
+# The progress line for "prefill" runs until the first token; the table splits it.
+TABLE_LABELS = {"prefill": "Prefill (prompt)"}
 # Stages whose text is a status line (replaced each time), not streamed tokens.
 STATUS_STAGES = frozenset({"windows"})
 
@@ -195,7 +199,7 @@ def timing_table(result: AnalysisResult) -> Table:
         count = tokens.get(stage)
         rate = rates.get(stage)
         table.add_row(
-            STAGE_LABELS.get(stage, stage),
+            TABLE_LABELS.get(stage) or STAGE_LABELS.get(stage, stage),
             f"{seconds:.3f}",
             str(count) if count is not None else "",
             f"{rate:.1f}" if rate else "",
