@@ -66,6 +66,31 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "not available here: torch sees no CUDA device" in result.stdout
     assert report["random_weights"] is True
+    generate = rows["transformers cpu (model.generate)"]
+    assert generate["trials"] == 1 and generate["generated_tokens"] == 6
+    limits = report["limits"]
+    assert limits["bandwidth_bytes_per_s"] > 1e8 and limits["gemm_flops_per_s"] > 1e8
+    for label in ("mlx cpu", "transformers cpu", "transformers cpu (model.generate)"):
+        mark = rows[label]["limits"]
+        assert mark["vision_flops_per_s"] > 0 and mark["decode_of_bandwidth"] > 0
+        assert mark["imports_s"] > 0 and mark["load_without_imports_s"] > 0
+    assert "of bandwidth" in result.stdout
+
+
+def test_the_work_of_the_256m_architecture() -> None:
+    """SigLIP over 8 frames at 512 px is about 1.7 TFLOP; one decoded token reads about
+    0.54 GB of float32 text weights (half in bfloat16)."""
+    from chronicon_mlx.model.catalog import find_spec
+    from chronicon_mlx.model.cost import decode_bytes, vision_flops
+
+    spec = find_spec("256m")
+    assert spec is not None
+    text = {**spec.text, "vocab_size": 49280}
+    config = {"text_config": text, "vision_config": spec.vision, "scale_factor": spec.scale_factor}
+    assert 1.6e12 < vision_flops(config, 8) < 1.8e12
+    assert vision_flops(config, 16) == 2 * vision_flops(config, 8)
+    assert 0.5e9 < decode_bytes(config, "float32") < 0.6e9
+    assert decode_bytes(config, "bfloat16") == decode_bytes(config, "float32") / 2
 
 
 def _clip(folder: Path) -> Path:

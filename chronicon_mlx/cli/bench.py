@@ -57,25 +57,27 @@ def bench_table(report: dict[str, Any]) -> Table:
         title_justify="left",
         caption="seconds: median (min); decode tokens/s: median; peak memory: max",
     )
-    for column in ("backend", "load", "sample", "preprocess", "prefill (TTFT)", "decode tok/s",
-                   "end to end", "peak GB", "prompt tokens", "note"):  # fmt: skip
+    for column in ("backend", "import", "load", "sample", "preprocess", "vision", "prefill",
+                   "decode tok/s", "end to end", "peak GB", "prompt tokens", "note"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("backend", "note") else "right")
     for row in report["results"]:
         if not row.get("trials") and "end_to_end_longer_than_s" in row:
             limit = row["end_to_end_longer_than_s"]
-            cells = [""] * 5 + [f"> {limit:.0f}", "", ""]
+            cells = [""] * 7 + [f"> {limit:.0f}", "", ""]
             _add(table, row["label"], *cells, f"stopped after {limit:.0f} s")
             continue
         if not row.get("trials"):
             reason = row.get("reason") or "; ".join(row.get("errors", [])) or "failed"
-            _add(table, row["label"], *[""] * 8, Text(f"not available here: {reason}", "dim"))
+            _add(table, row["label"], *[""] * 10, Text(f"not available here: {reason}", "dim"))
             continue
         _add(
             table,
             row["label"],
+            _cell(row, "import"),
             _cell(row, "load"),
             _cell(row, "sample"),
             _cell(row, "preprocess"),
+            _cell(row, "vision"),
             _cell(row, "prefill"),
             f"{row['decode_tps']['median']:.1f}",
             _cell(row, "end_to_end"),
@@ -102,8 +104,40 @@ def _baseline_cells(baseline: dict[str, Any]) -> list[str]:
         if baseline["prompt_tokens"]:
             note += f"; {baseline['prefilled_tokens']} of {tokens} prompt tokens prefilled"
     else:
-        return [""] * 8 + [f"failed: {baseline.get('error', '')}"]
-    return ["", "", "", "", "", wall, "", tokens, note]
+        return [""] * 10 + [f"failed: {baseline.get('error', '')}"]
+    return [""] * 7 + [wall, "", tokens, note]
+
+
+def limits_table(report: dict[str, Any]) -> Table:
+    """Each configuration's stages against this machine's limits."""
+    limits = report["limits"]
+    table = Table(
+        title=f"Against this machine's limits: memory bandwidth"
+        f" {limits['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s, float32 GEMM"
+        f" {limits['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s",
+        title_justify="left",
+        caption=f"vision: {limits['vision_flops'] / 1e12:.2f} TFLOP for"
+        f" {report['frames']} frames; decode: the weights one token reads",
+    )
+    for column in ("backend", "load without imports", "imports", "vision GFLOP/s",
+                   "of GEMM", "decode tok/s", "limit tok/s", "of bandwidth"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "backend" else "right")
+    for row in report["results"]:
+        mark = row.get("limits")
+        if not mark:
+            continue
+        _add(
+            table,
+            row["label"],
+            f"{mark['load_without_imports_s']:.2f} s",
+            f"{mark['imports_s']:.2f} s",
+            f"{mark['vision_flops_per_s'] / 1e9:.0f}",
+            f"{mark['vision_of_gemm'] * 100:.0f}%",
+            f"{row['decode_tps']['median']:.1f}",
+            f"{mark['decode_limit_tps']:.1f}",
+            f"{mark['decode_of_bandwidth'] * 100:.0f}%",
+        )
+    return table
 
 
 def bench_command(
@@ -170,7 +204,7 @@ def bench_command(
         from ..model.catalog import find_spec
         from ..model.random_weights import cached_checkpoint
         from ..model.resolver import resolve
-        from ..tools import bench
+        from ..tools import bench, limits
         from ..tools.baseline import run_baseline as baseline_run
 
         SamplingConfig(frames=frames)
@@ -205,7 +239,10 @@ def bench_command(
             if baseline and any(c.backend == "mlx" for c in configs):
                 status.update("baseline: python -m mlx_vlm generate --video")
                 base = baseline_run(model_path, video, frames, tokens, baseline_timeout)
+            status.update("measuring this machine's memory bandwidth and GEMM rate")
+            measured = limits.measure()
         results = bench.summarize(trials)
+        marks = limits.against_limits(results, ref.config, frames, measured)
         for item in plan:
             if not item.available:
                 results.append({"label": item.config.label, "trials": 0, "reason": item.reason})
@@ -222,6 +259,7 @@ def bench_command(
             "tokens": tokens,
             "runs": runs,
             "results": results,
+            "limits": marks,
             "baseline": None if base is None else base.__dict__,
         }
         target = output or Path("results") / "bench.json"
@@ -242,8 +280,9 @@ def bench_command(
 
             out = Console()
             if not out.is_terminal:
-                out = Console(width=200)
+                out = Console(width=240)
             out.print(bench_table(report))
+            out.print(limits_table(report))
         if ref.random_weights:
             console.print(
                 line(("note:", "yellow"), " random weights: speed is real, the output is noise")

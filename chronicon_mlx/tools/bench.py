@@ -23,7 +23,9 @@ from ..backends import missing_modules
 from ..machine import is_apple_silicon, nvidia_gpu_present
 from ..options.choices import DEFAULT_PROMPT
 
-STAGES = ("load", "sample", "preprocess", "prefill", "generate", "end_to_end")
+STAGES = (
+    "import", "load", "sample", "preprocess", "vision", "prefill", "generate", "end_to_end",
+)  # fmt: skip
 REFERENCE_TIMEOUT_S = 600.0
 BENCH_PROMPT = DEFAULT_PROMPT
 
@@ -36,6 +38,9 @@ class BenchConfig:
     device: str
     dtype: str = "auto"
     blas: str = "auto"
+    decode: str = "auto"
+    """`decode="generate"`: every token through transformers' model.generate (the way
+    before the greedy loop and its CPU step), for a side-by-side figure."""
 
     @property
     def label(self) -> str:
@@ -45,6 +50,8 @@ class BenchConfig:
             text += f" {self.dtype}"
         if self.blas == "reference":
             text += " (reference BLAS)"
+        if self.decode == "generate":
+            text += " (model.generate)"
         return text
 
 
@@ -86,6 +93,8 @@ def plan(include_reference_blas: bool = False) -> list[Availability]:
     gpu_ok, gpu_reason = have_mlx and _mlx_gpu(), "MLX has no GPU device here"
     out.append(Availability(BenchConfig("mlx", mlx_gpu), gpu_ok, "" if gpu_ok else gpu_reason))
     out.append(Availability(BenchConfig("transformers", "cpu"), have_torch, torch_reason))
+    generate = BenchConfig("transformers", "cpu", decode="generate")
+    out.append(Availability(generate, have_torch, torch_reason))
     for device in ("mps", "cuda"):
         if not have_torch:
             out.append(Availability(BenchConfig("transformers", device), False, torch_reason))
@@ -163,13 +172,17 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
 
     config = BenchConfig(**job["config"])
     started = time.perf_counter()
-    session = ModelSession(
-        model=job["model"],
-        backend=config.backend,
-        device=config.device,
-        dtype=config.dtype,
-        allow_download=False,
-    )
+    if config.decode == "generate":
+        session, loading = _generate_session(config, job["model"])
+    else:
+        session = ModelSession(
+            model=job["model"],
+            backend=config.backend,
+            device=config.device,
+            dtype=config.dtype,
+            allow_download=False,
+        )
+        loading = {}
     result = analyze_video(
         session,
         job["video"],
@@ -178,7 +191,7 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
         generation=GenerationConfig(max_tokens=int(job["tokens"]), ignore_eos=True),
     )
     end_to_end = time.perf_counter() - started
-    stages = dict(result.stages)
+    stages = {**result.stages, **loading}
     stages["end_to_end"] = end_to_end
     data: dict[str, Any] = {
         "stages": stages,
@@ -196,6 +209,26 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("bare_mlx") and config.backend == "mlx":
         data["details"].update(_wrapper_overhead(session, result, job))
     return data
+
+
+def _generate_session(config: BenchConfig, model: str) -> tuple[Any, dict[str, float]]:
+    """A session on a transformers backend that decodes with model.generate, loaded here
+    (with its import and load times) since the session does not load a ready backend."""
+    from ..analysis.session import ModelSession
+    from ..backends import Candidate, create
+    from ..backends.transformers_backend import TransformersBackend
+    from ..model.resolver import resolve
+
+    start = time.perf_counter()
+    backend = create(Candidate(config.backend, config.device), dtype=config.dtype)
+    imported = time.perf_counter()
+    if isinstance(backend, TransformersBackend):
+        backend.greedy_loop = False
+    ref = resolve(model, allow_download=False)
+    backend.load(ref)
+    loaded = time.perf_counter()
+    session = ModelSession.from_backend(backend, ref)
+    return session, {"import": imported - start, "load": loaded - imported}
 
 
 def _wrapper_overhead(session: Any, result: Any, job: dict[str, Any]) -> dict[str, float]:
@@ -315,13 +348,13 @@ def chart(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     ready = [r for r in rows if r.get("trials")]
-    parts = ("load", "sample", "preprocess", "prefill", "generate")
+    parts = ("import", "load", "sample", "preprocess", "vision", "prefill", "generate")
     colours = dict(zip(parts, plt.get_cmap("tab10").colors, strict=False))
     fig, ax = plt.subplots(figsize=(10, 1.6 + 0.7 * len(ready)))
     for y, row in enumerate(ready):
         left = 0.0
         for part in parts:
-            width = row[part]["median"]
+            width = row.get(part, {}).get("median", 0.0)
             ax.barh(y, width, left=left, color=colours[part], label=part if y == 0 else None)
             left += width
         ax.text(left, y, f" {row['end_to_end']['median']:.1f} s end to end", va="center")
