@@ -54,6 +54,9 @@ class Step(Protocol):
 
     def __call__(self, token: int, cache: Any) -> Any: ...
 
+    def finish(self, cache: Any) -> None:
+        """Leave the cache as transformers would (after the last token)."""
+
 
 def greedy(
     model: Any,
@@ -107,6 +110,8 @@ def greedy(
             feed = torch.tensor([[token]], device=device)
     finally:
         torch.set_num_threads(threads)
+        if step is not None:
+            step.finish(cache)
     return tokens, first_at
 
 

@@ -9,8 +9,17 @@ step), and the step runs the layer's arithmetic in the order the transformers la
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import mmap
+import sys
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+_MADV_DONTNEED = 4
+ROOM = 256  # tokens of keys and values reserved at a time
 
 
 @dataclass
@@ -53,9 +62,36 @@ def _input_major(*linears: Any) -> Any:
     start = 0
     for linear in linears:
         end = start + linear.weight.shape[0]
+        old = linear.weight.detach()
         linear.weight = torch.nn.Parameter(stored[:, start:end].t(), requires_grad=False)
+        _release(old)
         start = end
     return stored.numpy()
+
+
+def _release(tensor: Any) -> None:
+    """Give the pages of a weight that is no longer used back to the system now (Linux).
+
+    The checkpoint's tensors are views into one memory map of its file, which stays mapped
+    while any weight (the vision tower's) still uses it; without this, the pages read while
+    copying would stay resident beside their copy. Only pages wholly inside the tensor are
+    touched, and the tensor is dropped right after.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    page = mmap.PAGESIZE
+    begin = tensor.data_ptr()
+    first = -(-begin // page) * page
+    last = (begin + tensor.numel() * tensor.element_size()) // page * page
+    if last > first:
+        _libc().madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
+
+
+@functools.cache
+def _libc() -> Any:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc
 
 
 class DecodeStep:
@@ -71,17 +107,17 @@ class DecodeStep:
         self.head_dim = int(getattr(config, "head_dim", 0) or config.hidden_size // self.heads)
         self.scaling = self.head_dim**-0.5
         self.eps = float(config.rms_norm_eps)
-        self.final_norm = text.norm.weight
+        self.final_norm = text.norm.weight.detach().numpy()
         self.rotary = text.rotary_emb
         self.layers = []
         for layer in text.layers:
             attn, mlp = layer.self_attn, layer.mlp
             self.layers.append(
                 _Layer(
-                    norm_in=layer.input_layernorm.weight,
+                    norm_in=layer.input_layernorm.weight.detach().numpy(),
                     qkv=_input_major(attn.q_proj, attn.k_proj, attn.v_proj),
                     o=_input_major(attn.o_proj),
-                    norm_post=layer.post_attention_layernorm.weight,
+                    norm_post=layer.post_attention_layernorm.weight.detach().numpy(),
                     gate_up=_input_major(mlp.gate_proj, mlp.up_proj),
                     down=_input_major(mlp.down_proj),
                 )
@@ -92,45 +128,74 @@ class DecodeStep:
         self.head = _input_major(model.lm_head)
         if tied:
             embed.weight = model.lm_head.weight
-        self.embed = embed.weight
+        self.embed = embed.weight.detach()
         self._torch = torch
+        self._room: dict[int, tuple[Any, Any, int]] = {}
 
     def _norm(self, x: Any, weight: Any) -> Any:
+        variance = np.mean(x * x, axis=-1, keepdims=True)
+        return weight * (x * (1.0 / np.sqrt(variance + self.eps, dtype=np.float32)))
+
+    def _rope(self, x: Any, cos: Any, sin: Any) -> Any:
+        half = self.head_dim // 2
+        return x * cos + np.concatenate((-x[..., half:], x[..., :half]), axis=-1) * sin
+
+    def _attend(self, q: Any, keys: Any, values: Any) -> Any:
+        """Softmax attention of one query per head over the cached keys and values, the
+        heads grouped over the key/value heads they share (batched products read the
+        cache's views in place)."""
         torch = self._torch
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return weight * (x * torch.rsqrt(variance + self.eps))
-
-    @staticmethod
-    def _matvec(x: Any, weight: Any) -> Any:
-        import torch
-
-        return torch.from_numpy(x.numpy() @ weight)
+        group = self.heads // self.kv_heads
+        query = torch.from_numpy(q).view(self.kv_heads, group, self.head_dim)
+        scores = torch.matmul(query, keys[0].transpose(1, 2)) * self.scaling
+        out = torch.matmul(torch.softmax(scores, dim=-1), values[0])
+        return out.numpy().reshape(1, self.heads * self.head_dim)
 
     def __call__(self, token: int, cache: Any) -> Any:
-        """Logits [1, vocab] (float32) after `token`, its keys and values added to `cache`."""
+        """Logits [1, vocab] (float32) after `token`, its keys and values added to `cache`
+        (in room reserved ahead, so that a token does not copy the whole cache)."""
         torch = self._torch
         position = int(cache.get_seq_length())
-        x = self.embed[token].reshape(1, -1)
-        cos, sin = self.rotary(x, torch.tensor([[position]]))
-        cos, sin = cos[0], sin[0]
-        half = self.head_dim // 2
-        split = (self.heads * self.head_dim, self.kv_heads * self.head_dim)
+        cos, sin = self.rotary(self.embed[:1], torch.tensor([[position]]))
+        cos, sin = cos.numpy()[0], sin.numpy()[0]
+        x = self.embed[token].numpy()[None]
+        q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        heads = self.heads + self.kv_heads
         for number, layer in enumerate(self.layers):
-            h = self._norm(x, layer.norm_in)
-            qkv = self._matvec(h, layer.qkv)[0]
-            q = qkv[: split[0]].view(self.heads, 1, self.head_dim)
-            k = qkv[split[0] : split[0] + split[1]].view(self.kv_heads, 1, self.head_dim)
-            v = qkv[split[0] + split[1] :].view(self.kv_heads, 1, self.head_dim)
-            q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
-            k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
-            keys, values = cache.layers[number].update(k[None], v[None])
-            out = torch.nn.functional.scaled_dot_product_attention(
-                q[None], keys, values, scale=self.scaling, enable_gqa=True
+            qkv = (self._norm(x, layer.norm_in) @ layer.qkv)[0]
+            qk = self._rope(qkv[: q_size + kv_size].reshape(heads, 1, self.head_dim), cos, sin)
+            keys, values = self._append(
+                cache.layers[number], qk[self.heads :], qkv[q_size + kv_size :], position
             )
-            x = x + self._matvec(out.reshape(1, -1), layer.o)
-            h = self._norm(x, layer.norm_post)
-            gate_up = self._matvec(h, layer.gate_up)
-            gate = torch.nn.functional.silu(gate_up[:, : self.intermediate])
-            x = x + self._matvec(gate * gate_up[:, self.intermediate :], layer.down)
-        x = self._norm(x, self.final_norm)
-        return self._matvec(x, self.head)
+            x = x + self._attend(qk[: self.heads], keys, values) @ layer.o
+            gate_up = self._norm(x, layer.norm_post) @ layer.gate_up
+            gate = gate_up[:, : self.intermediate]
+            gate = gate / (1.0 + np.exp(-gate))
+            x = x + (gate * gate_up[:, self.intermediate :]) @ layer.down
+        return torch.from_numpy(self._norm(x, self.final_norm) @ self.head)
+
+    def _append(self, layer: Any, k: Any, v: Any, position: int) -> tuple[Any, Any]:
+        """Write one token's key and value at `position` of a cache layer, whose keys and
+        values become views of a buffer with room for ROOM more tokens."""
+        torch = self._torch
+        room = self._room.get(id(layer))
+        if room is None or room[0].shape[2] <= position or layer.keys.data_ptr() != room[2]:
+            size = position + ROOM
+            keys = layer.keys.new_empty((1, self.kv_heads, size, self.head_dim))
+            values = layer.values.new_empty((1, self.kv_heads, size, self.head_dim))
+            keys[:, :, :position] = layer.keys
+            values[:, :, :position] = layer.values
+            room = (keys, values, keys.data_ptr())
+            self._room[id(layer)] = room
+        keys, values, _ = room
+        keys[0, :, position] = torch.from_numpy(k[:, 0])
+        values[0, :, position] = torch.from_numpy(v.reshape(self.kv_heads, self.head_dim))
+        layer.keys, layer.values = keys[:, :, : position + 1], values[:, :, : position + 1]
+        return layer.keys, layer.values
+
+    def finish(self, cache: Any) -> None:
+        """Give the cache's layers compact keys and values of their own again."""
+        for layer in cache.layers:
+            if id(layer) in self._room:
+                del self._room[id(layer)]
+                layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
