@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test demo test lint format clean bench bench-frames bench-highlights bench-reuse wheel check-install
+.PHONY: install install-test browser report-shot demo test lint format clean bench bench-frames bench-highlights bench-reuse wheel check-install
 
 install: $(VENV)/.installed
 
@@ -34,8 +34,37 @@ demo: install
 		--output demo/sample_analysis.json --verbose && \
 	echo "JSON record: demo/sample_analysis.json"
 
-test: install-test
+test: install-test browser
 	CHRONICON_CACHE=$(CURDIR)/.cache $(BIN)/python -m pytest -n 2 -q
+
+# The highlights page of a generated 2-minute clip, and its screenshot for the README.
+report-shot: install browser
+	$(BIN)/python scripts/make_sample_video.py --seconds 120 demo/match.mp4
+	@model="$(MODEL)"; [ -n "$$model" ] || model="$$($(BIN)/python scripts/demo_model.py)" || exit 1; \
+	$(BIN)/chronicon-mlx highlights demo/match.mp4 --model "$$model" --window 10 --overlap 2 \
+		--frames-per-window 4 --format json,md,html --reel demo/match_highlights/reel.mp4 \
+		--output demo/match_highlights --fresh
+	@browser="$$(command -v chromium || command -v chromium-browser || command -v google-chrome)"; \
+	[ -n "$$browser" ] || { echo "no Chromium for the screenshot"; exit 1; }; \
+	"$$browser" --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,1400 \
+		--virtual-time-budget=5000 --screenshot=$(CURDIR)/docs/report.png \
+		file://$(CURDIR)/demo/match_highlights/match_highlights.html 2>/dev/null && \
+	echo "screenshot: docs/report.png"
+
+# Headless Chromium for the report page's browser test: Debian's package when this machine
+# can install it (root and apt-get), otherwise the test says why it was skipped.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	command -v google-chrome >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "== installing Chromium (Debian's package) for the report page's browser test"; \
+			{ apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 || \
+			  { apt-get update -q >/dev/null 2>&1 && \
+			    apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; } || \
+			echo "== could not install Chromium: the browser test will be skipped"; \
+		else \
+			echo "== no Chromium: the browser test will be skipped (install chromium to run it)"; \
+		fi; }
 
 bench: install-test
 	$(BIN)/chronicon-mlx bench --model $(BENCH_MODEL) --random-weights --frames 8 --tokens 64 \

@@ -51,8 +51,14 @@ def write_highlights(
     check_choice(sort, SORTS, field_name("sort"))
     for fmt in formats:
         check_choice(fmt, FORMATS, field_name("formats"))
-    paths = [_WRITERS[f](result, highlights_path(result, folder, f), sort) for f in formats]
     cut = write_reel(result.source, result.highlights, reel) if reel is not None else None
+    paths = []
+    for fmt in formats:
+        target = highlights_path(result, folder, fmt)
+        if fmt == "html":
+            paths.append(write_html(result, target, sort, cut.path if cut else None))
+        else:
+            paths.append(_WRITERS[fmt](result, target, sort))
     if cut is not None:
         paths.append(cut.path)
     removed = []

@@ -1,35 +1,20 @@
-"""Markdown and self-contained HTML reports of highlights, with a thumbnail per highlight."""
+"""Markdown and HTML reports of highlights: the page has a timeline of the whole video and
+plays each highlight from the source video; thumbnails are files beside both."""
 
 from __future__ import annotations
 
-import html
+import os
+import urllib.parse
 from pathlib import Path
+
+import jinja2
 
 from ..files import atomic_write_text
 from ..highlight.result import Highlight, HighlightsResult
 from ..options.choices import SORTS as SORTS
 from ..timecodes import format_time
+from . import timeline
 from .escape import markdown
-
-_CSS = """
-body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
-       max-width: 60rem; padding: 0 1rem; color: #1d1d1f; background: #fafafa; }
-h1 { font-size: 1.6rem; margin-bottom: .2rem; }
-.meta { color: #666; margin-top: 0; }
-.note { color: #8a5a00; }
-ol.highlights { list-style: none; padding: 0; }
-.highlight { display: flex; gap: 1rem; background: #fff; border: 1px solid #e3e3e3;
-             border-radius: 10px; padding: .8rem; margin-bottom: .8rem; }
-.highlight img { width: 240px; height: auto; border-radius: 6px; flex: none; }
-.time { font-variant-numeric: tabular-nums; font-weight: 600; }
-.score { display: inline-block; min-width: 3.2rem; text-align: center; border-radius: 999px;
-         padding: 0 .5rem; color: #fff; background: #0a84ff; font-weight: 600; }
-.score.s8, .score.s9, .score.s10 { background: #d70015; }
-.score.s6, .score.s7 { background: #ff9f0a; }
-.windows { color: #888; font-size: .85rem; }
-table { border-collapse: collapse; width: 100%; font-size: .9rem; }
-td, th { border-bottom: 1px solid #eee; padding: .3rem .5rem; text-align: left; }
-"""
 
 
 def ordered(result: HighlightsResult, sort: str) -> list[Highlight]:
@@ -77,49 +62,80 @@ def markdown_text(result: HighlightsResult, sort: str = "score") -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def html_text(result: HighlightsResult, sort: str = "score") -> str:
-    """The HTML report: one file with inline CSS; thumbnails are files beside it."""
-    esc = html.escape
-    title = Path(result.video_path).name
-    items = []
-    for h in ordered(result, sort):
-        image = (
-            f'<img src="{esc(h.thumbnail)}" alt="frame at {format_time(h.frame_time_s)}">'
-            if h.thumbnail
-            else ""
-        )
-        items.append(
-            f'<li class="highlight" id="highlight-{h.rank}">{image}<div>'
-            f'<div><span class="score s{h.significance}">{h.significance}/10</span> '
-            f'<span class="time">{esc(_span(h))}</span> <span class="windows">#{h.rank}'
-            f" · windows {esc(', '.join(str(n) for n in h.windows))}</span></div>"
-            f"<p>{esc(h.description)}</p></div></li>"
-        )
-    rows = []
-    for w in result.windows:
-        score = "-" if w.significance is None else str(w.significance)
-        text = w.description if w.description is not None else f"(unscored) {w.raw[:120]}"
-        rows.append(
-            f'<tr><td>{w.number}</td><td class="time">{format_time(w.start_s)}-'
-            f"{format_time(w.end_s)}</td><td>{score}</td><td>{esc(text)}</td></tr>"
-        )
-    notes = "".join(f'<p class="note">note: {esc(n)}</p>' for n in result.notes)
-    empty = "" if items else "<p>No window reached the minimum significance.</p>"
-    order = "time" if sort == "time" else "significance"
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>Highlights of {esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"<h1>Highlights of {esc(title)}</h1>\n"
-        f'<p class="meta">{len(result.highlights)} highlights from {len(result.windows)}'
-        f" windows ({result.unscored} unscored) · profile {esc(result.profile.name)} ·"
-        f" model {esc(result.model.name)} · sorted by {order}</p>\n{notes}\n"
-        f'<ol class="highlights">\n{chr(10).join(items)}\n</ol>\n{empty}\n'
-        "<h2>All windows</h2>\n<table>\n<thead><tr><th>#</th><th>time</th><th>score</th>"
-        f"<th>description</th></tr></thead>\n<tbody>\n{chr(10).join(rows)}\n</tbody>\n"
-        "</table>\n</body>\n</html>\n"
+def html_text(
+    result: HighlightsResult,
+    sort: str = "score",
+    folder: Path | None = None,
+    reel: Path | None = None,
+) -> str:
+    """The HTML report (templates/report.html.j2, autoescaped): a timeline of every window,
+    the source video with each highlight playable, the cards and every window's answer.
+    Paths to the video, the reel and the thumbnails are relative to `folder` (the report's
+    own), so the folder can be moved with the video beside it."""
+    template = _environment().get_template("report.html.j2")
+    duration = max(result.source.duration_s, *(w.end_s for w in result.windows), 0.0)
+    video_href = _relative(Path(result.video_path), folder)
+    cards = [
+        {
+            "rank": h.rank, "significance": h.significance, "span": _span(h),
+            "start_s": h.start_s, "end_s": h.end_s, "description": h.description,
+            "thumbnail": h.thumbnail, "frame_time": format_time(h.frame_time_s),
+            "windows": ", ".join(str(n) for n in h.windows),
+        }
+        for h in ordered(result, sort)
+    ]  # fmt: skip
+    rows = [
+        {
+            "number": w.number, "span": f"{format_time(w.start_s)}-{format_time(w.end_s)}",
+            "score": "-" if w.significance is None else str(w.significance),
+            "text": w.description if w.description is not None else f"(unscored) {w.raw[:120]}",
+        }
+        for w in result.windows
+    ]  # fmt: skip
+    strip = [
+        {"number": w.number, "src": w.thumbnail, "time": format_time(w.start_s)}
+        for w in result.windows
+        if w.thumbnail
+    ]
+    return template.render(
+        title=Path(result.video_path).name,
+        profile=result.profile.name,
+        model=result.model.name,
+        order="time" if sort == "time" else "significance",
+        notes=result.notes,
+        unscored=result.unscored,
+        windows=result.windows,
+        highlights=cards,
+        window_rows=rows,
+        strip=strip,
+        duration=format_time(duration),
+        timeline=timeline.build(result.windows, result.highlights, duration),
+        video_href=video_href,
+        video_note=f"the video ({result.video_path}) is not reachable from this report's"
+        " folder: move them to one disk, or open the video yourself",
+        reel_href=_relative(reel, folder) if reel is not None else None,
     )
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("chronicon_mlx.output", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _relative(target: Path, folder: Path | None) -> str | None:
+    """A URL to `target` relative to `folder` (None when the file is missing or on another
+    drive than the folder)."""
+    if not target.is_file():
+        return None
+    try:
+        relative = os.path.relpath(target.resolve(), (folder or Path.cwd()).resolve())
+    except ValueError:
+        return None
+    return urllib.parse.quote(Path(relative).as_posix())
 
 
 def write_markdown(result: HighlightsResult, path: Path, sort: str = "score") -> Path:
@@ -127,6 +143,8 @@ def write_markdown(result: HighlightsResult, path: Path, sort: str = "score") ->
     return atomic_write_text(path, markdown_text(result, sort))
 
 
-def write_html(result: HighlightsResult, path: Path, sort: str = "score") -> Path:
-    """Write the HTML report atomically."""
-    return atomic_write_text(path, html_text(result, sort))
+def write_html(
+    result: HighlightsResult, path: Path, sort: str = "score", reel: Path | None = None
+) -> Path:
+    """Write the HTML report atomically (with `reel`, the reel plays on the page too)."""
+    return atomic_write_text(path, html_text(result, sort, path.parent, reel))

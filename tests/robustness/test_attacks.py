@@ -217,10 +217,12 @@ def test_model_text_never_becomes_markup_or_escapes(
 
 
 def _active_html(page: str) -> list[str]:
-    """Tags and attributes in `page` that would run or link to script text."""
+    """Tags and attributes in `page` that would run or link to script text (an event
+    handler, or a URL attribute holding `javascript:`; text in a label is only text)."""
     from html.parser import HTMLParser
 
     found: list[str] = []
+    urls = {"href", "src", "action", "formaction", "xlink:href", "poster", "srcset", "data"}
 
     class Finder(HTMLParser):
         in_script = False
@@ -228,7 +230,8 @@ def _active_html(page: str) -> list[str]:
         def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
             self.in_script = tag == "script"
             for name, value in attrs:
-                if name.startswith("on") or "javascript:" in (value or ""):
+                script = "javascript:" in (value or "").lower()
+                if name.startswith("on") or (name in urls and script):
                     found.append(f"{tag}.{name}")
 
         def handle_data(self, data: str) -> None:
