@@ -201,4 +201,5 @@ def test_the_page_in_a_real_browser(report: Any) -> None:
     assert dom.images and not [i for i in dom.images if "broken" in i.get("class", "")]
     assert len(dom.marks) == len(result.windows)
     assert len(dom.cards) == len(result.highlights)
+    assert 'id="timeline-detail"' in proc.stdout
     assert all(re.search(r"#t=\d+\.\d{3},\d+\.\d{3}$", card["href"]) for card in dom.cards)
