@@ -31,6 +31,7 @@ STAGE_LABELS = {
     "probe": "Probe video",
     "sample": "Sample frames",
     "import": "Import libraries",
+    "cache": "Video cache",
     "load": "Load model",
     "preprocess": "Preprocess",
     "vision": "Vision encoder",
