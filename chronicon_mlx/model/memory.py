@@ -35,26 +35,76 @@ class Estimate:
         return self.weights + self.vision + self.kv_cache + self.overhead
 
 
+@dataclass(frozen=True)
+class TextShape:
+    """The language model's sizes, read from a SmolVLM config (SmolVLM2's defaults)."""
+
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    ffn: int
+    vocab: int
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> TextShape:
+        """The sizes in `config["text_config"]`."""
+        text = config.get("text_config", {})
+        h = int(text.get("hidden_size", 576))
+        heads = int(text.get("num_attention_heads", 9))
+        return cls(
+            hidden=h,
+            layers=int(text.get("num_hidden_layers", 30)),
+            heads=heads,
+            kv_heads=int(text.get("num_key_value_heads", heads)),
+            head_dim=int(text.get("head_dim") or h // heads),
+            ffn=int(text.get("intermediate_size", 4 * h)),
+            vocab=int(text.get("vocab_size", 49280)),
+        )
+
+    @property
+    def projections(self) -> int:
+        """Parameters of one layer's attention projections and MLP (norms excluded)."""
+        h = self.hidden
+        attention = 2 * h * self.heads * self.head_dim + 2 * h * self.kv_heads * self.head_dim
+        return attention + 3 * h * self.ffn
+
+
+@dataclass(frozen=True)
+class VisionShape:
+    """The vision tower's and connector's sizes, read from a SmolVLM config."""
+
+    hidden: int
+    layers: int
+    ffn: int
+    patch: int
+    patches: int
+    scale: int
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> VisionShape:
+        """The sizes in `config["vision_config"]` and its `scale_factor`."""
+        vision = config.get("vision_config", {})
+        hidden = int(vision.get("hidden_size", 768))
+        patch = int(vision.get("patch_size", 16))
+        return cls(
+            hidden=hidden,
+            layers=int(vision.get("num_hidden_layers", 12)),
+            ffn=int(vision.get("intermediate_size", 4 * hidden)),
+            patch=patch,
+            patches=(int(vision.get("image_size", 512)) // patch) ** 2,
+            scale=int(config.get("scale_factor", 4)),
+        )
+
+
 def parameter_counts(config: dict[str, Any]) -> tuple[int, int]:
     """(language-model parameters, vision + connector parameters) from a SmolVLM config."""
-    text, vision = config.get("text_config", {}), config.get("vision_config", {})
-    h = int(text.get("hidden_size", 576))
-    layers = int(text.get("num_hidden_layers", 30))
-    heads = int(text.get("num_attention_heads", 9))
-    kv = int(text.get("num_key_value_heads", heads))
-    head_dim = int(text.get("head_dim") or h // heads)
-    ffn = int(text.get("intermediate_size", 4 * h))
-    vocab = int(text.get("vocab_size", 49280))
-    per_layer = 2 * h * heads * head_dim + 2 * h * kv * head_dim + 3 * h * ffn + 2 * h
-    lm = layers * per_layer + 2 * vocab * h
-    vh = int(vision.get("hidden_size", 768))
-    vlayers = int(vision.get("num_hidden_layers", 12))
-    vffn = int(vision.get("intermediate_size", 4 * vh))
-    patch = int(vision.get("patch_size", 16))
-    patches = (int(vision.get("image_size", 512)) // patch) ** 2
-    scale = int(config.get("scale_factor", 4))
-    vis = vlayers * (4 * vh * vh + 2 * vh * vffn) + (3 * patch * patch + patches) * vh
-    vis += vh * scale * scale * h
+    text, v = TextShape.of(config), VisionShape.of(config)
+    lm = text.layers * (text.projections + 2 * text.hidden) + 2 * text.vocab * text.hidden
+    vis = v.layers * (4 * v.hidden * v.hidden + 2 * v.hidden * v.ffn)
+    vis += (3 * v.patch * v.patch + v.patches) * v.hidden
+    vis += v.hidden * v.scale * v.scale * text.hidden
     return lm, vis
 
 
