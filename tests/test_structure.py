@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "chronicon_mlx"
 BASE = {"errors", "timecodes", "machine", "paths", "progress", "files", "text"}
 LAYERS = ["base", "options", "media", "model", "backends", "analysis", "highlight", "output",
-          "tools", "cli"]  # fmt: skip
+          "archive", "tools", "cli"]  # fmt: skip
 
 
 def _modules() -> dict[str, Path]:

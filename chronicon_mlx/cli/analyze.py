@@ -18,7 +18,7 @@ from ..output.json_record import default_output_path, write_json
 from ..text import json_text, printable
 from . import options
 from .batch import Done, Row, finish, run_each
-from .common import handle_errors, open_session, run_configs
+from .common import handle_errors, open_session, run_configs, session_spec
 from .models import show_models
 from .render import RichReporter, print_saved, stderr_console, timing_table
 
@@ -78,6 +78,11 @@ def analyze_command(
         "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
     ),
     no_cache: bool = options.NO_CACHE,
+    ray: str | None = options.RAY,
+    workers: int | None = options.WORKERS,
+    fresh: bool = options.flag(
+        "--fresh", help="With --ray: analyze again the videos the manifest has as done."
+    ),
     quiet: bool = options.QUIET,
     list_models: bool = typer.Option(
         False,
@@ -105,6 +110,16 @@ def analyze_command(
             temperature, seed,
         )  # fmt: skip
         output = output.expanduser() if output is not None else None
+        if ray is not None:
+            from ..archive.jobs import AnalyzeJob
+            from .archive import archive_folder, run_archive
+
+            folder = archive_folder(output, defaults.output_folder())
+            spec = session_spec(defaults, model, backend, device, dtype, quantize, not no_cache)
+            job = AnalyzeJob(spec, questions, system, sampling, generation, profile_name)
+            size = (sampling.frames, generation.max_tokens)
+            run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
+            return
         targets = _targets(files, output, no_save, defaults.output_folder())
         exclusive = output is None or output.is_dir()
         if len(files) == 1:

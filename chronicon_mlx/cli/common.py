@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
@@ -19,6 +20,7 @@ from .render import RichReporter, line, print_error
 
 if TYPE_CHECKING:
     from ..analysis.session import ModelSession
+    from ..archive.jobs import SessionSpec
 
 _Session = TypeVar("_Session", bound="ModelSession")
 
@@ -34,8 +36,34 @@ class _FlagHelp:
         return option
 
 
+OPTIONAL_VALUES = {"--ray": "local"}
+"""Options whose value may be left out, and the value they take then."""
+
+
+def with_optional_values(args: list[str]) -> list[str]:
+    """`args` with each option of OPTIONAL_VALUES given its implied value when no value
+    follows it (the end, another option, or an existing file or folder: a video)."""
+    out: list[str] = []
+    for number, arg in enumerate(args):
+        if arg == "--":
+            return out + args[number:]
+        implied = OPTIONAL_VALUES.get(arg)
+        if implied is not None:
+            following = args[number + 1] if number + 1 < len(args) else None
+            if following is None or following.startswith("-") or Path(following).exists():
+                arg = f"{arg}={implied}"
+        out.append(arg)
+    return out
+
+
 class Command(_FlagHelp, TyperCommand):
-    """A command whose help shows flags as flags."""
+    """A command whose help shows flags as flags, and whose OPTIONAL_VALUES options may be
+    given without a value."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse the arguments, the values left out of OPTIONAL_VALUES options filled in."""
+        parsed: list[str] = super().parse_args(ctx, with_optional_values(args))
+        return parsed
 
 
 class Group(_FlagHelp, TyperGroup):
@@ -86,15 +114,42 @@ def open_session(
     `cache`, one that keeps videos in the video cache (unless its size is set to 0)."""
     from ..analysis.videocache import VideoCache
 
-    limit = float(settings["cache_gb"])
+    spec = session_spec(settings, model, backend, device, dtype, quantize, cache)
     return kind(
-        model=userconfig.resolve(model, "model", settings),
+        model=spec.model,
+        backend=spec.backend,
+        device=spec.device,
+        dtype=spec.dtype,
+        quantize=spec.quantize,  # type: ignore[arg-type]
+        reporter=reporter,
+        video_cache=VideoCache.default(spec.cache_gb) if spec.cache_gb > 0 else None,
+    )
+
+
+def session_spec(
+    settings: userconfig.Settings,
+    model: str | None,
+    backend: str | None,
+    device: str | None,
+    dtype: str | None,
+    quantize: str | None,
+    cache: bool = False,
+) -> SessionSpec:
+    """The session settings from the flags, the config file and the built-ins (a model
+    folder made absolute, so that workers elsewhere find it too)."""
+    from ..archive.jobs import SessionSpec
+    from ..model.resolver import looks_like_path
+
+    chosen = str(userconfig.resolve(model, "model", settings))
+    if looks_like_path(chosen):
+        chosen = str(Path(chosen).expanduser().absolute())
+    return SessionSpec(
+        model=chosen,
         backend=userconfig.resolve(backend, "backend", settings),
         device=userconfig.resolve(device, "device", settings),
         dtype=userconfig.resolve(dtype, "dtype", settings),
-        quantize=quantize or "auto",  # type: ignore[arg-type]
-        reporter=reporter,
-        video_cache=VideoCache.default(limit) if cache and limit > 0 else None,
+        quantize=quantize or "auto",
+        cache_gb=float(settings["cache_gb"]) if cache else 0.0,
     )
 
 

@@ -32,5 +32,7 @@ FLAGS: dict[str, str] = {
     "sort": "--sort",
     "reel": "--reel",
     "fresh": "--fresh",
+    "ray": "--ray",
+    "workers": "--workers",
 }
 """How the command line names each setting that core messages refer to."""

@@ -18,7 +18,7 @@ from ..text import json_text
 from ..timecodes import format_time, parse_time
 from . import options
 from .batch import Done, finish, run_each
-from .common import handle_errors, open_session
+from .common import handle_errors, open_session, session_spec
 from .render import RichReporter, cell, line, plural, print_saved, stderr_console, stdout_console
 
 if TYPE_CHECKING:
@@ -102,7 +102,9 @@ def highlights_command(
         "score", "--sort", help="Order of the reports: score or time.", metavar="ORDER"
     ),
     fresh: bool = options.flag(
-        "--fresh", help="Ignore an existing checkpoint and score every window again."
+        "--fresh",
+        help="Ignore an existing checkpoint and score every window again (with --ray, also"
+        " the videos the manifest has as done).",
     ),
     free_text: bool = options.flag(
         "--free-text", help="Do not constrain answers to JSON; parse them strictly, retry once."
@@ -141,6 +143,8 @@ def highlights_command(
     dtype: str | None = options.DTYPE,
     quantize: str | None = options.QUANTIZE,
     as_json: bool = options.JSON_RECORD,
+    ray: str | None = options.RAY,
+    workers: int | None = options.WORKERS,
     quiet: bool = options.QUIET,
 ) -> None:
     """Find the ranked highlights of each video: score each window 1-10, merge, rank, report."""
@@ -166,6 +170,20 @@ def highlights_command(
             max_tokens=max_tokens, resize=resize, seek=cast(choices.Seek, seek),
             temperature=temperature, seed=seed, constrained=not free_text,
         )  # fmt: skip
+        if ray is not None:
+            from ..archive.jobs import HighlightsJob
+            from .archive import archive_folder, run_archive
+
+            folder = archive_folder(output, defaults.output_folder())
+            spec = session_spec(defaults, model, backend, device, dtype, quantize)
+            job = HighlightsJob(
+                spec, profile, config, check_text(system, "system"),
+                check_text(prompt, "prompt"), chosen, cast(choices.Sort, sort),
+                reel.name if reel is not None else None,
+            )  # fmt: skip
+            size = (config.frames_per_window, config.max_tokens or 256)
+            run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
+            return
         folders = _folders(files, output, defaults.output_folder())
         reels = _reels(files, folders, reel)
         if len(files) == 1:

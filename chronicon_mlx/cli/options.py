@@ -146,3 +146,21 @@ NO_CACHE = flag(
     help="Neither read nor write the video cache (decoded frames' features and the video's"
     " prefilled prompt, kept on disk between runs).",
 )
+RAY = typer.Option(
+    None,
+    "--ray",
+    metavar="[ADDRESS]",
+    show_default=False,
+    help="Run the videos on Ray workers, each holding one loaded model: --ray alone starts"
+    " a local Ray instance, --ray auto or --ray HOST:PORT joins a running cluster. Outputs"
+    " get stable names, a manifest.jsonl, and a rerun skips what is done. Needs"
+    " chronicon-mlx[ray].",
+)
+WORKERS = value(
+    None,
+    "--workers",
+    "-w",
+    help="Ray workers (each loads the model once).",
+    metavar="N",
+    shown="one per CPU (per GPU) that the cluster's memory allows",
+)
