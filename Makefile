@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test browser report-shot demo test lint format clean bench bench-frames bench-highlights bench-reuse wheel check-install
+.PHONY: install install-test browser report-shot demo test lint format clean bench bench-frames bench-highlights bench-reuse bench-archive wheel check-install
 
 install: $(VENV)/.installed
 
@@ -78,6 +78,9 @@ bench-highlights: install-test
 
 bench-reuse: install-test
 	$(BIN)/python scripts/bench_reuse.py
+
+bench-archive: install-test
+	CHRONICON_CACHE=$(CURDIR)/.cache $(BIN)/python scripts/bench_archive.py
 
 lint: install-test
 	$(BIN)/ruff check .
