@@ -146,15 +146,15 @@ NO_CACHE = flag(
     help="Neither read nor write the video cache (decoded frames' features and the video's"
     " prefilled prompt, kept on disk between runs).",
 )
-RAY = typer.Option(
+RAY = value(
     None,
     "--ray",
     metavar="[ADDRESS]",
-    show_default=False,
+    shown="off",
     help="Run the videos on Ray workers, each holding one loaded model: --ray alone starts"
     " a local Ray instance, --ray auto or --ray HOST:PORT joins a running cluster. Outputs"
-    " get stable names, a manifest.jsonl, and a rerun skips what is done. Needs"
-    " chronicon-mlx[ray].",
+    " get stable names, a manifest.jsonl, and a rerun skips what is done (needs the ray"
+    " extra).",
 )
 WORKERS = value(
     None,
