@@ -290,3 +290,9 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_complete_records(
     done = {Path(line["output"]).name for line in lines if line["status"] == "ok"}
     assert done <= {path.name for path in records}
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file, no lock
+
+
+def test_no_save_cannot_go_with_ray(runner: CliRunner, ball_clip: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["analyze", str(ball_clip), "--ray", "--no-save"])
+    assert result.exit_code == 2
+    assert "error: --no-save cannot go with --ray" in result.output

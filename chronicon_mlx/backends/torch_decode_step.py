@@ -106,7 +106,7 @@ class DecodeStep:
         self.kv_heads = int(config.num_key_value_heads)
         self.head_dim = int(getattr(config, "head_dim", 0) or config.hidden_size // self.heads)
         self.scaling = self.head_dim**-0.5
-        self.eps = float(config.rms_norm_eps)
+        self.eps32 = np.float32(config.rms_norm_eps)
         self.final_norm = text.norm.weight.detach().numpy()
         self.rotary = text.rotary_emb
         self.layers = []
@@ -130,11 +130,12 @@ class DecodeStep:
             embed.weight = model.lm_head.weight
         self.embed = embed.weight.detach()
         self._torch = torch
-        self._room: dict[int, tuple[Any, Any, int]] = {}
+        self._room: dict[int, tuple[Any, Any, int, Any, Any]] = {}
 
     def _norm(self, x: Any, weight: Any) -> Any:
-        variance = np.mean(x * x, axis=-1, keepdims=True)
-        return weight * (x * (1.0 / np.sqrt(variance + self.eps, dtype=np.float32)))
+        row = x[0]
+        variance = np.float32(np.dot(row, row)) / np.float32(row.size)
+        return weight * (x * (np.float32(1.0) / np.sqrt(variance + self.eps32)))
 
     def _rope(self, x: Any, cos: Any, sin: Any) -> Any:
         half = self.head_dim // 2
@@ -177,7 +178,6 @@ class DecodeStep:
     def _append(self, layer: Any, k: Any, v: Any, position: int) -> tuple[Any, Any]:
         """Write one token's key and value at `position` of a cache layer, whose keys and
         values become views of a buffer with room for ROOM more tokens."""
-        torch = self._torch
         room = self._room.get(id(layer))
         if room is None or room[0].shape[2] <= position or layer.keys.data_ptr() != room[2]:
             size = position + ROOM
@@ -185,11 +185,11 @@ class DecodeStep:
             values = layer.values.new_empty((1, self.kv_heads, size, self.head_dim))
             keys[:, :, :position] = layer.keys
             values[:, :, :position] = layer.values
-            room = (keys, values, keys.data_ptr())
+            room = (keys, values, keys.data_ptr(), keys.numpy()[0], values.numpy()[0])
             self._room[id(layer)] = room
-        keys, values, _ = room
-        keys[0, :, position] = torch.from_numpy(k[:, 0])
-        values[0, :, position] = torch.from_numpy(v.reshape(self.kv_heads, self.head_dim))
+        keys, values, _, keys_np, values_np = room
+        keys_np[:, position] = k[:, 0]
+        values_np[:, position] = v.reshape(self.kv_heads, self.head_dim)
         layer.keys, layer.values = keys[:, :, : position + 1], values[:, :, : position + 1]
         return layer.keys, layer.values
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from ..errors import OutputError, field
+from ..errors import OutputError, UsageError, field
 from ..files import check_writable, unique_path
 from ..media.sources import check_file, expand
 from ..options import choices, profiles, userconfig
@@ -113,6 +113,13 @@ def analyze_command(
         if ray is not None:
             from ..archive.jobs import AnalyzeJob
             from .archive import archive_folder, run_archive
+
+            if no_save:
+                raise UsageError(
+                    f"{field('no_save')} cannot go with {field('ray')}: an archive's records"
+                    " are what it makes",
+                    hint=f"leave out {field('no_save')}, or {field('ray')} to run here",
+                )
 
             folder = archive_folder(output, defaults.output_folder())
             spec = session_spec(defaults, model, backend, device, dtype, quantize, not no_cache)
