@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import ChroniconError, UsageError, VideoError
 from ..options.choices import Sort
@@ -21,8 +21,10 @@ if TYPE_CHECKING:
     from ..analysis.session import ModelSession
     from ..highlight.params import HighlightsConfig
     from ..options.profiles import Profile
+    from ..progress import Reporter
 
 Status = Literal["ok", "failed"]
+_Session = TypeVar("_Session", bound="ModelSession")
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,9 @@ class SessionSpec:
     quantize: str = "auto"
     cache_gb: float = 0.0
 
-    def open(self, kind: type[ModelSession]) -> ModelSession:
-        """A session of `kind` with these settings (loading happens on first use)."""
+    def open(self, kind: type[_Session], reporter: Reporter | None = None) -> _Session:
+        """A session of `kind` with these settings (loading happens on first use), keeping
+        videos in the video cache when `cache_gb` is above 0."""
         from ..analysis.videocache import VideoCache
 
         cache = VideoCache.default(self.cache_gb) if self.cache_gb > 0 else None
@@ -47,6 +50,7 @@ class SessionSpec:
             device=self.device,
             dtype=self.dtype,
             quantize=self.quantize,  # type: ignore[arg-type]
+            reporter=reporter,
             video_cache=cache,
         )
 

@@ -112,18 +112,8 @@ def open_session(
 ) -> _Session:
     """A model session from the flags, falling back to the config file and built-ins; with
     `cache`, one that keeps videos in the video cache (unless its size is set to 0)."""
-    from ..analysis.videocache import VideoCache
-
     spec = session_spec(settings, model, backend, device, dtype, quantize, cache)
-    return kind(
-        model=spec.model,
-        backend=spec.backend,
-        device=spec.device,
-        dtype=spec.dtype,
-        quantize=spec.quantize,  # type: ignore[arg-type]
-        reporter=reporter,
-        video_cache=VideoCache.default(spec.cache_gb) if spec.cache_gb > 0 else None,
-    )
+    return spec.open(kind, reporter)
 
 
 def session_spec(
