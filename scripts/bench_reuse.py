@@ -19,6 +19,7 @@ on the 256M architecture with random weights unless --model says otherwise.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -59,7 +60,8 @@ def worker(model: str, backend: str, clip: Path, question: str, cache: str | Non
     video_cache = VideoCache(Path(cache), 10**11) if cache else None
     session = Analyzer(model=model, backend=backend, device="cpu", video_cache=video_cache)
     result = session.analyze(clip, question, None, SamplingConfig(frames=FRAMES), _generation())
-    print(json.dumps(result.to_dict()))
+    print(json.dumps(result.to_dict()), flush=True)
+    gc.freeze()  # as the CLI's entry point does before the process ends
 
 
 def _process(
