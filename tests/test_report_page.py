@@ -7,15 +7,14 @@ import re
 import shutil
 import subprocess
 import urllib.parse
-from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_highlights import ScriptedBackend
 
 from chronicon_mlx.analysis.session import ModelSession
-from chronicon_mlx.backends import BackendInfo, GenerationOutput, GenerationRequest
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.result import HighlightsResult
 from chronicon_mlx.highlight.run import HighlightFinder
@@ -32,27 +31,6 @@ HOSTILE = [
     '{"description": "javascript:alert(3)", "significance": 7}',
     '{"description": "calm", "significance": 1}',
 ]
-
-
-class ScriptedBackend:
-    """Answers each window with the next reply."""
-
-    def __init__(self, replies: list[str]) -> None:
-        self.info = BackendInfo("scripted", "cpu", "float32", {})
-        self.supports_json_schema = True
-        self.replies = list(replies)
-
-    def load(self, model: object, quantize: str | None = None) -> list[str]:
-        return []
-
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        return []
-
-    def generate(
-        self, request: GenerationRequest, on_token: Callable[[str], None] | None = None
-    ) -> GenerationOutput:
-        text = self.replies.pop(0)
-        return GenerationOutput(text, [1], 10, 1, 1.0, 1.0, 0.1, "stop", {})
 
 
 class Page(HTMLParser):
@@ -105,7 +83,7 @@ def report(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     report format, with a reel."""
     folder = tmp_path_factory.mktemp("page")
     clip = write_sample_video(folder / "match [final].mp4", seconds=6, fps=10, size=(320, 180))
-    session = ModelSession.from_backend(ScriptedBackend(HOSTILE), str(tiny_model))
+    session = ModelSession.from_backend(ScriptedBackend(HOSTILE, json_schema=True), str(tiny_model))
     config = HighlightsConfig(
         window_s=1.0, overlap_s=0.0, frames_per_window=2, end_s=6.0, min_significance=5
     )

@@ -172,8 +172,7 @@ def placement(
     if model_bytes and cluster.memory_bytes:
         slots = min(slots, int(cluster.memory_bytes // model_bytes))
     count = workers if workers is not None else max(1, slots)
-    cpus = 1.0 if gpus else max(1.0, min(cluster.cpus / count, 1.0))
-    return Placement(count, cpus, gpus)
+    return Placement(count, 1.0, gpus)
 
 
 class _Worker:

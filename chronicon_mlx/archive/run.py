@@ -35,7 +35,8 @@ class Plan:
     def skipped(self) -> tuple[int, int]:
         """(done, failed) among the videos a rerun skips."""
         latest = self.manifest.latest(self.job.command)
-        skipped = [n for n in range(len(self.videos)) if n not in set(self.todo)]
+        todo = set(self.todo)
+        skipped = [n for n in range(len(self.videos)) if n not in todo]
         failed = sum(1 for n in skipped if latest[str(self.videos[n].absolute())].status != "ok")
         return len(skipped) - failed, failed
 
