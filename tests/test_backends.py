@@ -201,6 +201,7 @@ def test_greedy_loop_gives_generates_tokens(tiny_model: Path, both: Any) -> None
                 pieces: list[str] = []
                 outputs.append((torch_cpu.generate(request, pieces.append), pieces))
             (lean, lean_pieces), (reference, reference_pieces) = outputs
+            assert torch_cpu._step is not None  # the CPU step decoded the lean answers
             assert lean.token_ids == reference.token_ids and lean.token_ids
             assert lean_pieces == reference_pieces and len(lean_pieces) == len(lean.token_ids)
             assert lean.finish_reason == reference.finish_reason
