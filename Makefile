@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test browser report-shot demo test lint format clean bench bench-frames bench-highlights bench-reuse bench-archive wheel check-install
+.PHONY: install install-test browser report-shot demo test lint format clean bench bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,10 @@ bench-reuse: install-test
 
 bench-archive: install-test
 	CHRONICON_CACHE=$(CURDIR)/.cache $(BIN)/python scripts/bench_archive.py
+
+bench-before: install-test
+	@test -n "$(REV)" || { echo "usage: make bench-before REV=<an earlier commit>"; exit 2; }
+	$(BIN)/python scripts/bench_before.py $(REV) --runs $(RUNS)
 
 lint: install-test
 	$(BIN)/ruff check .
