@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from chronicon_mlx import backends
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.backends import Candidate, GenerationRequest, candidates, create
+from chronicon_mlx.backends.reuse import frame_key
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.cli.flags import FLAGS
 from chronicon_mlx.errors import BackendError, ChroniconError
@@ -167,6 +168,30 @@ def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path, bot
         assert scoring.parse(full.text) is None  # unconstrained random weights: not JSON
         answers.append(a.text)
     assert answers[0] != answers[1]
+
+
+@pytest.mark.mlx
+@pytest.mark.torch
+def test_forget_drops_what_backends_keep(tiny_model: Path, both: Any) -> None:
+    """After forget(), a repeated request encodes every frame and prefills its prefix
+    again, with the same tokens as when both were kept."""
+    template = prompts.load_chat_template(tiny_model)
+    frames = _frames(9, n=3)
+    text = prompts.build_prompt(template, "What happens?", [0.0, 0.5, 1.0], 1.5)
+    request = GenerationRequest(frames, text, max_tokens=8, prefix=prompts.shared_prefix(text))
+    keys = [frame_key(frame) for frame in frames]
+    for backend in both:
+        backend.forget()
+        first = backend.generate(request)
+        kept = backend.generate(request)
+        assert first.encoded_frames == 3 and kept.encoded_frames == 0
+        assert backend.export_features(keys) is not None
+        assert backend.export_prefix(request) is not None
+        backend.forget()
+        assert backend.export_features(keys) is None and backend.export_prefix(request) is None
+        again = backend.generate(request)
+        assert again.encoded_frames == 3 and backend.export_prefix(request) is not None
+        assert first.token_ids == kept.token_ids == again.token_ids
 
 
 @pytest.mark.torch

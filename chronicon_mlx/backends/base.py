@@ -142,3 +142,6 @@ class Reusable(Protocol):
 
     def import_prefix(self, state: PrefixState) -> None:
         """Keep a prefix's KV cache computed earlier (ValueError when it does not fit)."""
+
+    def forget(self) -> None:
+        """Drop every kept frame feature and prefix cache."""

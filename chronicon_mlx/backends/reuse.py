@@ -52,6 +52,10 @@ class LRU(Generic[Value]):
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        """Drop every value."""
+        self._items.clear()
+
     def __len__(self) -> int:
         return len(self._items)
 
@@ -180,6 +184,11 @@ class KeptState:
         prefix = self._ids(request.prefix) if request.prefix else []
         size = self._shapes.tokens_per_frame
         return plan(self._ids(request.prompt), prefix, self._image_token, size, keys), keys
+
+    def forget(self) -> None:
+        """Drop every kept frame feature and prefix cache (the next request computes all)."""
+        self._features.clear()
+        self._prefixes.clear()
 
     def export_features(self, keys: Sequence[str]) -> list[np.ndarray[Any, Any]] | None:
         """The kept features of the frames named by `keys` (None unless all are kept)."""
