@@ -102,10 +102,13 @@ def main() -> None:
     folder = Path(args.model)
     model = folder if folder.is_dir() else cached_checkpoint(args.model)
     video = _clip()
-    commit = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", args.revision],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+    found = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "--verify", f"{args.revision}^{{commit}}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if found.returncode != 0:
+        raise SystemExit(f"error: {args.revision!r} is not a commit of {ROOT}")
+    commit = found.stdout.strip()
     with tempfile.TemporaryDirectory(prefix="chronicon-before-") as tmp:
         before = Path(tmp) / "tree"
         subprocess.run(
