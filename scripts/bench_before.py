@@ -24,31 +24,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from chronicon_mlx.media.synthetic import write_sample_video
 from chronicon_mlx.model.random_weights import cached_checkpoint
-from chronicon_mlx.paths import cache_root
+from chronicon_mlx.tools.bench import BenchConfig, Trial, bench_clip, run_trial
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _clip() -> Path:
-    path = cache_root() / "bench" / "clip_10s_640x360.mp4"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_sample_video(path, seconds=10, fps=30, size=(640, 360))
-    return path
-
-
-def _env(tree: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(tree), "CHRONICON_BLAS": ""}
-
-
 def _check_tree(tree: Path) -> None:
-    """Fail unless a process with `tree` first on the path imports the package from it."""
+    """Fail unless a process with `tree` on its import path imports the package from it."""
     code = "import chronicon_mlx; print(chronicon_mlx.__file__)"
     done = subprocess.run(
-        [sys.executable, "-c", code], env=_env(tree), cwd=tempfile.gettempdir(),
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(tree)},
+        cwd=tempfile.gettempdir(), capture_output=True, text=True, check=True,
     )  # fmt: skip
     found = Path(done.stdout.strip()).resolve()
     if not found.is_relative_to(tree.resolve()):
@@ -56,31 +43,23 @@ def _check_tree(tree: Path) -> None:
 
 
 def _trial(tree: Path, args: argparse.Namespace, model: Path, video: Path) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="chronicon-before-") as tmp:
-        out = Path(tmp) / "trial.json"
-        config = {"backend": args.backend, "device": "cpu", "dtype": "auto", "blas": "auto"}
-        job = {
-            "config": config, "model": str(model), "video": str(video), "frames": args.frames,
-            "tokens": args.tokens, "bare_mlx": False, "output": str(out),
-        }  # fmt: skip
-        command = [sys.executable, "-m", "chronicon_mlx.tools.bench_worker", json.dumps(job)]
-        start = time.perf_counter()
-        done = subprocess.run(command, env=_env(tree), cwd=tmp, capture_output=True, text=True)
-        process_s = time.perf_counter() - start
-        if done.returncode != 0 or not out.is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()
-            raise SystemExit(f"error: a trial of {tree} failed: {tail[-1] if tail else ''}")
-        data: dict[str, Any] = json.loads(out.read_text())
-    stages = data["stages"]
+    start = time.perf_counter()
+    trial: Trial = run_trial(
+        BenchConfig(args.backend, "cpu"), model, video, args.frames, args.tokens, source=tree
+    )
+    process_s = time.perf_counter() - start
+    if not trial.ok:
+        raise SystemExit(f"error: a trial of {tree} failed: {trial.error}")
+    stages = trial.stages
     return {
         "setup": stages.get("import", 0.0) + stages["load"],
         "vision_and_prefill": stages.get("vision", 0.0) + stages["prefill"],
-        "decode_tps": data["decode_tps"],
+        "decode_tps": trial.decode_tps,
         "end_to_end": stages["end_to_end"],
         "process": process_s,
-        "peak_memory_gb": data["peak_memory_gb"],
-        "prompt_tokens": data["prompt_tokens"],
-        "generated_tokens": data["generated_tokens"],
+        "peak_memory_gb": trial.peak_memory_gb,
+        "prompt_tokens": trial.prompt_tokens,
+        "generated_tokens": trial.generated_tokens,
     }
 
 
@@ -101,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.model)
     model = folder if folder.is_dir() else cached_checkpoint(args.model)
-    video = _clip()
+    video = bench_clip()
     found = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "--verify", f"{args.revision}^{{commit}}"],
         capture_output=True, text=True,

@@ -162,16 +162,12 @@ def gpu_limits() -> dict[str, Any]:
 def bench(sizes: list[str], runs: int, limits: dict[str, Any]) -> dict[str, Any]:
     """Warm-up plus `runs` trials of the transformers CUDA backend per size and dtype, each
     in a fresh process, against the GPU's limits."""
-    from chronicon_mlx import paths
-    from chronicon_mlx.media.synthetic import write_sample_video
     from chronicon_mlx.model.cost import decode_bytes, prefill_flops, vision_flops
     from chronicon_mlx.model.random_weights import cached_checkpoint
     from chronicon_mlx.model.resolver import resolve
-    from chronicon_mlx.tools.bench import BenchConfig, run_trial
+    from chronicon_mlx.tools.bench import BenchConfig, bench_clip, run_trial
 
-    clip = paths.cache_root() / "bench" / "clip_10s_640x360.mp4"
-    if not clip.is_file():
-        write_sample_video(clip, seconds=10, fps=30, size=(640, 360))
+    clip = bench_clip()
     bandwidth = limits.get("datasheet_bandwidth") or limits["measured_bandwidth"]
     peak = limits.get("datasheet_bf16_flops") or limits["measured_bf16_flops"]
     rows = []

@@ -179,13 +179,11 @@ def test_archive_matches_a_local_run_survives_a_killed_worker_and_resumes(
     out = tmp_path / "ray"
     run = _popen("analyze", str(archive), "--ray", "--workers", "2", *flags, "-o", str(out),
                  cwd=tmp_path, name="ray")  # fmt: skip
-    deadline, killed, done_before_kill = time.monotonic() + 300, None, 0
+    deadline, killed = time.monotonic() + 300, None
     while killed is None and run.poll() is None and time.monotonic() < deadline:
         if 3 <= len(_manifest(out)) <= 7 and len(pids := _workers(run.pid)) == 2:
             killed = min(pids)
             os.kill(killed, signal.SIGKILL)
-            time.sleep(0.5)
-            done_before_kill = len(_manifest(out))
         time.sleep(0.05)
     _, stderr = run.communicate(timeout=300)
     assert killed is not None, "no worker was killed: " + stderr
@@ -200,7 +198,7 @@ def test_archive_matches_a_local_run_survives_a_killed_worker_and_resumes(
     assert set(status.values()) == {"ok"}
     # The videos left when a worker died (3 to 7 were done) were all finished, by the
     # other worker or by the one Ray started in its place.
-    assert done_before_kill < 12 and not Path(f"/proc/{killed}").exists()
+    assert not Path(f"/proc/{killed}").exists()
     workers = {int(line["worker"].rsplit(":", 1)[1]) for line in lines}
     assert workers - {killed}
     got = {}

@@ -197,10 +197,8 @@ def bench_command(
     """Run the same analysis on every backend here: per-stage medians, a JSON report, a chart."""
     console = stderr_console(quiet)
     with handle_errors(console):
-        from .. import paths
         from ..analysis.params import GenerationConfig, SamplingConfig
         from ..files import atomic_write_text
-        from ..media.synthetic import write_sample_video
         from ..model.catalog import find_spec
         from ..model.random_weights import cached_checkpoint
         from ..model.resolver import resolve
@@ -224,9 +222,7 @@ def bench_command(
             model_path = resolve(model, prefer_mlx=False).path
         ref = resolve(str(model_path))
         if video is None:
-            video = paths.cache_root() / "bench" / "clip_10s_640x360.mp4"
-            if not video.is_file():
-                write_sample_video(video, seconds=10, fps=30, size=(640, 360))
+            video = bench.bench_clip()
         plan = bench.plan(include_reference_blas=reference_blas)
         configs = [item.config for item in plan if item.available]
         started = datetime.now(timezone.utc)

@@ -126,6 +126,27 @@ def _torch_device(device: str) -> bool:
     return bool(torch.backends.mps.is_available())
 
 
+def bench_clip() -> Path:
+    """The bench's clip (10 s, 640x360, generated once into the cache folder)."""
+    from ..media.synthetic import write_sample_video
+    from ..paths import cache_root
+
+    path = cache_root() / "bench" / "clip_10s_640x360.mp4"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_sample_video(path, seconds=10, fps=30, size=(640, 360))
+    return path
+
+
+def _job_config(config: BenchConfig) -> dict[str, Any]:
+    """`config` as a job's JSON: backend, device and the fields not at their default (so
+    that a worker of an earlier revision, with fewer fields, reads it too)."""
+    default = asdict(BenchConfig(config.backend, config.device))
+    return {
+        k: v for k, v in asdict(config).items() if k in ("backend", "device") or v != default[k]
+    }
+
+
 def run_trial(
     config: BenchConfig,
     model: Path,
@@ -134,16 +155,21 @@ def run_trial(
     tokens: int,
     bare_mlx: bool = False,
     timeout: float = 3600,
+    source: Path | None = None,
 ) -> Trial:
-    """Run one trial in a fresh worker process and read its JSON result."""
+    """Run one trial in a fresh worker process and read its JSON result; `source`: a
+    source tree to run the worker from instead of the installed package (the worker then
+    starts in its temporary folder, so that no package in this one shadows it)."""
     env = dict(os.environ)
     env["CHRONICON_BLAS"] = "reference" if config.blas == "reference" else ""
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     with tempfile.TemporaryDirectory(prefix="chronicon-bench-") as tmp:
         out = Path(tmp) / "trial.json"
         job = {
-            "config": asdict(config),
-            "model": str(model),
-            "video": str(video),
+            "config": _job_config(config),
+            "model": str(Path(model).resolve()),
+            "video": str(Path(video).resolve()),
             "frames": frames,
             "tokens": tokens,
             "bare_mlx": bare_mlx,
@@ -151,7 +177,10 @@ def run_trial(
         }
         command = [sys.executable, "-m", "chronicon_mlx.tools.bench_worker", json.dumps(job)]
         try:
-            proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+            proc = subprocess.run(
+                command, capture_output=True, text=True, env=env, timeout=timeout,
+                cwd=None if source is None else tmp,
+            )  # fmt: skip
         except subprocess.TimeoutExpired:
             return Trial(
                 config, ok=False, error=f"timed out after {timeout:.0f} s",
