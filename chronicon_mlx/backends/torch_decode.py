@@ -73,8 +73,7 @@ def greedy(
     stop after a token in `stop`. Returns the tokens and when the first one was chosen.
 
     The remaining prompt `ids` go through the model; each token after, through `step` when
-    one is given (with torch on one thread: its small operations gain nothing from a
-    second one, which would only compete with the BLAS threads of the step's products).
+    one is given.
     """
     import torch
 
@@ -85,7 +84,6 @@ def greedy(
     tokens: list[int] = []
     first_at = 0.0
     feed = torch.tensor([ids], device=device)
-    threads = torch.get_num_threads()
     try:
         for _ in range(max_tokens):
             if step is not None and tokens:
@@ -95,8 +93,6 @@ def greedy(
                     inputs_embeds=embed(feed), use_cache=True, **{cache_kwarg: cache}
                 )
                 logits = head(hidden.last_hidden_state[:, -1:])[:, -1].float()
-                if step is not None:
-                    torch.set_num_threads(1)
             token = _choose(logits, mask)
             if not first_at:
                 first_at = time.perf_counter()
@@ -109,7 +105,6 @@ def greedy(
                 mask.consume(token)
             feed = torch.tensor([[token]], device=device)
     finally:
-        torch.set_num_threads(threads)
         if step is not None:
             step.finish(cache)
     return tokens, first_at

@@ -1,10 +1,13 @@
 """One decode step of a Llama text model on the CPU, at the memory-bandwidth limit.
 
-A step reads every weight once to produce one token. Through ``nn.Linear`` a batch-of-one
-product runs MKL's GEMM at about half this CPU's memory bandwidth; OpenBLAS's GEMV over the
-same weights laid out input-major runs near it. So each projection's weight is stored once,
-input-major, shared by torch (as a transposed view, for the prefill) and numpy (for this
-step), and the step runs the layer's arithmetic in the order the transformers layer does.
+A step reads every weight once to produce one token. A batch-of-one product runs faster
+over a weight laid out input-major ([in, out]) than over ``nn.Linear``'s [out, in], so each
+projection's weight is stored once, input-major, the module keeping a transposed view of it
+(for the prefill); the projections sharing an input are stored side by side, one product.
+The products and attention run in torch, on torch's threads (one pool: a second library's
+threads waiting beside them would compete for the same cores); the element-wise arithmetic
+between them runs in numpy over the same memory, which costs less per call on vectors this
+small. The layer's arithmetic runs in the order the transformers layer does.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def supported(model: Any, device: str, dtype: str) -> bool:
 
 def _input_major(*linears: Any) -> Any:
     """Re-store the weights of `linears` (same input) side by side, input-major, each
-    module keeping a transposed view of its columns; return them as one numpy array
+    module keeping a transposed view of its columns; return them as one tensor
     [in, sum of outs]."""
     import torch
 
@@ -66,7 +69,7 @@ def _input_major(*linears: Any) -> Any:
         linear.weight = torch.nn.Parameter(stored[:, start:end].t(), requires_grad=False)
         _release(old)
         start = end
-    return stored.numpy()
+    return stored
 
 
 def _release(tensor: Any) -> None:
@@ -130,6 +133,7 @@ class DecodeStep:
             embed.weight = model.lm_head.weight
         self.embed = embed.weight.detach()
         self._torch = torch
+        self._attention = torch.nn.functional.scaled_dot_product_attention
         self._room: dict[int, tuple[Any, Any, int, Any, Any]] = {}
 
     def _norm(self, x: Any, weight: Any) -> Any:
@@ -141,15 +145,17 @@ class DecodeStep:
         half = self.head_dim // 2
         return x * cos + np.concatenate((-x[..., half:], x[..., :half]), axis=-1) * sin
 
+    def _product(self, x: Any, weight: Any) -> Any:
+        """`x` [1, in] (numpy) times an input-major weight [in, out]: numpy [1, out]."""
+        return (self._torch.from_numpy(x) @ weight).numpy()
+
     def _attend(self, q: Any, keys: Any, values: Any) -> Any:
-        """Softmax attention of one query per head over the cached keys and values, the
-        heads grouped over the key/value heads they share (batched products read the
-        cache's views in place)."""
-        torch = self._torch
+        """Softmax attention of one query per head over the cached keys and values: the
+        query heads that share a key/value head are that head's queries (no mask: every
+        one sees the whole cache), read in place from the cache's views."""
         group = self.heads // self.kv_heads
-        query = torch.from_numpy(q).view(self.kv_heads, group, self.head_dim)
-        scores = torch.matmul(query, keys[0].transpose(1, 2)) * self.scaling
-        out = torch.matmul(torch.softmax(scores, dim=-1), values[0])
+        query = self._torch.from_numpy(q).view(1, self.kv_heads, group, self.head_dim)
+        out = self._attention(query, keys, values, scale=self.scaling)
         return out.numpy().reshape(1, self.heads * self.head_dim)
 
     def __call__(self, token: int, cache: Any) -> Any:
@@ -163,17 +169,17 @@ class DecodeStep:
         q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
         heads = self.heads + self.kv_heads
         for number, layer in enumerate(self.layers):
-            qkv = (self._norm(x, layer.norm_in) @ layer.qkv)[0]
+            qkv = self._product(self._norm(x, layer.norm_in), layer.qkv)[0]
             qk = self._rope(qkv[: q_size + kv_size].reshape(heads, 1, self.head_dim), cos, sin)
             keys, values = self._append(
                 cache.layers[number], qk[self.heads :], qkv[q_size + kv_size :], position
             )
-            x = x + self._attend(qk[: self.heads], keys, values) @ layer.o
-            gate_up = self._norm(x, layer.norm_post) @ layer.gate_up
+            x = x + self._product(self._attend(qk[: self.heads], keys, values), layer.o)
+            gate_up = self._product(self._norm(x, layer.norm_post), layer.gate_up)
             gate = gate_up[:, : self.intermediate]
             gate = gate / (1.0 + np.exp(-gate))
-            x = x + (gate * gate_up[:, self.intermediate :]) @ layer.down
-        return torch.from_numpy(self._norm(x, self.final_norm) @ self.head)
+            x = x + self._product(gate * gate_up[:, self.intermediate :], layer.down)
+        return torch.from_numpy(self._product(self._norm(x, self.final_norm), self.head))
 
     def _append(self, layer: Any, k: Any, v: Any, position: int) -> tuple[Any, Any]:
         """Write one token's key and value at `position` of a cache layer, whose keys and
