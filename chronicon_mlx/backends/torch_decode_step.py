@@ -1,38 +1,24 @@
-"""One decode step of a Llama text model on the CPU, at the memory-bandwidth limit.
+"""One decode step of a Llama text model on the CPU, at the memory-bandwidth limit, and the
+prefill of the few tokens after a cached prefix, over the same weights.
 
-A step reads every weight once to produce one token. A batch-of-one product runs faster
-over a weight laid out input-major ([in, out]) than over ``nn.Linear``'s [out, in], so each
-projection's weight is stored once, input-major, the module keeping a transposed view of it
-(for the prefill); the projections sharing an input are stored side by side, one product.
-The products and attention run in torch, on torch's threads (one pool: a second library's
-threads waiting beside them would compete for the same cores); the element-wise arithmetic
-between them runs in numpy over the same memory, which costs less per call on vectors this
-small. The layer's arithmetic runs in the order the transformers layer does.
+A step reads every weight once to produce one token; the weights are laid out for it by
+`torch_text_weights`. The products and attention run in torch, on torch's threads (one
+pool: a second library's threads waiting beside them would compete for the same cores); the
+element-wise arithmetic between them runs in numpy over the same memory, which costs less
+per call on vectors this small. The layer's arithmetic runs in the order the transformers
+layer does.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import mmap
-import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-_MADV_DONTNEED = 4
+from . import torch_text_weights
+from .torch_text_weights import TextWeights
+
 ROOM = 256  # tokens of keys and values reserved at a time
-
-
-@dataclass
-class _Layer:
-    norm_in: Any
-    qkv: Any
-    o: Any
-    norm_post: Any
-    gate_up: Any
-    down: Any
 
 
 def supported(model: Any, device: str, dtype: str) -> bool:
@@ -55,90 +41,80 @@ def supported(model: Any, device: str, dtype: str) -> bool:
     )
 
 
-def _input_major(*linears: Any) -> Any:
-    """Re-store the weights of `linears` (same input) side by side, input-major, each
-    module keeping a transposed view of its columns; return them as one tensor
-    [in, sum of outs]."""
-    import torch
+class _Layer:
+    """One layer's keys and values, as transformers' cache layers hold them."""
 
-    stored = torch.cat([linear.weight.detach().t() for linear in linears], dim=1).contiguous()
-    start = 0
-    for linear in linears:
-        end = start + linear.weight.shape[0]
-        old = linear.weight.detach()
-        linear.weight = torch.nn.Parameter(stored[:, start:end].t(), requires_grad=False)
-        _release(old)
-        start = end
-    return stored
+    def __init__(self) -> None:
+        self.keys: Any = None
+        self.values: Any = None
 
 
-def _release(tensor: Any) -> None:
-    """Give the pages of a weight that is no longer used back to the system now (Linux).
+class StepCache:
+    """A KV cache of the step's own, for answers computed without transformers: per layer
+    keys and values [1, kv_heads, tokens, head_dim], read the way the step and the backend
+    read transformers' DynamicCache."""
 
-    The checkpoint's tensors are views into one memory map of its file, which stays mapped
-    while any weight (the vision tower's) still uses it; without this, the pages read while
-    copying would stay resident beside their copy. Only pages wholly inside the tensor are
-    touched, and the tensor is dropped right after.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    page = mmap.PAGESIZE
-    begin = tensor.data_ptr()
-    first = -(-begin // page) * page
-    last = (begin + tensor.numel() * tensor.element_size()) // page * page
-    if last > first:
-        _libc().madvise(ctypes.c_void_p(first), ctypes.c_size_t(last - first), _MADV_DONTNEED)
+    def __init__(self, layers: int) -> None:
+        self.layers = [_Layer() for _ in range(layers)]
 
+    def get_seq_length(self) -> int:
+        """How many tokens the cache holds."""
+        keys = self.layers[0].keys
+        return 0 if keys is None else int(keys.shape[2])
 
-@functools.cache
-def _libc() -> Any:
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return libc
+    def update(self, keys: Any, values: Any, layer: int) -> None:
+        """Set a layer's keys and values (an empty cache's, as it is built)."""
+        self.layers[layer].keys, self.layers[layer].values = keys, values
+
+    def crop(self, max_length: int) -> None:
+        """Keep the first `max_length` tokens (a negative count: drop that many)."""
+        keep = max_length if max_length >= 0 else self.get_seq_length() + max_length
+        for layer in self.layers:
+            layer.keys, layer.values = layer.keys[:, :, :keep], layer.values[:, :, :keep]
 
 
 class DecodeStep:
-    """Logits of the next token, given the last one, appending to a transformers cache."""
+    """Logits of the next token, given the last one (or a few), appending to a cache
+    (transformers' or the step's own)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, weights: TextWeights) -> None:
         import torch
 
-        text = model.model.text_model
-        config = model.config.get_text_config()
-        self.heads = int(config.num_attention_heads)
-        self.kv_heads = int(config.num_key_value_heads)
-        self.head_dim = int(getattr(config, "head_dim", 0) or config.hidden_size // self.heads)
+        self.heads, self.kv_heads = weights.heads, weights.kv_heads
+        self.head_dim = weights.head_dim
         self.scaling = self.head_dim**-0.5
-        self.eps32 = np.float32(config.rms_norm_eps)
-        self.final_norm = text.norm.weight.detach().numpy()
-        self.rotary = text.rotary_emb
-        self.layers = []
-        for layer in text.layers:
-            attn, mlp = layer.self_attn, layer.mlp
-            self.layers.append(
-                _Layer(
-                    norm_in=layer.input_layernorm.weight.detach().numpy(),
-                    qkv=_input_major(attn.q_proj, attn.k_proj, attn.v_proj),
-                    o=_input_major(attn.o_proj),
-                    norm_post=layer.post_attention_layernorm.weight.detach().numpy(),
-                    gate_up=_input_major(mlp.gate_proj, mlp.up_proj),
-                    down=_input_major(mlp.down_proj),
-                )
-            )
-        self.intermediate = int(config.intermediate_size)
-        embed = text.get_input_embeddings()
-        tied = model.lm_head.weight is embed.weight
-        self.head = _input_major(model.lm_head)
-        if tied:
-            embed.weight = model.lm_head.weight
-        self.embed = embed.weight.detach()
+        self.eps32 = np.float32(weights.eps)
+        self.inv_freq = weights.inv_freq
+        self.layers = weights.layers
+        self.final_norm = weights.final_norm
+        self.intermediate = weights.intermediate
+        self.head = weights.head
+        self.embed = weights.embed
         self._torch = torch
         self._attention = torch.nn.functional.scaled_dot_product_attention
         self._room: dict[int, tuple[Any, Any, int, Any, Any]] = {}
 
+    @classmethod
+    def from_model(cls, model: Any) -> DecodeStep:
+        """A step over a loaded transformers model's weights (re-stored in place)."""
+        return cls(torch_text_weights.from_model(model))
+
+    def _rotation(self, first: int, count: int) -> tuple[Any, Any]:
+        """RoPE's cos and sin [count, head_dim] from position `first`, computed as the
+        transformers model computes them."""
+        torch = self._torch
+        positions = torch.arange(first, first + count)[:, None].float()
+        freqs = positions * self.inv_freq
+        angles = torch.cat((freqs, freqs), dim=-1)
+        return angles.cos().numpy(), angles.sin().numpy()
+
     def _norm(self, x: Any, weight: Any) -> Any:
         row = x[0]
         variance = np.float32(np.dot(row, row)) / np.float32(row.size)
+        return weight * (x * (np.float32(1.0) / np.sqrt(variance + self.eps32)))
+
+    def _norm_rows(self, x: Any, weight: Any) -> Any:
+        variance = np.einsum("ij,ij->i", x, x)[:, None] / np.float32(x.shape[1])
         return weight * (x * (np.float32(1.0) / np.sqrt(variance + self.eps32)))
 
     def _rope(self, x: Any, cos: Any, sin: Any) -> Any:
@@ -163,17 +139,15 @@ class DecodeStep:
         (in room reserved ahead, so that a token does not copy the whole cache)."""
         torch = self._torch
         position = int(cache.get_seq_length())
-        cos, sin = self.rotary(self.embed[:1], torch.tensor([[position]]))
-        cos, sin = cos.numpy()[0], sin.numpy()[0]
+        cos, sin = self._rotation(position, 1)
         x = self.embed[token].numpy()[None]
         q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
         heads = self.heads + self.kv_heads
         for number, layer in enumerate(self.layers):
             qkv = self._product(self._norm(x, layer.norm_in), layer.qkv)[0]
             qk = self._rope(qkv[: q_size + kv_size].reshape(heads, 1, self.head_dim), cos, sin)
-            keys, values = self._append(
-                cache.layers[number], qk[self.heads :], qkv[q_size + kv_size :], position
-            )
+            v = qkv[q_size + kv_size :].reshape(self.kv_heads, 1, self.head_dim)
+            keys, values = self._append(cache.layers[number], qk[self.heads :], v, position)
             x = x + self._product(self._attend(qk[: self.heads], keys, values), layer.o)
             gate_up = self._product(self._norm(x, layer.norm_post), layer.gate_up)
             gate = gate_up[:, : self.intermediate]
@@ -181,22 +155,56 @@ class DecodeStep:
             x = x + self._product(gate * gate_up[:, self.intermediate :], layer.down)
         return torch.from_numpy(self._product(self._norm(x, self.final_norm), self.head))
 
+    def prefill(self, tokens: list[int], cache: Any) -> Any:
+        """Logits [1, vocab] after `tokens` (all at once), their keys and values added to
+        `cache`: each token attends to the cache and to the tokens before it."""
+        torch = self._torch
+        position, count = int(cache.get_seq_length()), len(tokens)
+        cos, sin = self._rotation(position, count)
+        x = self.embed[torch.tensor(tokens)].numpy()
+        mask = torch.ones(count, position + count, dtype=torch.bool).tril(position)
+        q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        heads = self.heads + self.kv_heads
+        for number, layer in enumerate(self.layers):
+            qkv = self._product(self._norm_rows(x, layer.norm_in), layer.qkv)
+            qk = qkv[:, : q_size + kv_size].reshape(count, heads, self.head_dim)
+            qk = self._rope(qk.transpose(1, 0, 2), cos, sin)
+            v = qkv[:, q_size + kv_size :].reshape(count, self.kv_heads, self.head_dim)
+            keys, values = self._append(
+                cache.layers[number], qk[self.heads :], v.transpose(1, 0, 2), position
+            )
+            query = torch.from_numpy(np.ascontiguousarray(qk[: self.heads]))[None]
+            out = self._attention(
+                query, keys, values, attn_mask=mask, scale=self.scaling, enable_gqa=True
+            )
+            attended = out[0].transpose(0, 1).reshape(count, q_size).numpy()
+            x = x + self._product(attended, layer.o)
+            gate_up = self._product(self._norm_rows(x, layer.norm_post), layer.gate_up)
+            gate = gate_up[:, : self.intermediate]
+            gate = gate / (1.0 + np.exp(-gate))
+            x = x + self._product(gate * gate_up[:, self.intermediate :], layer.down)
+        return torch.from_numpy(self._product(self._norm(x[-1:], self.final_norm), self.head))
+
     def _append(self, layer: Any, k: Any, v: Any, position: int) -> tuple[Any, Any]:
-        """Write one token's key and value at `position` of a cache layer, whose keys and
-        values become views of a buffer with room for ROOM more tokens."""
+        """Write keys and values [kv_heads, count, head_dim] at `position` of a cache layer,
+        whose keys and values become views of a buffer with room for ROOM more tokens."""
+        count = k.shape[1]
+        end = position + count
         room = self._room.get(id(layer))
-        if room is None or room[0].shape[2] <= position or layer.keys.data_ptr() != room[2]:
-            size = position + ROOM
-            keys = layer.keys.new_empty((1, self.kv_heads, size, self.head_dim))
-            values = layer.values.new_empty((1, self.kv_heads, size, self.head_dim))
-            keys[:, :, :position] = layer.keys
-            values[:, :, :position] = layer.values
+        if room is None or room[0].shape[2] < end or _pointer(layer.keys) != room[2]:
+            torch = self._torch
+            size = end + ROOM
+            keys = torch.empty((1, self.kv_heads, size, self.head_dim))
+            values = torch.empty((1, self.kv_heads, size, self.head_dim))
+            if position:
+                keys[:, :, :position] = layer.keys
+                values[:, :, :position] = layer.values
             room = (keys, values, keys.data_ptr(), keys.numpy()[0], values.numpy()[0])
             self._room[id(layer)] = room
         keys, values, _, keys_np, values_np = room
-        keys_np[:, position] = k[:, 0]
-        values_np[:, position] = v.reshape(self.kv_heads, self.head_dim)
-        layer.keys, layer.values = keys[:, :, : position + 1], values[:, :, : position + 1]
+        keys_np[:, position:end] = k
+        values_np[:, position:end] = v
+        layer.keys, layer.values = keys[:, :, :end], values[:, :, :end]
         return layer.keys, layer.values
 
     def finish(self, cache: Any) -> None:
@@ -205,3 +213,7 @@ class DecodeStep:
             if id(layer) in self._room:
                 del self._room[id(layer)]
                 layer.keys, layer.values = layer.keys.contiguous(), layer.values.contiguous()
+
+
+def _pointer(tensor: Any) -> int:
+    return -1 if tensor is None else int(tensor.data_ptr())

@@ -216,7 +216,7 @@ class TransformersBackend(KeptState):
         if self._step is None and self._step_supported:
             # Built once the first vision pass is done: right after the weights are
             # re-stored, that pass ran about a tenth slower on this CPU.
-            self._step = decode_step.DecodeStep(self._model)
+            self._step = decode_step.DecodeStep.from_model(self._model)
         stop = set() if request.ignore_eos else eos
         return greedy(
             self._model, step.ids[step.head :], cache, self._cache_kwarg,
