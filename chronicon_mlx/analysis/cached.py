@@ -4,18 +4,22 @@ and both written after the first answer when they were missing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backends.base import GenerationRequest, Reusable
+from ..backends.base import BackendInfo, GenerationRequest, Reusable
 from ..media.decode import Frame
 from .frames import PlannedVideo, SampledVideo, cached_video
 from .params import SamplingConfig
 from .runlog import RunLog
 from .session import LoadedModel
 from .videocache import CachedFrames, VideoCache
+
+if TYPE_CHECKING:
+    from ..model.resolver import ModelRef
 
 NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
 HIT_NOTE = "{what} read from the video cache"
@@ -45,6 +49,21 @@ class CachedVideo:
         with run.stage("cache"):
             key = cache.frames_key(planned, seek, loaded.model, loaded.backend.info)
         return cls(cache, backend, key, run)
+
+    @staticmethod
+    def complete(
+        cache: VideoCache, model: ModelRef, info: BackendInfo, planned: PlannedVideo,
+        seek: str, prefix: Callable[[list[float]], str], run: RunLog,
+    ) -> bool:  # fmt: skip
+        """Whether the cache holds this video's frames with their features and the prefix
+        `prefix(frame times)` prefilled, for `model` on the backend `info` names."""
+        with run.stage("cache"):
+            key = cache.frames_key(planned, seek, model, info)
+            entry = cache.read_frames(key, run.note)
+            if entry is None:
+                return False
+            times = [time for _, time in entry.frames]
+            return cache.holds("prefix", cache.prefix_key(key, prefix(times)))
 
     def frames(self, planned: PlannedVideo, sampling: SamplingConfig) -> SampledVideo | None:
         """The sampled video read back from the cache (its features handed to the backend),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import GenerationOutput, GenerationRequest
+from ..backends import BackendInfo, GenerationOutput, GenerationRequest
 from ..errors import UsageError
 from ..model.context import check_fits, check_user_text
 from ..model.prompt import (
@@ -20,6 +20,7 @@ from ..model.prompt import (
     render,
     video_prefix,
 )
+from ..model.resolver import ModelRef
 from ..options.choices import check_text
 from ..progress import Reporter
 from .cached import CachedVideo
@@ -75,7 +76,18 @@ class VideoChat:
         )
         count = len(planned.indices)
         counted = check_fits(session.model, planned_prompt, count, generation.max_tokens)
-        loaded = session.load_stage(run, count, generation.max_tokens, counted)
+        cache = session.video_cache
+
+        def prefix(times: list[float]) -> str:
+            return video_prefix(template, times, planned.info.duration_s, system)
+
+        def cached(model: ModelRef, info: BackendInfo) -> bool:
+            assert cache is not None
+            return CachedVideo.complete(cache, model, info, planned, sampling.seek, prefix, run)
+
+        loaded = session.load_stage(
+            run, count, generation.max_tokens, counted, cached if cache is not None else None
+        )
         if loaded.model.random_weights:
             run.note(RANDOM_WEIGHTS_NOTE)
         store = CachedVideo.open(session.video_cache, loaded, planned, sampling.seek, run)

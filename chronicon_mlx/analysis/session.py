@@ -4,10 +4,21 @@ only that fits, load once; tasks (analyze, highlights) run on what it loaded."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..backends import BACKENDS, Backend, Candidate, candidates, create, missing_modules
+from ..backends import (
+    BACKENDS,
+    Backend,
+    BackendInfo,
+    Candidate,
+    candidates,
+    create,
+    import_libraries,
+    missing_modules,
+)
+from ..backends.base import TextOnly
 from ..errors import BackendError, ChroniconError, ModelError, ResourceError, field
 from ..model import memory
 from ..model.prompt import load_chat_template
@@ -20,6 +31,9 @@ from .runlog import RunLog
 from .videocache import VideoCache
 
 _Session = TypeVar("_Session", bound="ModelSession")
+Cached = Callable[[ModelRef, BackendInfo], bool]
+"""Whether the video cache holds all that a run needs of its video for a model on a
+backend (frames, features and the prefilled prefix)."""
 RANDOM_WEIGHTS_NOTE = (
     "this checkpoint has random weights (built offline for testing): its answer is noise"
 )
@@ -138,25 +152,33 @@ class ModelSession:
         frames: int = DEFAULT_FRAMES,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         prompt_tokens: int | None = None,
+        cached: Cached | None = None,
     ) -> LoadedModel:
         """The loaded model, loading it on the first candidate that works (once).
 
         The memory check (for `frames` frames, a prompt of `prompt_tokens` when counted and
         `max_tokens` to generate) runs before any weights load: a run that cannot fit stops
-        here, and with quantize "auto" one that fits only quantized is quantized.
+        here, and with quantize "auto" one that fits only quantized is quantized. When
+        `cached` says the video cache holds all the run needs, a backend that can load its
+        text model alone does so (backends.base.TextOnly), and the rest when needed.
         """
         if self._loaded is None:
-            self._loaded = self._load(_Need(frames, max_tokens, prompt_tokens))
+            self._loaded = self._load(_Need(frames, max_tokens, prompt_tokens), cached)
         return self._loaded
 
     def load_stage(
-        self, run: RunLog, frames: int, max_tokens: int, prompt_tokens: int | None = None
+        self,
+        run: RunLog,
+        frames: int,
+        max_tokens: int,
+        prompt_tokens: int | None = None,
+        cached: Cached | None = None,
     ) -> LoadedModel:
         """`load` as the run's "import" and "load" stages; the load's notes go to the run
         (first time)."""
         fresh = self._loaded is None
         self.reporter.stage_started("load")
-        loaded = self.load(frames, max_tokens, prompt_tokens)
+        loaded = self.load(frames, max_tokens, prompt_tokens, cached)
         seconds = loaded.seconds if fresh else 0.0
         imported = loaded.import_seconds if fresh else 0.0
         if imported:
@@ -167,7 +189,7 @@ class ModelSession:
             run.note(message)
         return loaded
 
-    def _load(self, need: _Need) -> LoadedModel:
+    def _load(self, need: _Need, cached: Cached | None = None) -> LoadedModel:
         start = time.perf_counter()
         imports = 0.0
         fallbacks: list[Fallback] = []
@@ -175,11 +197,17 @@ class ModelSession:
             last = position == len(self.candidates) - 1
             try:
                 created = time.perf_counter()
-                backend = create(candidate, dtype=self.dtype)
+                backend = create(candidate, dtype=self.dtype, libraries=cached is None)
                 imports += time.perf_counter() - created
                 model = self.model if position == 0 else self._resolve(candidate)
                 quantization = self._fit(backend, model, need)
-                notes = backend.load(model, quantize=quantization)
+                notes = self._load_text(backend, model, quantization, cached)
+                if notes is None:
+                    created = time.perf_counter()
+                    if cached is not None:
+                        import_libraries(candidate)
+                    imports += time.perf_counter() - created
+                    notes = backend.load(model, quantize=quantization)
             except (BackendError, ModelError, ImportError, RuntimeError, MemoryError) as exc:
                 if self.explicit or last:
                     if isinstance(exc, ChroniconError):
@@ -208,6 +236,21 @@ class ModelSession:
                 import_seconds=imports,
             )
         raise AssertionError("unreachable: the last candidate raises")  # pragma: no cover
+
+    def _load_text(
+        self, backend: Backend, model: ModelRef, quantization: str | None, cached: Cached | None
+    ) -> list[str] | None:
+        """The text model alone, when the video cache holds all the run needs and the
+        backend can (None: load it whole)."""
+        if cached is None or not isinstance(backend, TextOnly):
+            return None
+        if not backend.text_only_possible(model, quantization) or not cached(model, backend.info):
+            return None
+        try:
+            return backend.load_text(model)
+        except BackendError as exc:
+            self.reporter.note(spell(self.reporter, f"{exc.message}; loading the whole model"))
+            return None
 
     def _fit(self, backend: Backend, model: ModelRef, run: _Need) -> str | None:
         """The quantization to load with: the one asked for, or (auto) the least that fits."""

@@ -183,6 +183,10 @@ class VideoCache:
         meta = {"frame_keys": json.dumps(state.frame_keys), "layers": str(len(state.layers))}
         self._write("prefix", key, tensors, meta, note)
 
+    def holds(self, kind: str, key: str) -> bool:
+        """Whether an entry of `kind` ("frames", "prefix") is stored for `key` (unread)."""
+        return self._path(kind, key).is_file()
+
     def forget(self, kind: str, key: str) -> None:
         """Remove one entry (one whose content the model refused)."""
         with contextlib.suppress(OSError):

@@ -23,6 +23,7 @@ __all__ = [
     "GenerationRequest",
     "candidates",
     "create",
+    "import_libraries",
     "missing_modules",
 ]
 
@@ -34,6 +35,7 @@ class _Entry:
     needs: tuple[str, ...]
     install: str
     libraries: tuple[str, ...]
+    text_libraries: tuple[str, ...] = ()  # what loading the text model alone runs on
 
 
 BACKENDS: dict[str, _Entry] = {
@@ -55,6 +57,7 @@ BACKENDS: dict[str, _Entry] = {
             "transformers.models.smolvlm.image_processing_pil_smolvlm",
             "transformers.tokenization_utils_tokenizers",
         ),
+        ("torch", "safetensors.torch", "tokenizers"),
     ),
 }
 
@@ -108,9 +111,10 @@ def missing_modules(name: str) -> list[str]:
     return [module for module in BACKENDS[name].needs if importlib.util.find_spec(module) is None]
 
 
-def create(candidate: Candidate, dtype: str = "auto") -> Backend:
-    """Create (but do not load) a backend, importing the libraries it runs on; raise
-    BackendError with an install hint."""
+def create(candidate: Candidate, dtype: str = "auto", libraries: bool = True) -> Backend:
+    """Create (but do not load) a backend, importing the libraries it runs on (with
+    `libraries` false, only those a text-only load needs: `import_libraries` imports the
+    rest when they are needed); raise BackendError with an install hint."""
     check_choice(dtype, DTYPES, "dtype")
     entry = BACKENDS[candidate.backend]
     missing = missing_modules(candidate.backend)
@@ -121,6 +125,13 @@ def create(candidate: Candidate, dtype: str = "auto") -> Backend:
         )
     module = importlib.import_module(entry.module)
     backend: Backend = getattr(module, entry.cls)(dtype=dtype, device=candidate.device)
-    for library in entry.libraries:  # after: the MLX backend picks its BLAS before mlx loads
+    # after: the MLX backend picks its BLAS before mlx loads
+    for library in entry.libraries if libraries else entry.text_libraries:
         importlib.import_module(library)
     return backend
+
+
+def import_libraries(candidate: Candidate) -> None:
+    """Import what a created backend loads its model with."""
+    for library in BACKENDS[candidate.backend].libraries:
+        importlib.import_module(library)

@@ -145,3 +145,16 @@ class Reusable(Protocol):
 
     def forget(self) -> None:
         """Drop every kept frame feature and prefix cache."""
+
+
+@runtime_checkable
+class TextOnly(Protocol):
+    """A backend that can answer from a cached video prefix with its text model alone and
+    load the rest (vision tower, image processor) when a request needs it."""
+
+    def text_only_possible(self, model: ModelRef, quantize: str | None) -> bool:
+        """Whether `load_text` can serve this model with these settings."""
+
+    def load_text(self, model: ModelRef) -> list[str]:
+        """Load the tokenizer and the text model (BackendError when the checkpoint cannot
+        be read that way); return notes for the user."""

@@ -52,6 +52,10 @@ class LRU(Generic[Value]):
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
+    def items(self) -> list[tuple[str, Value]]:
+        """Every (key, value), the least recent first."""
+        return list(self._items.items())
+
     def clear(self) -> None:
         """Drop every value."""
         self._items.clear()

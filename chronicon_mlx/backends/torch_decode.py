@@ -58,11 +58,28 @@ class Step(Protocol):
         """Leave the cache as transformers would (after the last token)."""
 
 
+def model_forward(model: Any, cache: Any, cache_kwarg: str) -> Callable[[list[int]], Any]:
+    """Run ids through a transformers model's text model into `cache`: the last logits
+    [1, vocab] in float32, as generate() computes them."""
+    import torch
+
+    text_model = model.model.text_model
+    embed = text_model.get_input_embeddings()
+    head = model.lm_head
+    device = head.weight.device
+
+    def forward(ids: list[int]) -> Any:
+        feed = torch.tensor([ids], device=device)
+        hidden = text_model(inputs_embeds=embed(feed), use_cache=True, **{cache_kwarg: cache})
+        return head(hidden.last_hidden_state[:, -1:])[:, -1].float()
+
+    return forward
+
+
 def greedy(
-    model: Any,
+    forward: Callable[[list[int]], Any],
     ids: list[int],
     cache: Any,
-    cache_kwarg: str,
     max_tokens: int,
     stop: set[int],
     mask: Mask | None = None,
@@ -72,27 +89,15 @@ def greedy(
     """Decode up to `max_tokens` tokens after `ids` (whose head is already in `cache`);
     stop after a token in `stop`. Returns the tokens and when the first one was chosen.
 
-    The remaining prompt `ids` go through the model; each token after, through `step` when
-    one is given.
+    The remaining prompt `ids` go through `forward` (which appends to `cache`); each token
+    after, through `step` when one is given, else through `forward` too.
     """
-    import torch
-
-    text_model = model.model.text_model
-    embed = text_model.get_input_embeddings()
-    head = model.lm_head
-    device = head.weight.device
     tokens: list[int] = []
     first_at = 0.0
-    feed = torch.tensor([ids], device=device)
+    feed = list(ids)
     try:
         for _ in range(max_tokens):
-            if step is not None and tokens:
-                logits = step(tokens[-1], cache)
-            else:
-                hidden = text_model(
-                    inputs_embeds=embed(feed), use_cache=True, **{cache_kwarg: cache}
-                )
-                logits = head(hidden.last_hidden_state[:, -1:])[:, -1].float()
+            logits = step(tokens[-1], cache) if step is not None and tokens else forward(feed)
             token = _choose(logits, mask)
             if not first_at:
                 first_at = time.perf_counter()
@@ -103,7 +108,7 @@ def greedy(
                 break
             if mask is not None:
                 mask.consume(token)
-            feed = torch.tensor([[token]], device=device)
+            feed = [token]
     finally:
         if step is not None:
             step.finish(cache)

@@ -3,7 +3,11 @@ streamer that times the first token, a JSON constraint, and KV-cache helpers."""
 
 from __future__ import annotations
 
+import resource
+import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, field
@@ -103,6 +107,27 @@ class JsonConstraint:
         self.matcher.consume_token(token)
 
 
+class RawTokenizer:
+    """A checkpoint's tokenizer.json through the tokenizers library, encoding and decoding
+    as transformers' fast tokenizer does with it (special tokens neither added nor
+    skipped), without importing transformers."""
+
+    def __init__(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self._tokenizer = Tokenizer.from_file(str(path))
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        """{"input_ids": the ids of `text`}."""
+        ids: list[int] = self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+        return {"input_ids": ids}
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of `ids`."""
+        text: str = self._tokenizer.decode(list(ids), skip_special_tokens=False)
+        return text
+
+
 def crop(cache: Any, keep: int) -> None:
     """Drop a cache's tokens past `keep` (a negative count works across transformers
     versions: a positive one meant a length, then became an error)."""
@@ -123,3 +148,15 @@ def as_list(value: Any) -> list[int]:
     if value is None:
         return []
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def peak_memory_gb(device: str) -> float:
+    """The process's peak memory on `device` so far (the CPU: its peak resident size)."""
+    import torch
+
+    if device == "cuda":
+        return float(torch.cuda.max_memory_allocated()) / 1e9
+    if device == "mps":
+        return float(torch.mps.driver_allocated_memory()) / 1e9
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1e9 if sys.platform == "darwin" else rss * 1024 / 1e9

@@ -7,8 +7,6 @@ SmolVLM helper, so the ids match the MLX backend's token for token.
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,15 +23,17 @@ from .base import (
     use_video_pixel_path,
 )
 from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
-from .torch_decode import greedy, plain_greedy
+from .torch_decode import greedy, model_forward, plain_greedy
 from .torch_support import (
     JsonConstraint,
     Streamer,
     as_list,
     cache_kwarg,
     crop,
+    peak_memory_gb,
     resolve_device,
 )
+from .transformers_text import TextOnlyAnswers
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
@@ -41,13 +41,15 @@ if TYPE_CHECKING:
 DEFAULT_DTYPES = {"cuda": "bfloat16", "mps": "float32", "cpu": "float32"}
 
 
-class TransformersBackend(KeptState):
+class TransformersBackend(TextOnlyAnswers, KeptState):
     """SmolVLM2 through transformers' AutoModelForImageTextToText (JSON-schema requests are
     constrained with llguidance, as in the MLX backend).
 
     Greedy answers decode in a lean loop (on the CPU in float32, each token through a
     bandwidth-bound step over the same weights); `greedy_loop=False` decodes every answer
-    with model.generate instead, token for token the same.
+    with model.generate instead, token for token the same. On the CPU in float32 it can
+    also load the text model alone, to answer from a cached video prefix
+    (`load_text`); the rest then loads when a request needs it.
     """
 
     supports_json_schema = True
@@ -77,6 +79,8 @@ class TransformersBackend(KeptState):
         self._cache_kwarg = "past_key_values"
         self._step: decode_step.DecodeStep | None = None
         self._step_supported = False
+        self._ref: ModelRef | None = None
+        self._generation: Any = None
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
         """Load tokenizer, PIL image processor and weights; move them to the device.
@@ -126,11 +130,12 @@ class TransformersBackend(KeptState):
         self._step_supported = self.greedy_loop and decode_step.supported(
             self._model, self.info.device, self.info.dtype
         )
+        self._ref, self._generation = model, self._model.generation_config
         return notes
 
     def _ids(self, text: str) -> list[int]:
         """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
-        if self._model is None:
+        if self._tokenizer is None:
             raise BackendError("the transformers backend was used before load()")
         expanded = expand_images(text, self._shapes.tokens_per_frame)
         ids: list[int] = self._tokenizer(expanded, add_special_tokens=False)["input_ids"]
@@ -145,9 +150,16 @@ class TransformersBackend(KeptState):
     ) -> GenerationOutput:
         """Prefill through the last frame (reusing what earlier requests left), then decode:
         greedy answers in a loop over the model's forward, sampled ones with
-        model.generate."""
+        model.generate. After a text-only load, a request the text model answers alone is
+        answered so; any other loads the rest first (its seconds are the "load" stage)."""
         import torch
 
+        loading = 0.0
+        if self._model is None:
+            step, _keys = self._plan(request)
+            if self._text_only_request(request, step):
+                return self._generate_text_only(request, step, on_token)
+            loading = self._load_rest()
         if self.info.device == "cuda":
             torch.cuda.reset_peak_memory_stats()
         if request.seed is not None:
@@ -156,7 +168,7 @@ class TransformersBackend(KeptState):
         step, keys = self._plan(request)
         pixels = self._pixels(request, keys)
         preprocess_s = time.perf_counter() - start
-        eos = set(as_list(self._model.generation_config.eos_token_id))
+        eos = set(as_list(self._generation.eos_token_id))
         start = time.perf_counter()
         with torch.inference_mode():
             cache, reused, encoded, vision_s = self._head(step, keys, pixels)
@@ -164,28 +176,36 @@ class TransformersBackend(KeptState):
                 token_ids, first = self._decode_greedy(request, step, cache, eos, on_token)
             else:
                 token_ids, first = self._decode_generate(request, step, cache, on_token)
-        end = time.perf_counter()
         self._keep(step, cache)
+        stages = {"preprocess": preprocess_s, "vision": vision_s}
+        if loading:
+            stages["load"] = loading
+        return self._output(request, step, token_ids, eos, start, first, stages, reused, encoded)
+
+    def _output(
+        self, request: GenerationRequest, step: Plan, tokens: list[int], eos: set[int],
+        start: float, first: float, stages: dict[str, float], reused: int, encoded: int,
+    ) -> GenerationOutput:  # fmt: skip
+        """The output of a request whose prompt was computed from `start` (`reused` tokens
+        of it kept from before) and whose first token came at `first`; `stages` holds the
+        stages before `start`."""
+        end = time.perf_counter()
         first = first or end
+        vision_s = stages.get("vision", 0.0)
         prefill_s, decode_s = first - start - vision_s, end - first
-        stopped = bool(token_ids) and token_ids[-1] in eos and not request.ignore_eos
-        answer_ids = token_ids[:-1] if stopped else token_ids
+        stopped = bool(tokens) and tokens[-1] in eos and not request.ignore_eos
+        answer_ids = tokens[:-1] if stopped else tokens
         computed = len(step.ids) - reused
         return GenerationOutput(
             text=self._tokenizer.decode(answer_ids).strip(),
-            token_ids=token_ids,
+            token_ids=tokens,
             prompt_tokens=len(step.ids),
-            generated_tokens=len(token_ids),
+            generated_tokens=len(tokens),
             prompt_tps=computed / prefill_s if prefill_s > 0 else 0.0,
-            generation_tps=len(token_ids) / decode_s if decode_s > 0 else 0.0,
+            generation_tps=len(tokens) / decode_s if decode_s > 0 else 0.0,
             peak_memory_gb=self._peak_memory_gb(),
             finish_reason="stop" if stopped else "length",
-            stages={
-                "preprocess": preprocess_s,
-                "vision": vision_s,
-                "prefill": prefill_s,
-                "generate": decode_s,
-            },
+            stages={**stages, "prefill": prefill_s, "generate": decode_s},
             constrained=request.json_schema is not None,
             cached_tokens=step.reuse,
             encoded_frames=encoded,
@@ -193,11 +213,7 @@ class TransformersBackend(KeptState):
 
     def _greedy_loop(self, request: GenerationRequest) -> bool:
         """Whether the lean greedy loop gives generate()'s tokens for this request."""
-        return (
-            self.greedy_loop
-            and request.temperature <= 0
-            and plain_greedy(self._model.generation_config)
-        )
+        return self.greedy_loop and request.temperature <= 0 and plain_greedy(self._generation)
 
     def _decode_greedy(
         self,
@@ -218,10 +234,10 @@ class TransformersBackend(KeptState):
             # re-stored, that pass ran about a tenth slower on this CPU.
             self._step = decode_step.DecodeStep.from_model(self._model)
         stop = set() if request.ignore_eos else eos
+        forward = model_forward(self._model, cache, self._cache_kwarg)
         return greedy(
-            self._model, step.ids[step.head :], cache, self._cache_kwarg,
-            request.max_tokens, stop, mask, piece, self._step,
-        )  # fmt: skip
+            forward, step.ids[step.head :], cache, request.max_tokens, stop, mask, piece, self._step
+        )
 
     def _decode_generate(
         self, request: GenerationRequest, step: Plan, cache: Any, on_token: TokenCallback | None
@@ -346,15 +362,18 @@ class TransformersBackend(KeptState):
         import torch
 
         tensor = torch.from_numpy(np.ascontiguousarray(array))
-        return tensor.to(self.info.device, self._model.dtype)
+        return tensor.to(self.info.device, getattr(torch, self.info.dtype))
 
     def _cache_layers(self, cache: Any) -> list[tuple[Any, Any]]:
         return [(layer.keys, layer.values) for layer in cache.layers]
 
     def _cache_from(self, layers: list[tuple[Any, Any]]) -> Any:
-        from transformers import DynamicCache
+        if self._model is None:  # a text-only load: the decode step's own cache
+            cache: Any = decode_step.StepCache(len(layers))
+        else:
+            from transformers import DynamicCache
 
-        cache = DynamicCache(config=self._model.config.get_text_config())
+            cache = DynamicCache(config=self._model.config.get_text_config())
         for number, (keys, values) in enumerate(layers):
             cache.update(keys, values, number)
         return cache
@@ -374,11 +393,4 @@ class TransformersBackend(KeptState):
         return JsonConstraint(llguidance.LLMatcher(self._llg_tokenizer, grammar))
 
     def _peak_memory_gb(self) -> float:
-        import torch
-
-        if self.info.device == "cuda":
-            return float(torch.cuda.max_memory_allocated()) / 1e9
-        if self.info.device == "mps":
-            return float(torch.mps.driver_allocated_memory()) / 1e9
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return rss / 1e9 if sys.platform == "darwin" else rss * 1024 / 1e9
+        return peak_memory_gb(self.info.device)
