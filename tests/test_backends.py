@@ -195,6 +195,49 @@ def test_forget_drops_what_backends_keep(tiny_model: Path, both: Any) -> None:
 
 
 @pytest.mark.torch
+def test_cpu_vision_frame_by_frame_equals_the_towers_batch(tiny_model: Path, both: Any) -> None:
+    """On the CPU the vision tower runs a frame at a time over row-major embeddings; each
+    frame's kept features equal the tower's own pass over all frames at once."""
+    import torch
+
+    _, backend = both
+    frames = _frames(11, n=5)
+    template = prompts.load_chat_template(tiny_model)
+    text = prompts.build_prompt(template, "What happens?", [i * 0.5 for i in range(5)], 2.5)
+    backend.forget()
+    calls: list[int] = []
+    counting = backend._model.model.vision_model.embeddings.patch_embedding.register_forward_hook(
+        lambda _m, inputs, _o: calls.append(inputs[0].shape[0])
+    )
+    out = backend.generate(GenerationRequest(frames, text, max_tokens=2))
+    counting.remove()
+    assert out.encoded_frames == 5 and calls == [1] * 5
+    kept = backend.export_features([frame_key(frame) for frame in frames])
+    pixels = backend._pixels(GenerationRequest(frames, text), ["new"] * 5)
+    model = backend._model.model
+    embeddings = model.vision_model.embeddings
+    raw: list[bool] = []
+    seen: list[bool] = []
+    hooks = [
+        embeddings.register_forward_hook(
+            lambda _m, _i, o: raw.append(o.is_contiguous()), prepend=True
+        ),
+        embeddings.register_forward_hook(lambda _m, _i, o: seen.append(o.is_contiguous())),
+    ]
+    with torch.inference_mode():
+        batch = model.get_image_features(pixels["pixel_values"], pixels["pixel_attention_mask"])
+    for hook in hooks:
+        hook.remove()
+    pooled = getattr(batch, "pooler_output", batch)
+    pooled = torch.cat(list(pooled)) if isinstance(pooled, (list, tuple)) else pooled
+    whole = pooled.reshape(5, -1, pooled.shape[-1]).numpy()
+    assert pixels["pixel_values"].shape[:2] == (1, 5)
+    assert raw == [False] and seen == [True]  # transposed as the tower makes it; then not
+    for n in range(5):
+        np.testing.assert_allclose(kept[n], whole[n], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.torch
 def test_greedy_loop_gives_generates_tokens(tiny_model: Path, both: Any) -> None:
     """The lean greedy loop and model.generate choose the same tokens: plain, with a
     reused prefix, with end-of-sequence ignored (past the room the CPU step reserves in the

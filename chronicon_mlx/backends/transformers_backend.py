@@ -33,6 +33,7 @@ from .torch_support import (
     peak_memory_gb,
     resolve_device,
 )
+from .torch_vision import contiguous_vision_embeddings, encode_frames
 from .transformers_text import TextOnlyAnswers
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         if "device_map" not in options:
             self._model.to(self.info.device)
         self._model.eval()
+        contiguous_vision_embeddings(self._model)
         use_video_pixel_path(self._image_processor, model)
         self._shapes = Shapes.of(model.config, model.tokens_per_frame)
         self._image_token = int(self._model.config.image_token_id)
@@ -306,19 +308,16 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
     def _encode(self, keys: list[str], pixels: dict[str, Any] | None) -> int:
         """Run the vision tower (and connector) on the frames not kept yet; keep each
         frame's features; return how many frames were encoded."""
-        import torch
-
         if pixels is None:
             return 0
-        mask = pixels.get("pixel_attention_mask")
-        mask = mask.to(self.info.device) if mask is not None else None
-        out = self._model.model.get_image_features(pixels["pixel_values"], mask)
-        pooled = getattr(out, "pooler_output", out)
-        flat = torch.cat(list(pooled), dim=0) if isinstance(pooled, (list, tuple)) else pooled
-        frames = flat.reshape(len(pixels["missing"]), self._shapes.tokens_per_frame, -1)
-        for n, index in enumerate(pixels["missing"]):
-            self._features.put(keys[index], frames[n])
-        return len(pixels["missing"])
+        missing = pixels["missing"]
+        features = encode_frames(
+            self._model, pixels["pixel_values"], pixels.get("pixel_attention_mask"),
+            self.info.device, self._shapes.tokens_per_frame,
+        )  # fmt: skip
+        for index, frame in zip(missing, features, strict=True):
+            self._features.put(keys[index], frame)
+        return len(missing)
 
     def _prefill(self, ids: list[int], features: list[Any], cache: Any) -> None:
         """Run `ids` through the text model into `cache`, each frame's image tokens
