@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from chronicon_mlx.analysis.cached import HIT_NOTE
 from chronicon_mlx.archive.manifest import output_names
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.cli.common import with_optional_values
@@ -32,11 +33,15 @@ needs_ray = pytest.mark.skipif(not HAVE_RAY, reason=RAY_SKIP)
 # What differs between two runs of the same work: when it ran and how fast.
 TIMING = {"timestamp", "timing", "peak_memory_gb"}
 RATES = {"prompt_tps", "generation_tps"}
+CACHE_HIT = HIT_NOTE.format(what="").strip()
 
 
 def _content(record: dict[str, Any]) -> dict[str, Any]:
+    """What a run's record says, less when it ran, how fast, and whether the video cache
+    served it (a worker killed after caching a video leaves it to the next one)."""
     kept = {k: v for k, v in record.items() if k not in TIMING}
     kept["tokens"] = {k: v for k, v in record["tokens"].items() if k not in RATES}
+    kept["notes"] = [note for note in record["notes"] if not note.endswith(CACHE_HIT)]
     return kept
 
 
