@@ -88,6 +88,38 @@ def test_weights_read_from_the_checkpoint_equal_the_loaded_models(tiny_model: Pa
             assert torch.equal(stepped(token, theirs), read(token, same))
 
 
+def test_the_steps_logits_are_the_same_at_any_thread_count(tiny_model: Path) -> None:
+    """A one-row product is split over the input (SPLIT parts, whatever the thread count):
+    its sum is the plain product's within rounding, and the logits are bitwise the same on
+    one thread as on two."""
+    import numpy as np
+    import torch
+
+    from chronicon_mlx.backends import torch_decode_step, torch_text_weights
+
+    ref = resolve(str(tiny_model))
+    step = torch_decode_step.DecodeStep(torch_text_weights.from_checkpoint(tiny_model, ref.config))
+    weight = step.layers[0].gate_up
+    row = np.random.default_rng(3).standard_normal((1, weight.shape[0]), dtype=np.float32)
+    split = step._product(row, weight)
+    plain = (torch.from_numpy(row) @ weight).numpy()
+    assert split.shape == plain.shape == (1, weight.shape[1])
+    np.testing.assert_allclose(split, plain, rtol=1e-5, atol=1e-6)
+    assert weight.shape[0] % torch_decode_step.SPLIT == 0  # the split path ran
+
+    threads = torch.get_num_threads()
+    logits = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            cache = torch_decode_step.StepCache(len(step.layers))
+            step.prefill([1, 2, 3], cache)
+            logits.append(torch.stack([step(token, cache)[0] for token in (5, 17, 3, 9)]))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(logits[0], logits[1])
+
+
 def test_the_tokenizers_library_encodes_and_decodes_as_transformers(
     tiny_model: Path, loaded: Any
 ) -> None:

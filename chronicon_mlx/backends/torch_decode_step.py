@@ -19,6 +19,10 @@ from . import torch_text_weights
 from .torch_text_weights import TextWeights
 
 ROOM = 256  # tokens of keys and values reserved at a time
+# A one-row product runs as SPLIT products over as many parts of its input, one per thread
+# (a single one runs on one core here); fixed, so the sums, and so the answers, are the
+# same at any thread count.
+SPLIT = 2
 
 
 def supported(model: Any, device: str, dtype: str) -> bool:
@@ -122,8 +126,15 @@ class DecodeStep:
         return x * cos + np.concatenate((-x[..., half:], x[..., :half]), axis=-1) * sin
 
     def _product(self, x: Any, weight: Any) -> Any:
-        """`x` [1, in] (numpy) times an input-major weight [in, out]: numpy [1, out]."""
-        return (self._torch.from_numpy(x) @ weight).numpy()
+        """`x` [rows, in] (numpy) times an input-major weight [in, out]: numpy [rows, out].
+        One row: the sum of SPLIT products over consecutive parts of the input."""
+        rows, size = x.shape
+        if rows != 1 or size % SPLIT:
+            return (self._torch.from_numpy(x) @ weight).numpy()
+        part = size // SPLIT
+        x_parts = self._torch.from_numpy(x).view(SPLIT, 1, part)
+        sums = self._torch.bmm(x_parts, weight.view(SPLIT, part, weight.shape[1]))
+        return sums.sum(0).numpy()
 
     def _attend(self, q: Any, keys: Any, values: Any) -> Any:
         """Softmax attention of one query per head over the cached keys and values: the
