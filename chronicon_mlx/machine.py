@@ -32,6 +32,19 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cpu_vendor() -> str:
+    """The CPU's vendor as Linux names it (``GenuineIntel``, ``AuthenticAMD``); empty when
+    it cannot be read."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("vendor_id"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def describe() -> str:
     """A short description of the machine: OS, architecture and memory."""
     memory = total_memory_bytes() / 2**30

@@ -458,3 +458,43 @@ def test_mlx_gets_an_optimised_blas_on_linux(setting: str, expected: str) -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip().startswith(expected)
+
+
+@pytest.mark.torch
+def test_onednn_vision_tower_equals_the_stock_tower(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With oneDNN's linear (each MLP's GELU fused in) the tower's features are the stock
+    tower's within rounding; it is chosen on the CPU vendors listed, or when asked."""
+    import functools
+
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from chronicon_mlx.backends import torch_vision
+    from chronicon_mlx.machine import cpu_vendor
+
+    def tower() -> Any:
+        model = AutoModelForImageTextToText.from_pretrained(str(tiny_model), dtype=torch.float32)
+        return model.eval()
+
+    stock, fast = tower(), tower()
+    assert not torch_vision.onednn_vision(fast, "cpu", "float32", enabled=False)
+    assert not torch_vision.onednn_vision(fast, "cuda", "bfloat16")
+    assert torch_vision.onednn_vision(fast, "cpu", "float32", enabled=True)
+    mlps = [layer.mlp for layer in fast.model.vision_model.encoder.layers]
+    assert mlps and all(
+        isinstance(mlp.forward, functools.partial) and mlp.forward.func is torch_vision._fused_mlp
+        for mlp in mlps
+    )
+    pixels = torch.randn(3, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        want = stock.model.vision_model(pixel_values=pixels).last_hidden_state
+        got = fast.model.vision_model(pixel_values=pixels).last_hidden_state
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    monkeypatch.delenv(torch_vision.ONEDNN_ENV, raising=False)
+    chosen = torch_vision.onednn_vision(tower(), "cpu", "float32")
+    assert chosen == (cpu_vendor() in torch_vision.ONEDNN_VENDORS)
+    for setting, expected in (("0", False), ("1", True)):
+        monkeypatch.setenv(torch_vision.ONEDNN_ENV, setting)
+        assert torch_vision.onednn_vision(tower(), "cpu", "float32") is expected

@@ -33,7 +33,7 @@ from .torch_support import (
     peak_memory_gb,
     resolve_device,
 )
-from .torch_vision import contiguous_vision_embeddings, encode_frames
+from .torch_vision import contiguous_vision_embeddings, encode_frames, onednn_vision
 from .transformers_text import TextOnlyAnswers
 
 if TYPE_CHECKING:
@@ -125,6 +125,8 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
             self._model.to(self.info.device)
         self._model.eval()
         contiguous_vision_embeddings(self._model)
+        if onednn_vision(self._model, self.info.device, self.info.dtype):
+            self.info.details["vision_kernels"] = "onednn"
         use_video_pixel_path(self._image_processor, model)
         self._shapes = Shapes.of(model.config, model.tokens_per_frame)
         self._image_token = int(self._model.config.image_token_id)
