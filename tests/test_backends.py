@@ -465,7 +465,9 @@ def test_onednn_vision_tower_equals_the_stock_tower(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With oneDNN's linear (each MLP's GELU fused in) the tower's features are the stock
-    tower's within rounding; it is chosen on the CPU vendors listed, or when asked."""
+    tower's within rounding; it is wanted for float32 on the CPU of the vendors listed, or
+    as CHRONICON_ONEDNN says, and the backend says so before it loads (the video cache's
+    key) and after."""
     import functools
 
     import torch
@@ -479,9 +481,7 @@ def test_onednn_vision_tower_equals_the_stock_tower(
         return model.eval()
 
     stock, fast = tower(), tower()
-    assert not torch_vision.onednn_vision(fast, "cpu", "float32", enabled=False)
-    assert not torch_vision.onednn_vision(fast, "cuda", "bfloat16")
-    assert torch_vision.onednn_vision(fast, "cpu", "float32", enabled=True)
+    assert torch_vision.onednn_vision(fast)
     mlps = [layer.mlp for layer in fast.model.vision_model.encoder.layers]
     assert mlps and all(
         isinstance(mlp.forward, functools.partial) and mlp.forward.func is torch_vision._fused_mlp
@@ -492,9 +492,18 @@ def test_onednn_vision_tower_equals_the_stock_tower(
         want = stock.model.vision_model(pixel_values=pixels).last_hidden_state
         got = fast.model.vision_model(pixel_values=pixels).last_hidden_state
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
     monkeypatch.delenv(torch_vision.ONEDNN_ENV, raising=False)
-    chosen = torch_vision.onednn_vision(tower(), "cpu", "float32")
-    assert chosen == (cpu_vendor() in torch_vision.ONEDNN_VENDORS)
+    here = cpu_vendor() in torch_vision.ONEDNN_VENDORS
+    assert torch_vision.onednn_wanted("cpu", "float32") is here
+    assert not torch_vision.onednn_wanted("cpu", "bfloat16")
+    assert not torch_vision.onednn_wanted("cuda", "float32")
     for setting, expected in (("0", False), ("1", True)):
         monkeypatch.setenv(torch_vision.ONEDNN_ENV, setting)
-        assert torch_vision.onednn_vision(tower(), "cpu", "float32") is expected
+        assert torch_vision.onednn_wanted("cpu", "float32") is expected
+        backend = create(Candidate("transformers", "cpu"))
+        assert ("vision_kernels" in backend.info.details) is expected
+        backend.load(resolve(str(tiny_model)))
+        assert backend.info.details.get("vision_kernels") == ("onednn" if expected else None)
+        mlp = backend._model.model.vision_model.encoder.layers[0].mlp
+        assert isinstance(mlp.forward, functools.partial) is expected

@@ -25,6 +25,15 @@ def contiguous_vision_embeddings(model: Any) -> None:
         embeddings.register_forward_hook(lambda _module, _inputs, out: out.contiguous())
 
 
+def prepare_tower(model: Any, details: dict[str, str]) -> None:
+    """Ready a loaded model's vision tower: row-major embeddings, and oneDNN's kernels where
+    the backend's `details` (known before the load) name them; dropped from `details` when
+    the operator is not usable after all."""
+    contiguous_vision_embeddings(model)
+    if details.get("vision_kernels") == "onednn" and not onednn_vision(model):
+        del details["vision_kernels"]
+
+
 def encode_frames(
     model: Any, pixel_values: Any, pixel_mask: Any | None, device: str, tokens_per_frame: int
 ) -> list[Any]:
@@ -56,23 +65,29 @@ ONEDNN_VENDORS = frozenset({"AuthenticAMD"})
 ONEDNN_ENV = "CHRONICON_ONEDNN"  # 1: on any CPU, 0: never
 
 
-def onednn_vision(model: Any, device: str, dtype: str, enabled: bool | None = None) -> bool:
-    """Run the vision tower's linear layers through oneDNN, each MLP's tanh GELU fused into
-    its first layer, where that is faster (`enabled` None: a float32 model on the CPU of a
-    vendor in ONEDNN_VENDORS, or as CHRONICON_ONEDNN says). Needs torch's oneDNN linear
-    operator, checked against torch's own linear first; without it the tower stays as it
-    is. Returns whether the tower now runs on oneDNN."""
+def onednn_wanted(device: str, dtype: str) -> bool:
+    """Whether the vision tower should run on oneDNN: a float32 model on the CPU of a
+    vendor in ONEDNN_VENDORS (CHRONICON_ONEDNN=1: any CPU; 0: never), with torch's oneDNN
+    linear operator present."""
     from ..machine import cpu_vendor
 
-    if enabled is None:
-        wanted = os.environ.get(ONEDNN_ENV, "").strip()
-        vendor = cpu_vendor() in ONEDNN_VENDORS if wanted not in ("0", "1") else wanted == "1"
-        enabled = device == "cpu" and dtype == "float32" and vendor
-    tower = getattr(model.model, "vision_model", None)
-    if not enabled or tower is None:
+    wanted = os.environ.get(ONEDNN_ENV, "").strip()
+    vendor = cpu_vendor() in ONEDNN_VENDORS if wanted not in ("0", "1") else wanted == "1"
+    if device != "cpu" or dtype != "float32" or not vendor:
         return False
-    op = _onednn_linear()
-    if op is None:
+    import torch
+
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def onednn_vision(model: Any) -> bool:
+    """Run the vision tower's linear layers through torch's oneDNN linear operator, each
+    MLP's tanh GELU fused into its first layer. The operator is checked against torch's own
+    linear first; when it disagrees or fails, the tower stays as it is. Returns whether the
+    tower now runs on oneDNN."""
+    tower = getattr(model.model, "vision_model", None)
+    op = _onednn_linear() if tower is not None else None
+    if tower is None or op is None:
         return False
     import torch
 

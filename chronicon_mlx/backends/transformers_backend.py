@@ -33,7 +33,7 @@ from .torch_support import (
     peak_memory_gb,
     resolve_device,
 )
-from .torch_vision import contiguous_vision_embeddings, encode_frames, onednn_vision
+from .torch_vision import encode_frames, onednn_wanted, prepare_tower
 from .transformers_text import TextOnlyAnswers
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
                 "transformers": package_version("transformers"),
             },
         )
+        if onednn_wanted(resolved, chosen):  # known before a load: the video cache's key
+            self.info.details["vision_kernels"] = "onednn"
         self._model: Any = None
         self._tokenizer: Any = None
         self._image_processor: Any = None
@@ -124,9 +126,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         if "device_map" not in options:
             self._model.to(self.info.device)
         self._model.eval()
-        contiguous_vision_embeddings(self._model)
-        if onednn_vision(self._model, self.info.device, self.info.dtype):
-            self.info.details["vision_kernels"] = "onednn"
+        prepare_tower(self._model, self.info.details)
         use_video_pixel_path(self._image_processor, model)
         self._shapes = Shapes.of(model.config, model.tokens_per_frame)
         self._image_token = int(self._model.config.image_token_id)
