@@ -73,11 +73,7 @@ def onednn_wanted(device: str, dtype: str) -> bool:
 
     wanted = os.environ.get(ONEDNN_ENV, "").strip()
     vendor = cpu_vendor() in ONEDNN_VENDORS if wanted not in ("0", "1") else wanted == "1"
-    if device != "cpu" or dtype != "float32" or not vendor:
-        return False
-    import torch
-
-    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    return device == "cpu" and dtype == "float32" and vendor and _operator() is not None
 
 
 def onednn_vision(model: Any) -> bool:
@@ -125,14 +121,22 @@ def _tanh_gelu(activation: Any) -> bool:
     )
 
 
-def _onednn_linear() -> Any:
-    """torch's oneDNN linear operator (a private one, the one torch's compiler emits), when
-    present and in agreement with torch's linear and tanh GELU; else None."""
+def _operator() -> Any:
+    """torch's oneDNN linear operator (a private one, the one torch's compiler emits), or
+    None where this torch has no oneDNN or no such operator."""
     import torch
 
     if not torch.backends.mkldnn.is_available():
         return None
-    op = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    return getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+
+
+def _onednn_linear() -> Any:
+    """The oneDNN linear operator when present and in agreement with torch's linear and
+    tanh GELU; else None."""
+    import torch
+
+    op = _operator()
     if op is None:
         return None
     generator = torch.Generator().manual_seed(0)
