@@ -84,10 +84,12 @@ def main() -> None:
     }
     for run in runs:
         print(f"{run['name']:>10}: {run['seconds']:6.2f} s (exit {run['exit']})")
-    print(f"sequential / ray 2 workers: {report['sequential_over_ray_2']:.2f}x;"
-          f" ray 1 worker / ray 2 workers: {report['ray_1_over_ray_2']:.2f}x;"
-          f" records the same as sequential: {same}; manifest lines after the rerun:"
-          f" {len(lines)}")  # fmt: skip
+    print(
+        f"sequential / ray 2 workers: {report['sequential_over_ray_2']:.2f}x;"
+        f" ray 1 worker / ray 2 workers: {report['ray_1_over_ray_2']:.2f}x;"
+        f" records the same as sequential: {same}; manifest lines after the rerun:"
+        f" {len(lines)}"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"saved {args.output}")

@@ -34,9 +34,13 @@ def _check_tree(tree: Path) -> None:
     """Fail unless a process with `tree` on its import path imports the package from it."""
     code = "import chronicon_mlx; print(chronicon_mlx.__file__)"
     done = subprocess.run(
-        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(tree)},
-        cwd=tempfile.gettempdir(), capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": str(tree)},
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     found = Path(done.stdout.strip()).resolve()
     if not found.is_relative_to(tree.resolve()):
         raise SystemExit(f"error: a process meant to run {tree} imports {found}")
@@ -83,8 +87,9 @@ def main() -> None:
     video = bench_clip()
     found = subprocess.run(
         ["git", "-C", str(ROOT), "rev-parse", "--short", "--verify", f"{args.revision}^{{commit}}"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+    )
     if found.returncode != 0:
         raise SystemExit(f"error: {args.revision!r} is not a commit of {ROOT}")
     commit = found.stdout.strip()
@@ -92,8 +97,9 @@ def main() -> None:
         before = Path(tmp) / "tree"
         subprocess.run(
             ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(before), commit],
-            capture_output=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            check=True,
+        )
         try:
             trees = {commit: before, "this tree": ROOT}
             for tree in trees.values():
@@ -108,17 +114,24 @@ def main() -> None:
             subprocess.run(
                 ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
                 capture_output=True,
-            )  # fmt: skip
+            )
     old, new = (_medians(trials[name]) for name in trees)
-    print(f"{args.backend} CPU, {args.frames} frames, {args.tokens} tokens; medians of"
-          f" {args.runs} alternating runs (seconds unless named)")  # fmt: skip
+    print(
+        f"{args.backend} CPU, {args.frames} frames, {args.tokens} tokens; medians of"
+        f" {args.runs} alternating runs (seconds unless named)"
+    )
     print(f"{'':24}{commit:>12}{'this tree':>12}{'ratio':>9}")
     for key in ("setup", "vision_and_prefill", "decode_tps", "end_to_end", "process"):
         print(f"{key:24}{old[key]:12.2f}{new[key]:12.2f}{new[key] / old[key]:8.2f}x")
     print(f"{'peak_memory_gb':24}{old['peak_memory_gb']:12.2f}{new['peak_memory_gb']:12.2f}")
-    report = {"revision": commit, "args": {k: str(v) for k, v in vars(args).items()},
-              "before": trials[commit], "after": trials["this tree"],
-              "median_before": old, "median_after": new}  # fmt: skip
+    report = {
+        "revision": commit,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "before": trials[commit],
+        "after": trials["this tree"],
+        "median_before": old,
+        "median_after": new,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"saved {args.output}")

@@ -34,8 +34,9 @@ def make_video(minutes: float) -> Path:
     if not path.is_file():
         tmp = path.with_suffix(".tmp.mp4")
         frames = round(minutes * 60 * FPS)
-        write_av_video(tmp, size=SIZE, fps=FPS, frames=frames, gop=250, bits=BITS,
-                       preset="ultrafast")  # fmt: skip
+        write_av_video(
+            tmp, size=SIZE, fps=FPS, frames=frames, gop=250, bits=BITS, preset="ultrafast"
+        )
         tmp.replace(path)
     return path
 
@@ -130,9 +131,12 @@ def main() -> None:
         "--long-repeats", type=int, default=3, help="timed runs of videos of 10 minutes or more"
     )
     parser.add_argument(
-        "--gaps", type=int, nargs="*", default=[15, 30, 60, 90, 120, 160, 250, 500],
+        "--gaps",
+        type=int,
+        nargs="*",
+        default=[15, 30, 60, 90, 120, 160, 250, 500],
         help="frame gaps for the seek/grab crossover (measured on the first long video)",
-    )  # fmt: skip
+    )
     args = parser.parse_args()
     methods: dict[str, Callable[[VideoInfo, list[int]], list[decode.Frame]]] = {
         "chosen": lambda info, idx: list(decode.iter_frames(info, idx)),

@@ -34,8 +34,15 @@ def clip(minutes: float = 5.0) -> Path:
     path = cache_root() / "bench-highlights" / f"h264_720p30_gop250_{minutes:g}min.mp4"
     if not path.is_file():
         tmp = path.with_suffix(".tmp.mp4")
-        write_av_video(tmp, size=(1280, 720), fps=30, frames=round(minutes * 1800), gop=250,
-                       bits=16, preset="ultrafast")  # fmt: skip
+        write_av_video(
+            tmp,
+            size=(1280, 720),
+            fps=30,
+            frames=round(minutes * 1800),
+            gop=250,
+            bits=16,
+            preset="ultrafast",
+        )
         tmp.replace(path)
     return path
 

@@ -67,8 +67,19 @@ def worker(model: str, backend: str, clip: Path, question: str, cache: str | Non
 def _process(
     args: argparse.Namespace, clip: Path, question: str, cache: str | None
 ) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", "--model", args.model, "--backend",
-               args.backend, "--clip", str(clip), "--question", question]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--worker",
+        "--model",
+        args.model,
+        "--backend",
+        args.backend,
+        "--clip",
+        str(clip),
+        "--question",
+        question,
+    ]
     if cache:
         command += ["--cache", cache]
     start = time.perf_counter()
@@ -124,8 +135,9 @@ def shared_grid(args: argparse.Namespace) -> dict[str, Any]:
     runs = {}
     for grid in (False, True):
         session = ModelSession(model=args.highlights_model, backend=args.backend, device="cpu")
-        config = HighlightsConfig(window_s=30, overlap_s=5, frames_per_window=FRAMES,
-                                  frame_grid=grid)  # fmt: skip
+        config = HighlightsConfig(
+            window_s=30, overlap_s=5, frames_per_window=FRAMES, frame_grid=grid
+        )
         start = time.perf_counter()
         windows = HighlightFinder(session, profiles.get("general")).run(clip, config).windows
         runs[grid] = (windows, time.perf_counter() - start)
@@ -135,8 +147,11 @@ def shared_grid(args: argparse.Namespace) -> dict[str, Any]:
     # only when it is the same frame (the tiny checkpoint's shrunk coded frames can repeat).
     before = len({i for w in alone for i in w.frame_indices})
     after = len({i for w in shared for i in w.frame_indices})
-    same_frames = [n for n, (a, b) in enumerate(zip(alone, shared, strict=True))
-                   if a.frame_indices == b.frame_indices]  # fmt: skip
+    same_frames = [
+        n
+        for n, (a, b) in enumerate(zip(alone, shared, strict=True))
+        if a.frame_indices == b.frame_indices
+    ]
     return {
         "windows": len(shared),
         "encodings_per_hour_before": before / hours,
@@ -172,23 +187,29 @@ def main() -> None:
     clip = _clip("ten_seconds_640x360.mp4", 10, (640, 360))
     report = {"model": args.model, "backend": args.backend, "frames": FRAMES, "tokens": TOKENS}
     one = report["questions_in_one_run"] = questions_in_one_run(args, clip)
-    print(f"questions in one run ({one['backend']}): " + ", ".join(
-        f"Q{n + 1} {s:.2f} s" for n, s in enumerate(one["question_s"])
-    ) + f" (load {one['load_s']:.2f} s apart); Q1/Q2 {one['speedup'][0]:.1f}x,"
-        f" Q1/Q3 {one['speedup'][1]:.1f}x; vision frames {one['encoded_frames']}")  # fmt: skip
+    print(
+        f"questions in one run ({one['backend']}): "
+        + ", ".join(f"Q{n + 1} {s:.2f} s" for n, s in enumerate(one["question_s"]))
+        + f" (load {one['load_s']:.2f} s apart); Q1/Q2 {one['speedup'][0]:.1f}x,"
+        f" Q1/Q3 {one['speedup'][1]:.1f}x; vision frames {one['encoded_frames']}"
+    )
     two = report["second_process"] = second_process(args, clip)
-    print(f"second process with the cache: {two['first_process_s']:.2f} s -> "
-          f"{two['second_process_s']:.2f} s ({two['speedup']:.1f}x); cache on the miss"
-          f" {two['miss_cache_s']:.3f} s ({100 * two['miss_overhead']:.2f}% of the process);"
-          f" no cache {two['no_cache_process_s']:.2f} s; same answer with and without the"
-          f" cache: {two['same_answer_with_and_without_cache']}")  # fmt: skip
+    print(
+        f"second process with the cache: {two['first_process_s']:.2f} s -> "
+        f"{two['second_process_s']:.2f} s ({two['speedup']:.1f}x); cache on the miss"
+        f" {two['miss_cache_s']:.3f} s ({100 * two['miss_overhead']:.2f}% of the process);"
+        f" no cache {two['no_cache_process_s']:.2f} s; same answer with and without the"
+        f" cache: {two['same_answer_with_and_without_cache']}"
+    )
     grid = report["shared_grid"] = shared_grid(args)
-    print(f"highlights, 10 min, {grid['windows']} windows: vision encodings per hour"
-          f" {grid['encodings_per_hour_before']:.0f} -> {grid['encodings_per_hour_after']:.0f}"
-          f" ({100 * grid['reduction']:.1f}% fewer; overlap share"
-          f" {100 * grid['overlap_share']:.1f}%); windows with unchanged frames"
-          f" {grid['windows_with_the_same_frames']}, same answers there:"
-          f" {grid['same_answers_there']}")  # fmt: skip
+    print(
+        f"highlights, 10 min, {grid['windows']} windows: vision encodings per hour"
+        f" {grid['encodings_per_hour_before']:.0f} -> {grid['encodings_per_hour_after']:.0f}"
+        f" ({100 * grid['reduction']:.1f}% fewer; overlap share"
+        f" {100 * grid['overlap_share']:.1f}%); windows with unchanged frames"
+        f" {grid['windows_with_the_same_frames']}, same answers there:"
+        f" {grid['same_answers_there']}"
+    )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(f"saved {args.output}")

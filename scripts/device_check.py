@@ -67,8 +67,18 @@ def install_wheels(folder: Path) -> dict[str, Any]:
     if not wheels:
         return {"installed": [], "note": f"no wheels in {folder}"}
     target = Path(tempfile.mkdtemp(prefix="chronicon-wheels-"))
-    command = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--quiet",
-               "--target", str(target), *wheels]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-index",
+        "--quiet",
+        "--target",
+        str(target),
+        *wheels,
+    ]
     subprocess.run(command, check=True)
     sys.path.insert(0, str(target))
     os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -84,8 +94,11 @@ def doctor() -> dict[str, Any]:
     try:
         return {"exit_code": proc.returncode, "report": json.loads(proc.stdout)}
     except json.JSONDecodeError:
-        return {"exit_code": proc.returncode, "stdout": proc.stdout[-2000:],
-                "stderr": proc.stderr[-2000:]}  # fmt: skip
+        return {
+            "exit_code": proc.returncode,
+            "stdout": proc.stdout[-2000:],
+            "stderr": proc.stderr[-2000:],
+        }
 
 
 def _requests(template: str, count: int = 3) -> list[Any]:
@@ -121,8 +134,9 @@ def parity() -> dict[str, Any]:
     cases = []
     for request in _requests(load_chat_template(ref.path)):
         a, b = backends["cuda"].generate(request), backends["cpu"].generate(request)
-        cases.append({"identical": a.token_ids == b.token_ids, "cuda": a.token_ids,
-                      "cpu": b.token_ids})  # fmt: skip
+        cases.append(
+            {"identical": a.token_ids == b.token_ids, "cuda": a.token_ids, "cpu": b.token_ids}
+        )
     return {"identical": all(c["identical"] for c in cases), "cases": cases}
 
 
@@ -230,8 +244,7 @@ def pixels() -> dict[str, Any]:
     reference = SmolVLMVideoProcessor(
         size={"longest_edge": model.video_edge}, max_image_size={"longest_edge": square}
     )
-    metadata = {"fps": info.fps, "total_num_frames": info.frame_count,
-                "duration": info.duration_s}  # fmt: skip
+    metadata = {"fps": info.fps, "total_num_frames": info.frame_count, "duration": info.duration_s}
     theirs_idx: list[int] | None
     try:
         chosen = reference.sample_frames(metadata=metadata, num_frames=FRAMES)
@@ -246,10 +259,14 @@ def pixels() -> dict[str, Any]:
     processor = AutoImageProcessor.from_pretrained(model.path, backend="pil")
     processor.do_image_splitting = False
     shrunk = sample(info, ours_idx, model.frame_size)
-    ours_px = np.stack([
-        np.asarray(processor([Image.fromarray(f.image)], return_tensors="np")["pixel_values"])[0, 0]
-        for f in shrunk
-    ])  # fmt: skip
+    ours_px = np.stack(
+        [
+            np.asarray(processor([Image.fromarray(f.image)], return_tensors="np")["pixel_values"])[
+                0, 0
+            ]
+            for f in shrunk
+        ]
+    )
     diff = np.abs(ours_px.astype(np.float32) - theirs_px.astype(np.float32))
     return {
         "frames_ours": ours_idx,
@@ -271,9 +288,22 @@ def highlights(out: Path) -> dict[str, Any]:
     if not clip.is_file():
         write_sample_video(clip, seconds=600, fps=10, size=(640, 360))
     model = cached_checkpoint("256m")
-    command = [sys.executable, "-m", "chronicon_mlx", "highlights", str(clip), "-m", str(model),
-               "--backend", "transformers", "--device", "cuda", "--output",
-               str(out / "highlights"), "--quiet"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "chronicon_mlx",
+        "highlights",
+        str(clip),
+        "-m",
+        str(model),
+        "--backend",
+        "transformers",
+        "--device",
+        "cuda",
+        "--output",
+        str(out / "highlights"),
+        "--quiet",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(command, capture_output=True, text=True, timeout=1200)
     result: dict[str, Any] = {"exit_code": proc.returncode, "seconds": time.perf_counter() - start}
@@ -388,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 step = {"status": "ok", "result": work[name]()}
             except Exception as exc:
-                step = {"status": f"failed: {type(exc).__name__}: {exc}",
-                        "traceback": traceback.format_exc()[-3000:]}  # fmt: skip
+                step = {
+                    "status": f"failed: {type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-3000:],
+                }
             step["seconds"] = time.perf_counter() - begun
             report["steps"][name] = step
             _write(args.out, report)

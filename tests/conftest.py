@@ -90,11 +90,21 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 SMOLVLM2_FILES = Path(__file__).parent / "data" / "smolvlm2"
 TINY_SIZES = {
-    "text_config": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                    "num_key_value_heads": 2, "intermediate_size": 128, "head_dim": 16},
-    "vision_config": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                      "intermediate_size": 128},
-}  # fmt: skip
+    "text_config": {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "intermediate_size": 128,
+        "head_dim": 16,
+    },
+    "vision_config": {
+        "hidden_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 128,
+    },
+}
 
 
 @pytest.fixture(scope="session")

@@ -73,9 +73,13 @@ def _cli(*args: str, cwd: Path, name: str = "run") -> subprocess.CompletedProces
 def _popen(*args: str, cwd: Path, name: str) -> subprocess.Popen[str]:
     command = [sys.executable, "-m", "chronicon_mlx", *args]
     return subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
         env=_env(cwd, name),
-    )  # fmt: skip
+    )
 
 
 def _manifest(folder: Path) -> list[dict[str, Any]]:
@@ -172,8 +176,9 @@ def test_archive_matches_a_local_run_survives_a_killed_worker_and_resumes(
     archive: Path, tiny_model: Path, tmp_path: Path
 ) -> None:
     flags = ["--model", str(tiny_model), "--frames", "4", "--max-tokens", "1500"]
-    local = _cli("analyze", str(archive), *flags, "-o", str(tmp_path / "local"), cwd=tmp_path,
-                 name="local")  # fmt: skip
+    local = _cli(
+        "analyze", str(archive), *flags, "-o", str(tmp_path / "local"), cwd=tmp_path, name="local"
+    )
     assert local.returncode == 1, local.stderr
     expected = {}
     for path in (tmp_path / "local").glob("*.json"):
@@ -182,8 +187,18 @@ def test_archive_matches_a_local_run_survives_a_killed_worker_and_resumes(
     assert len(expected) == 10
 
     out = tmp_path / "ray"
-    run = _popen("analyze", str(archive), "--ray", "--workers", "2", *flags, "-o", str(out),
-                 cwd=tmp_path, name="ray")  # fmt: skip
+    run = _popen(
+        "analyze",
+        str(archive),
+        "--ray",
+        "--workers",
+        "2",
+        *flags,
+        "-o",
+        str(out),
+        cwd=tmp_path,
+        name="ray",
+    )
     deadline, killed = time.monotonic() + 300, None
     while killed is None and run.poll() is None and time.monotonic() < deadline:
         if 3 <= len(_manifest(out)) <= 7 and len(pids := _workers(run.pid)) == 2:
@@ -216,8 +231,18 @@ def test_archive_matches_a_local_run_survives_a_killed_worker_and_resumes(
         [f"clip{n:02d}.json" for n in range(10)] + ["manifest.jsonl"]
     )  # no temporary file, no attempt count, no lock left
 
-    again = _cli("analyze", str(archive), "--ray", "--workers", "2", *flags, "-o", str(out),
-                 cwd=tmp_path, name="ray")  # fmt: skip
+    again = _cli(
+        "analyze",
+        str(archive),
+        "--ray",
+        "--workers",
+        "2",
+        *flags,
+        "-o",
+        str(out),
+        cwd=tmp_path,
+        name="ray",
+    )
     assert again.returncode == 1
     assert "10 done and 2 failed" in again.stderr
     assert "starting" not in again.stderr  # Ray is not even started
@@ -234,14 +259,24 @@ def test_highlights_archive_matches_a_local_run(tiny_model: Path, tmp_path: Path
     for n in range(2):
         write_sample_video(videos / f"match{n}.mp4", seconds=12, fps=10, size=(96 + 8 * n, 64))
     (videos / "broken.mp4").write_text("no\n")
-    flags = ["--model", str(tiny_model), "--window", "4", "--overlap", "1",
-             "--frames-per-window", "2", "--format", "json,md,html"]  # fmt: skip
-    local = _cli("highlights", str(videos), *flags, "-o", str(tmp_path / "local"), cwd=tmp_path,
-                 name="local")  # fmt: skip
+    flags = [
+        "--model",
+        str(tiny_model),
+        "--window",
+        "4",
+        "--overlap",
+        "1",
+        "--frames-per-window",
+        "2",
+        "--format",
+        "json,md,html",
+    ]
+    local = _cli(
+        "highlights", str(videos), *flags, "-o", str(tmp_path / "local"), cwd=tmp_path, name="local"
+    )
     assert local.returncode == 1, local.stderr
     out = tmp_path / "ray"
-    run = _cli("highlights", str(videos), "--ray", *flags, "-o", str(out), "--json",
-               cwd=tmp_path)  # fmt: skip
+    run = _cli("highlights", str(videos), "--ray", *flags, "-o", str(out), "--json", cwd=tmp_path)
     assert run.returncode == 1, run.stderr
     printed = json.loads(run.stdout)
     assert [Path(r["video_path"]).name for r in printed] == ["match0.mp4", "match1.mp4"]
@@ -255,11 +290,14 @@ def test_highlights_archive_matches_a_local_run(tiny_model: Path, tmp_path: Path
         assert (out / name / f"match{n}_highlights.html").is_file()
     lines = _manifest(out)
     assert sorted((Path(x["video"]).name, x["status"]) for x in lines) == [
-        ("broken.mp4", "failed"), ("match0.mp4", "ok"), ("match1.mp4", "ok"),
-    ]  # fmt: skip
+        ("broken.mp4", "failed"),
+        ("match0.mp4", "ok"),
+        ("match1.mp4", "ok"),
+    ]
 
-    fresh = _cli("highlights", str(videos), "--ray", *flags, "-o", str(out), "--fresh",
-                 cwd=tmp_path)  # fmt: skip
+    fresh = _cli(
+        "highlights", str(videos), "--ray", *flags, "-o", str(out), "--fresh", cwd=tmp_path
+    )
     assert fresh.returncode == 1
     assert len(_manifest(out)) == 6  # every video again, appended
 
@@ -272,8 +310,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_only_complete_records(
 ) -> None:
     out = tmp_path / "out"
     flags = ["--model", str(tiny_model), "--frames", "4", "--max-tokens", "3000"]
-    run = _popen("analyze", str(archive), "--ray", *flags, "-o", str(out), cwd=tmp_path,
-                 name="ray")  # fmt: skip
+    run = _popen("analyze", str(archive), "--ray", *flags, "-o", str(out), cwd=tmp_path, name="ray")
     deadline, workers = time.monotonic() + 300, set()
     while run.poll() is None and time.monotonic() < deadline:
         workers = _workers(run.pid) or workers

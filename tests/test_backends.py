@@ -159,9 +159,12 @@ def test_prefix_reuse_and_json_constraint_on_both_backends(tiny_model: Path, bot
             assert cached.cached_tokens > 20 and full.cached_tokens == 0
             assert cached.prompt_tokens == full.prompt_tokens
         constrained = GenerationRequest(
-            frames, text, max_tokens=scoring.CONSTRAINED_MAX_TOKENS, prefix=prefix,
+            frames,
+            text,
+            max_tokens=scoring.CONSTRAINED_MAX_TOKENS,
+            prefix=prefix,
             json_schema=scoring.SCHEMA,
-        )  # fmt: skip
+        )
         a, b = mlx.generate(constrained), torch_cpu.generate(constrained)
         assert a.constrained and b.constrained
         assert scoring.parse(a.text) is not None and a.text == b.text

@@ -15,8 +15,14 @@ from chronicon_mlx.tools.bench import BenchConfig, Trial
 
 
 def _trial(config: BenchConfig, e2e: float, ok: bool = True) -> Trial:
-    stages = {"load": 1.0, "sample": 0.1, "preprocess": 0.2, "prefill": e2e / 2,
-              "generate": 2.0, "end_to_end": e2e}  # fmt: skip
+    stages = {
+        "load": 1.0,
+        "sample": 0.1,
+        "preprocess": 0.2,
+        "prefill": e2e / 2,
+        "generate": 2.0,
+        "end_to_end": e2e,
+    }
     return Trial(config, ok, stages, 600, 64, 32.0, 1.5, {}, "" if ok else "boom")
 
 
@@ -48,9 +54,22 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = CliRunner().invoke(
         app,
-        ["bench", "-m", str(tiny_model), "--runs", "1", "-t", "6", "-f", "4", "-o", str(out),
-         "--video", str(_clip(tmp_path))],
-    )  # fmt: skip
+        [
+            "bench",
+            "-m",
+            str(tiny_model),
+            "--runs",
+            "1",
+            "-t",
+            "6",
+            "-f",
+            "4",
+            "-o",
+            str(out),
+            "--video",
+            str(_clip(tmp_path)),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     rows = {row["label"]: row for row in report["results"]}
@@ -101,8 +120,9 @@ def _clip(folder: Path) -> Path:
 
 def test_a_stopped_reference_trial_is_a_lower_bound() -> None:
     reference = BenchConfig("mlx", "cpu", blas="reference")
-    stopped = Trial(reference, False, error="timed out after 900 s",
-                    details={"longer_than_s": 900.0})  # fmt: skip
+    stopped = Trial(
+        reference, False, error="timed out after 900 s", details={"longer_than_s": 900.0}
+    )
     (row,) = bench.summarize([stopped])
     assert row["trials"] == 0 and row["end_to_end_longer_than_s"] == 900.0
 
@@ -133,13 +153,22 @@ def test_the_table_shows_a_stopped_baseline_as_a_lower_bound() -> None:
     from chronicon_mlx.cli.bench import bench_table
 
     report = {
-        "model_name": "SmolVLM2-256M", "random_weights": True, "frames": 8, "tokens": 64,
-        "runs": 5, "results": [],
+        "model_name": "SmolVLM2-256M",
+        "random_weights": True,
+        "frames": 8,
+        "tokens": 64,
+        "runs": 5,
+        "results": [],
         "baseline": Baseline(
-            False, 600.2, 6926, error="stopped after 600 s", stopped=True,
-            prefilled_tokens=2048, blas="libopenblasp-r0-59ffcd50.3.15.so",
+            False,
+            600.2,
+            6926,
+            error="stopped after 600 s",
+            stopped=True,
+            prefilled_tokens=2048,
+            blas="libopenblasp-r0-59ffcd50.3.15.so",
         ).__dict__,
-    }  # fmt: skip
+    }
     console = Console(width=250, record=True)
     console.print(bench_table(report))
     text = console.export_text()

@@ -48,8 +48,9 @@ def test_questions_from_a_pipe_get_one_answer_each(
     backend = create(Candidate("mlx", "cpu"))
     backend.load(resolve(str(tiny_model)))
     video = sample_video(ball_clip, SamplingConfig(frames=3), 64, RunLog())
-    messages = build_conversation([("What moves?", first["analysis"])], "And then?",
-                                  video.times, video.info.duration_s)  # fmt: skip
+    messages = build_conversation(
+        [("What moves?", first["analysis"])], "And then?", video.times, video.info.duration_s
+    )
     prompt = render(load_chat_template(tiny_model), messages)
     fresh = backend.generate(GenerationRequest(video.images, prompt, max_tokens=8))
     assert fresh.text == second["analysis"] and fresh.prompt_tokens == second["tokens"]["prompt"]
@@ -142,8 +143,22 @@ class Terminal:
 @pytest.mark.slow
 def test_ctrl_c_stops_an_answer_not_the_chat(ball_clip: Path, tmp_path: Path) -> None:
     transcript = tmp_path / "chat.json"
-    term = Terminal(["chat", str(ball_clip), "--model", "tiny-random", "-b", "mlx",
-                     "--frames", "3", "--max-tokens", "4000", "-o", str(transcript)])  # fmt: skip
+    term = Terminal(
+        [
+            "chat",
+            str(ball_clip),
+            "--model",
+            "tiny-random",
+            "-b",
+            "mlx",
+            "--frames",
+            "3",
+            "--max-tokens",
+            "4000",
+            "-o",
+            str(transcript),
+        ]
+    )
     term.wait_for("ready:")
     term.wait_for("> ")
     term.send("What moves?\r")

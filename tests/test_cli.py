@@ -18,13 +18,29 @@ from chronicon_mlx.media.synthetic import write_sample_video
 pytestmark = pytest.mark.slow
 
 LEGACY_KEYS = {
-    "video_path", "prompt", "num_frames", "resize", "max_tokens", "analysis", "timestamp",
-    "model", "inference_parameters", "timing", "video_info",
-}  # fmt: skip
+    "video_path",
+    "prompt",
+    "num_frames",
+    "resize",
+    "max_tokens",
+    "analysis",
+    "timestamp",
+    "model",
+    "inference_parameters",
+    "timing",
+    "video_info",
+}
 NEW_KEYS = {
-    "schema_version", "system", "backend", "device", "dtype", "frames", "tokens",
-    "peak_memory_gb", "chronicon_version",
-}  # fmt: skip
+    "schema_version",
+    "system",
+    "backend",
+    "device",
+    "dtype",
+    "frames",
+    "tokens",
+    "peak_memory_gb",
+    "chronicon_version",
+}
 
 
 def _analyze(runner: CliRunner, *args: str) -> object:
@@ -35,9 +51,19 @@ def test_analyze_prints_the_answer_and_saves_the_record(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
 ) -> None:
     result = _analyze(
-        runner, str(ball_clip), "-m", str(tiny_model), "-t", "10", "-s", "Be terse.",
-        "-p", "What moves?", "--backend", "mlx",
-    )  # fmt: skip
+        runner,
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-t",
+        "10",
+        "-s",
+        "Be terse.",
+        "-p",
+        "What moves?",
+        "--backend",
+        "mlx",
+    )
     assert result.exit_code == 0, result.output
     saved = list((in_tmp / "results").glob("ball clip_*.json"))
     assert len(saved) == 1
@@ -46,10 +72,20 @@ def test_analyze_prints_the_answer_and_saves_the_record(
     assert record["analysis"] and record["analysis"] in result.stdout
     assert record["prompt"] == "What moves?" and record["system"] == "Be terse."
     assert record["inference_parameters"] == {
-        "num_frames": 8, "requested_frames": 8, "resize": 64, "max_tokens": 10,
-        "temperature": 0.0, "seed": None, "custom_prompt": True, "start_s": 0.0, "end_s": None,
-        "fps": None, "sampling": "uniform", "seek": "exact", "decoder": "opencv",
-    }  # fmt: skip
+        "num_frames": 8,
+        "requested_frames": 8,
+        "resize": 64,
+        "max_tokens": 10,
+        "temperature": 0.0,
+        "seed": None,
+        "custom_prompt": True,
+        "start_s": 0.0,
+        "end_s": None,
+        "fps": None,
+        "sampling": "uniform",
+        "seek": "exact",
+        "decoder": "opencv",
+    }
     assert [f["index"] for f in record["frames"]] == [5, 16, 28, 39, 50, 61, 73, 84]
     assert [f["timestamp_s"] for f in record["frames"]] == pytest.approx(
         [i / 30 for i in (5, 16, 28, 39, 50, 61, 73, 84)], abs=1e-3
@@ -60,9 +96,16 @@ def test_analyze_prints_the_answer_and_saves_the_record(
     assert record["tokens"]["prompt"] > 8 * 7 and record["tokens"]["generated"] == 10
     assert set(record["timing"]) == {"model_load_time", "inference_time", "total_time", "stages"}
     assert set(record["timing"]["stages"]) == {
-        "probe", "sample", "import", "load", "cache", "preprocess", "vision", "prefill",
+        "probe",
+        "sample",
+        "import",
+        "load",
+        "cache",
+        "preprocess",
+        "vision",
+        "prefill",
         "generate",
-    }  # fmt: skip
+    }
     assert record["timing"]["total_time"] >= record["timing"]["inference_time"] > 0
     info = record["video_info"]
     assert (info["width"], info["height"], info["frame_count"], info["fps"]) == (320, 180, 90, 30)
@@ -74,8 +117,9 @@ def test_analyze_prints_the_answer_and_saves_the_record(
 def test_json_on_stdout_and_no_save(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
 ) -> None:
-    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "4", "--json",
-                      "--no-save", "-f", "3")  # fmt: skip
+    result = _analyze(
+        runner, str(ball_clip), "-m", str(tiny_model), "-t", "4", "--json", "--no-save", "-f", "3"
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["num_frames"] == 3 and [f["index"] for f in record["frames"]] == [15, 45, 75]
@@ -86,8 +130,9 @@ def test_output_option_and_verbose_table(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
 ) -> None:
     out = in_tmp / "nested" / "run.json"
-    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "4", "-o", str(out),
-                      "-v", "-r", "32")  # fmt: skip
+    result = _analyze(
+        runner, str(ball_clip), "-m", str(tiny_model), "-t", "4", "-o", str(out), "-v", "-r", "32"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["resize"] == 32
     assert "Timing" in result.stderr and "peak memory" in result.stderr
@@ -107,9 +152,12 @@ def test_short_clip_gives_all_its_frames_with_a_note(
 
 
 def test_no_socket_is_opened_for_a_local_model(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     attempts: list[object] = []
 
     def refuse(self: socket.socket, address: object) -> None:
@@ -124,9 +172,12 @@ def test_no_socket_is_opened_for_a_local_model(
 
 
 def test_ctrl_c_exits_130_and_leaves_no_file(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     from chronicon_mlx.backends import mlx_backend
 
     def interrupt(*args: object, **kwargs: object) -> None:
@@ -154,9 +205,13 @@ def test_ctrl_c_exits_130_and_leaves_no_file(
     ],
 )
 def test_bad_videos(
-    runner: CliRunner, tiny_model: Path, bad_files: dict[str, Path], in_tmp: Path,
-    case: str, message: str,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    bad_files: dict[str, Path],
+    in_tmp: Path,
+    case: str,
+    message: str,
+) -> None:
     result = _analyze(runner, str(bad_files[case]), "-m", str(tiny_model))
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -189,9 +244,14 @@ def test_a_folder_without_videos(runner: CliRunner, tiny_model: Path, in_tmp: Pa
     ],
 )
 def test_bad_options(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
-    args: list[str], code: int, message: str,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
+    args: list[str],
+    code: int,
+    message: str,
+) -> None:
     result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), *args)
     assert result.exit_code == code, result.output
     assert message in result.stderr.splitlines()[0]
@@ -244,10 +304,23 @@ def test_an_existing_folder_as_output_gets_an_auto_named_record(
 def test_uncached_hub_id_while_offline(tmp_path: Path, ball_clip: Path) -> None:
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     proc = subprocess.run(
-        [sys.executable, "-m", "chronicon_mlx", "analyze", str(ball_clip), "-m", "500m",
-         "--backend", "mlx"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chronicon_mlx",
+            "analyze",
+            str(ball_clip),
+            "-m",
+            "500m",
+            "--backend",
+            "mlx",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert proc.returncode == 1
     first, hint = proc.stderr.strip().splitlines()[:2]
     assert first == (
@@ -261,10 +334,27 @@ def test_uncached_hub_id_while_offline(tmp_path: Path, ball_clip: Path) -> None:
 
 def test_real_subprocess_end_to_end(tiny_model: Path, ball_clip: Path, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "chronicon_mlx", "analyze", str(ball_clip), "-m", str(tiny_model),
-         "-t", "5", "-f", "4", "--json", "-o", "r.json"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chronicon_mlx",
+            "analyze",
+            str(ball_clip),
+            "-m",
+            str(tiny_model),
+            "-t",
+            "5",
+            "-f",
+            "4",
+            "--json",
+            "-o",
+            "r.json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record == json.loads((tmp_path / "r.json").read_text())
@@ -287,9 +377,21 @@ def test_list_models_and_models_command(runner: CliRunner) -> None:
 def test_help_is_fast_and_lists_every_option(runner: CliRunner) -> None:
     result = runner.invoke(app, ["analyze", "--help"])
     assert result.exit_code == 0
-    for option in ("--frames", "--prompt", "--system", "--resize", "--max-tokens",
-                   "--temperature", "--seed", "--model", "--output", "--no-save", "--json",
-                   "--verbose", "--list-models"):  # fmt: skip
+    for option in (
+        "--frames",
+        "--prompt",
+        "--system",
+        "--resize",
+        "--max-tokens",
+        "--temperature",
+        "--seed",
+        "--model",
+        "--output",
+        "--no-save",
+        "--json",
+        "--verbose",
+        "--list-models",
+    ):
         assert option in result.stdout
     code = (
         "import sys, chronicon_mlx.cli.app; heavy = ('mlx', 'torch', 'cv2', 'transformers');"
@@ -302,15 +404,39 @@ def test_help_is_fast_and_lists_every_option(runner: CliRunner) -> None:
 def test_start_end_and_fps_options(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
 ) -> None:
-    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
-                      "--no-save", "--start", "0:01", "--end", "2.5", "--fps", "2")  # fmt: skip
+    result = _analyze(
+        runner,
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-t",
+        "2",
+        "--json",
+        "--no-save",
+        "--start",
+        "0:01",
+        "--end",
+        "2.5",
+        "--fps",
+        "2",
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert [f["index"] for f in record["frames"]] == [37, 52, 67]
     params = record["inference_parameters"]
     assert (params["start_s"], params["end_s"], params["fps"]) == (1.0, 2.5, 2.0)
-    many = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
-                    "--no-save", "--fps", "30")  # fmt: skip
+    many = _analyze(
+        runner,
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-t",
+        "2",
+        "--json",
+        "--no-save",
+        "--fps",
+        "30",
+    )
     assert many.exit_code == 0, many.output
     assert json.loads(many.stdout)["num_frames"] == 64
     assert "--fps 30 asks for more than 64 frames; using 64" in many.stderr
@@ -326,9 +452,13 @@ def test_start_end_and_fps_options(
     ],
 )
 def test_bad_ranges(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
-    args: list[str], message: str,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
+    args: list[str],
+    message: str,
+) -> None:
     result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), *args)
     assert result.exit_code == 2, result.output
     assert message in result.stderr.splitlines()[0]
@@ -338,9 +468,22 @@ def test_bad_ranges(
 def test_sampling_and_seek_modes_are_recorded(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path
 ) -> None:
-    result = _analyze(runner, str(ball_clip), "-m", str(tiny_model), "-t", "2", "--json",
-                      "--no-save", "-f", "4", "--sampling", "scene",
-                      "--seek", "keyframe")  # fmt: skip
+    result = _analyze(
+        runner,
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-t",
+        "2",
+        "--json",
+        "--no-save",
+        "-f",
+        "4",
+        "--sampling",
+        "scene",
+        "--seek",
+        "keyframe",
+    )
     assert result.exit_code == 0, result.output
     params = json.loads(result.stdout)["inference_parameters"]
     assert (params["sampling"], params["seek"], params["decoder"]) == ("scene", "keyframe", "pyav")

@@ -55,9 +55,21 @@ def test_many_videos_load_once_and_skip_failures(
     (in_tmp / "clips" / "broken.mp4").write_text("not a video")
     (in_tmp / "clips" / "notes.txt").write_text("ignored")
     result = runner.invoke(
-        app, ["analyze", str(in_tmp / "clips"), "--recursive", "-m", str(tiny_model), "-b", "mlx",
-              "-t", "3", "-o", "out"],
-    )  # fmt: skip
+        app,
+        [
+            "analyze",
+            str(in_tmp / "clips"),
+            "--recursive",
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "-t",
+            "3",
+            "-o",
+            "out",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert len(loads) == 1
     assert "broken.mp4: " in result.stderr and "is not a video OpenCV can read" in result.stderr
@@ -67,9 +79,21 @@ def test_many_videos_load_once_and_skip_failures(
     assert [r.name.split("_")[0] for r in records] == ["a", "b"]
     assert {json.loads(r.read_text())["video_path"] for r in records} == {str(a), str(b)}
     listed = runner.invoke(
-        app, ["analyze", str(a), str(b), "-m", str(tiny_model), "-b", "mlx", "-t", "2",
-              "--json", "--no-save"],
-    )  # fmt: skip
+        app,
+        [
+            "analyze",
+            str(a),
+            str(b),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "-t",
+            "2",
+            "--json",
+            "--no-save",
+        ],
+    )
     assert listed.exit_code == 0
     data = json.loads(listed.stdout)
     assert [d["status"] for d in data] == ["ok", "ok"] and len(loads) == 2
@@ -79,9 +103,24 @@ def test_many_videos_load_once_and_skip_failures(
 def test_many_videos_for_highlights(runner: CliRunner, tiny_model: Path, in_tmp: Path) -> None:
     a, b = _clips(in_tmp / "clips")
     result = runner.invoke(
-        app, ["highlights", str(a), str(b), "-m", str(tiny_model), "-b", "mlx", "--window", "0.5",
-              "--overlap", "0", "--frames-per-window", "2", "--json"],
-    )  # fmt: skip
+        app,
+        [
+            "highlights",
+            str(a),
+            str(b),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "--window",
+            "0.5",
+            "--overlap",
+            "0",
+            "--frames-per-window",
+            "2",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [Path(d["video_path"]).name for d in data] == ["a.mp4", "b.mov"]
@@ -111,11 +150,13 @@ def test_config_file_defaults_and_precedence(
     record = json.loads(result.stdout)
     assert record["num_frames"] == 3 and record["max_tokens"] == 2 and record["backend"] == "mlx"
     assert len(list((in_tmp / "mine").glob("*.json"))) == 1
-    flags = json.loads(runner.invoke(app, ["analyze", str(ball_clip), "--json", "-f", "4",
-                                           "--no-save"]).stdout)  # fmt: skip
+    flags = json.loads(
+        runner.invoke(app, ["analyze", str(ball_clip), "--json", "-f", "4", "--no-save"]).stdout
+    )
     assert flags["num_frames"] == 4
-    profiled = json.loads(runner.invoke(app, ["analyze", str(ball_clip), "--json", "-P", "quick",
-                                              "--no-save"]).stdout)  # fmt: skip
+    profiled = json.loads(
+        runner.invoke(app, ["analyze", str(ball_clip), "--json", "-P", "quick", "--no-save"]).stdout
+    )
     assert profiled["num_frames"] == 2
     assert "quick" in runner.invoke(app, ["profiles"]).stdout
 
@@ -172,8 +213,17 @@ def test_doctor_passes_and_never_hangs_on_the_hub(
     assert checks["decode"]["status"] == "pass" and checks["python"]["status"] == "pass"
     assert checks["hub"]["status"] == "warn" and "not reachable" in checks["hub"]["detail"]
     assert asked and 0 < asked[0] <= 5
-    assert {"mlx", "mlx-vlm", "torch", "transformers", "opencv-python", "mlx blas",
-            "hf cache", "memory", "os"} <= set(checks)  # fmt: skip
+    assert {
+        "mlx",
+        "mlx-vlm",
+        "torch",
+        "transformers",
+        "opencv-python",
+        "mlx blas",
+        "hf cache",
+        "memory",
+        "os",
+    } <= set(checks)
     text = runner.invoke(app, ["doctor", "--no-self-test"])
     assert (
         "PASS python" in text.stdout and "fix: models must already be in the cache" in text.stdout
@@ -198,24 +248,39 @@ def test_python_api_never_prints(
 ) -> None:
     from chronicon_mlx import HighlightsResult, analyze, highlights
 
-    found = highlights(ball_clip, model=str(tiny_model), backend="mlx", window_s=1.5,
-                       overlap_s=0.5, frames_per_window=2, min_significance=1,
-                       output_dir=tmp_path / "api")  # fmt: skip
+    found = highlights(
+        ball_clip,
+        model=str(tiny_model),
+        backend="mlx",
+        window_s=1.5,
+        overlap_s=0.5,
+        frames_per_window=2,
+        min_significance=1,
+        output_dir=tmp_path / "api",
+    )
     assert isinstance(found, HighlightsResult) and len(found.windows) == 3
     assert (tmp_path / "api" / "checkpoint.jsonl").is_file()
-    answer = analyze(ball_clip, "What moves?", model=str(tiny_model), backend="mlx", frames=2,
-                     max_tokens=3)  # fmt: skip
+    answer = analyze(
+        ball_clip, "What moves?", model=str(tiny_model), backend="mlx", frames=2, max_tokens=3
+    )
     assert answer.generated_tokens == 3
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
 
 def test_json_quiet_color_and_completion(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    for args in (["models", "--json"], ["profiles", "--json"], ["config", "show", "--json"],
-                 ["doctor", "--json", "--no-self-test"]):  # fmt: skip
+) -> None:
+    for args in (
+        ["models", "--json"],
+        ["profiles", "--json"],
+        ["config", "show", "--json"],
+        ["doctor", "--json", "--no-self-test"],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 0, args
         json.loads(result.stdout)

@@ -57,8 +57,12 @@ def _reference_ids(
 
     class StandInVideoProcessor:
         def __call__(self, videos: Any, **kwargs: Any) -> BatchFeature:
-            meta = VideoMetadata(total_num_frames=indices[-1] + 1, fps=FPS, duration=duration,
-                                 frames_indices=list(indices))  # fmt: skip
+            meta = VideoMetadata(
+                total_num_frames=indices[-1] + 1,
+                fps=FPS,
+                duration=duration,
+                frames_indices=list(indices),
+            )
             pixels = torch.zeros(1, len(videos[0]), 3, 8, 8)
             return BatchFeature({"pixel_values": pixels, "video_metadata": [meta]})
 
@@ -80,8 +84,9 @@ def _reference_ids(
     messages: list[dict[str, Any]] = []
     if system:
         messages.append({"role": "system", "content": [{"type": "text", "text": system}]})
-    messages.append({"role": "user", "content": [{"type": "video"},
-                                                 {"type": "text", "text": question}]})  # fmt: skip
+    messages.append(
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": question}]}
+    )
     text = tokenizer.apply_chat_template(
         messages, chat_template=DEFAULT_CHAT_TEMPLATE, tokenize=False, add_generation_prompt=True
     )
@@ -94,9 +99,11 @@ def _reference_ids(
     [(1, None), (8, "You are a careful video analyst."), (24, None), (64, "Be brief.")],
 )
 def test_prompt_ids_equal_transformers_own_processor(
-    layout: tuple[Path, list[Any]], count: int, system: str | None,
+    layout: tuple[Path, list[Any]],
+    count: int,
+    system: str | None,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     folder, backends = layout
     rng = np.random.default_rng(count)
     frames = [rng.integers(0, 255, (288, 512, 3), dtype=np.uint8) for _ in range(count)]

@@ -44,8 +44,9 @@ def test_brackets_in_names_and_answers_are_shown_literally(
 ) -> None:
     clip = write_sample_video(in_tmp / "Title [abc123].mp4", seconds=1, fps=10, size=(64, 48))
     other = write_sample_video(in_tmp / "clip [bold].mp4", seconds=1, fps=10, size=(64, 48))
-    result = runner.invoke(app, ["analyze", str(clip), str(other), "-m", str(tiny_model),
-                                 "-b", "mlx", "-o", "out"])  # fmt: skip
+    result = runner.invoke(
+        app, ["analyze", str(clip), str(other), "-m", str(tiny_model), "-b", "mlx", "-o", "out"]
+    )
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
     assert f"1/2 {clip}" in result.stderr and f"2/2 {other}" in result.stderr
@@ -67,8 +68,22 @@ def test_highlights_title_and_notes_keep_their_brackets(
 ) -> None:
     clip = write_sample_video(in_tmp / "Match [final].mp4", seconds=2, fps=10, size=(64, 48))
     folder = in_tmp / "out [1]"
-    args = ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx", "--window", "1",
-            "--overlap", "0", "-o", str(folder), "--min-significance", "1"]  # fmt: skip
+    args = [
+        "highlights",
+        str(clip),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--window",
+        "1",
+        "--overlap",
+        "0",
+        "-o",
+        str(folder),
+        "--min-significance",
+        "1",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "Highlights of Match [final].mp4" in first.stdout
@@ -90,8 +105,16 @@ def test_progress_lines_show_streamed_text_literally() -> None:
     assert "note: a note about [red]this[/] file [x].mp4" in text
 
 
-COMMANDS = [["analyze"], ["highlights"], ["bench"], ["models"], ["profiles"],
-            ["profiles", "show"], ["config", "show"], ["doctor"]]  # fmt: skip
+COMMANDS = [
+    ["analyze"],
+    ["highlights"],
+    ["bench"],
+    ["models"],
+    ["profiles"],
+    ["profiles", "show"],
+    ["config", "show"],
+    ["doctor"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -102,8 +125,11 @@ def test_help_shows_every_default_and_no_type_tags(runner: CliRunner, command: l
     cmd: Any = group
     for name in command:
         cmd = cmd.commands[name]
-    valued = [p for p in cmd.params if not getattr(p, "is_flag", False)
-              and p.param_type_name == "option" and p.name != "help"]  # fmt: skip
+    valued = [
+        p
+        for p in cmd.params
+        if not getattr(p, "is_flag", False) and p.param_type_name == "option" and p.name != "help"
+    ]
     help_text = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"}).stdout
     assert "<bool>" not in help_text  # flags take no value
     for param in valued:
@@ -124,18 +150,35 @@ def test_tiny_random_runs_offline_and_is_named_when_nothing_is_cached(tmp_path: 
     clip = write_sample_video(tmp_path / "clip.mp4", seconds=1, fps=10, size=(64, 48))
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     run = subprocess.run(
-        [sys.executable, "-m", "chronicon_mlx", "analyze", str(clip), "--model", "tiny-random",
-         "-t", "3", "--json", "--no-save"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chronicon_mlx",
+            "analyze",
+            str(clip),
+            "--model",
+            "tiny-random",
+            "-t",
+            "3",
+            "--json",
+            "--no-save",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     record = json.loads(run.stdout)
     assert record["model"] == "tiny-random" and record["random_weights"] is True
     assert "random weights" in run.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "chronicon_mlx", "analyze", str(clip), "-m", "256m"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert missing.returncode == 1
     assert "--model tiny-random" in missing.stderr.splitlines()[1]
 
@@ -143,18 +186,40 @@ def test_tiny_random_runs_offline_and_is_named_when_nothing_is_cached(tmp_path: 
 def test_no_library_warning_reaches_the_terminal(tiny_model: Path, tmp_path: Path) -> None:
     clip = write_sample_video(tmp_path / "clip.mp4", seconds=2, fps=10, size=(64, 48))
     run = subprocess.run(
-        [sys.executable, "-m", "chronicon_mlx", "highlights", str(clip), "-m", str(tiny_model),
-         "-b", "transformers", "--window", "1", "--overlap", "0", "-o", str(tmp_path / "hl")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chronicon_mlx",
+            "highlights",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "transformers",
+            "--window",
+            "1",
+            "--overlap",
+            "0",
+            "-o",
+            str(tmp_path / "hl"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "Warning" not in run.stderr and "warn(" not in run.stderr
     assert not (tmp_path / "hl" / ".lock").exists()
 
 
 def test_models_reads_at_80_columns(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "chronicon_mlx", "models"], capture_output=True,
-                         text=True, env=dict(os.environ, COLUMNS="80"), timeout=120)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "chronicon_mlx", "models"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, COLUMNS="80"),
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80
@@ -170,8 +235,23 @@ def test_thumbnails_come_from_the_source_frame(
     runner: CliRunner, tiny_model: Path, in_tmp: Path
 ) -> None:
     clip = write_sample_video(in_tmp / "wide.mp4", seconds=2, fps=10, size=(640, 360))
-    result = runner.invoke(app, ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                 "--window", "1", "--overlap", "0", "-o", "hl"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "highlights",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "--window",
+            "1",
+            "--overlap",
+            "0",
+            "-o",
+            "hl",
+        ],
+    )
     assert result.exit_code == 0, result.output
     thumbs = sorted((in_tmp / "hl" / "thumbs").glob("*.jpg"))
     assert len(thumbs) == 2
@@ -192,8 +272,20 @@ def test_small_things(runner: CliRunner, tiny_model: Path, in_tmp: Path) -> None
     assert len(lines) == 2 and lines[0].startswith("error: No such option: --frame")
     assert lines[1].startswith("hint: see `") and "╭" not in unknown.stderr
     clip = write_sample_video(in_tmp / "c.mp4", seconds=2, fps=10, size=(64, 48))
-    args = ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx", "--window", "1",
-            "--overlap", "0", "-o", "hl"]  # fmt: skip
+    args = [
+        "highlights",
+        str(clip),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--window",
+        "1",
+        "--overlap",
+        "0",
+        "-o",
+        "hl",
+    ]
     runner.invoke(app, [*args, "--format", "json,md,html"])
     fewer = runner.invoke(app, [*args, "--format", "json"])
     assert fewer.exit_code == 0, fewer.output
@@ -212,8 +304,21 @@ def test_a_note_when_nothing_reaches_the_minimum(
 
     monkeypatch.setattr(MLXBackend, "generate", generate)
     clip = write_sample_video(in_tmp / "c.mp4", seconds=1, fps=10, size=(64, 48))
-    result = runner.invoke(app, ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                 "--window", "1", "--overlap", "0"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "highlights",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "--window",
+            "1",
+            "--overlap",
+            "0",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "no window reached --min-significance 6 (the best scored 3)" in result.stderr
     assert "1 window, 0 unscored" in result.stdout

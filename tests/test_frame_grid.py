@@ -27,14 +27,16 @@ def test_overlapping_windows_share_their_frames(ten_minutes: Path) -> None:
     info = probe.probe(ten_minutes)
     config = HighlightsConfig(window_s=30, overlap_s=5, frames_per_window=8)
     spans = plan_windows(info, config)
-    alone = plan_windows(info, HighlightsConfig(window_s=30, overlap_s=5, frames_per_window=8,
-                                                frame_grid=False))  # fmt: skip
+    alone = plan_windows(
+        info, HighlightsConfig(window_s=30, overlap_s=5, frames_per_window=8, frame_grid=False)
+    )
     assert [(s.start_s, s.end_s) for s in spans] == [(s.start_s, s.end_s) for s in alone]
     assert all(len(s.indices) == 8 for s in spans[:-1])  # every full window
     assert spans[0].indices == alone[0].indices == [18, 56, 93, 131, 168, 206, 243, 281]
     for before, after in itertools.pairwise(spans):
-        in_overlap = [i for i in before.indices + after.indices
-                      if after.start_s * 10 <= i < before.end_s * 10]  # fmt: skip
+        in_overlap = [
+            i for i in before.indices + after.indices if after.start_s * 10 <= i < before.end_s * 10
+        ]
         assert in_overlap and set(in_overlap) <= set(before.indices) & set(after.indices)
     for before, after in itertools.pairwise(alone):
         assert not set(before.indices) & set(after.indices)
@@ -54,13 +56,12 @@ def test_short_clips_and_ranges_keep_their_frames(ball_clip: Path) -> None:
 def test_each_shared_frame_is_encoded_once(tiny_model: Path, tmp_path: Path) -> None:
     clip = write_sample_video(
         tmp_path / "forty.mp4", seconds=40, fps=10, size=(64, 48), coded=True
-    )  # fmt: skip  (every frame differs)
+    )  # every frame differs
     runs = {}
     for grid in (True, False):
         session = ModelSession(model=str(tiny_model), backend="mlx", device="cpu")
         finder = HighlightFinder(session, profiles.get("general"))
-        config = HighlightsConfig(window_s=10, overlap_s=3, frames_per_window=8,
-                                  frame_grid=grid)  # fmt: skip
+        config = HighlightsConfig(window_s=10, overlap_s=3, frames_per_window=8, frame_grid=grid)
         runs[grid] = finder.run(clip, config).windows
     shared, alone = runs[True], runs[False]
     assert sum(w.encoded_frames for w in alone) == sum(len(w.frame_indices) for w in alone)

@@ -55,8 +55,18 @@ class ScriptedBackend:
     ) -> GenerationOutput:
         self.requests.append(request)
         text = self.replies.pop(0)
-        return GenerationOutput(text, [1, 2], 50, 2, 1.0, 1.0, 0.0, "stop", {},
-                                constrained=request.json_schema is not None)  # fmt: skip
+        return GenerationOutput(
+            text,
+            [1, 2],
+            50,
+            2,
+            1.0,
+            1.0,
+            0.0,
+            "stop",
+            {},
+            constrained=request.json_schema is not None,
+        )
 
 
 def _finder(tiny_model: Path, backend: ScriptedBackend, profile: str = "sports") -> HighlightFinder:
@@ -103,8 +113,13 @@ def test_retry_once_then_unscored_never_invented(
     assert result.highlights[0].description == "The ball crosses."
     record = result.to_dict()
     assert [w["significance"] for w in record["windows"]] == [7, 9, None]
-    assert record["counts"] == {"windows": 3, "scored": 2, "unscored": 1, "resumed": 0,
-                                "highlights": 1}  # fmt: skip
+    assert record["counts"] == {
+        "windows": 3,
+        "scored": 2,
+        "unscored": 1,
+        "resumed": 0,
+        "highlights": 1,
+    }
 
 
 def test_constrained_backends_get_the_schema(tiny_model: Path, ball_clip: Path) -> None:
@@ -124,9 +139,21 @@ def test_end_to_end_on_the_tiny_checkpoint(
     runner: CliRunner, tiny_model: Path, five_minutes: Path, in_tmp: Path
 ) -> None:
     result = _run(
-        runner, str(five_minutes), "-m", str(tiny_model), "-b", "mlx", "--min-significance", "1",
-        "--format", "json,srt,vtt,md,html", "--reel", "reel.mp4", "--sort", "time",
-    )  # fmt: skip
+        runner,
+        str(five_minutes),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--min-significance",
+        "1",
+        "--format",
+        "json,srt,vtt,md,html",
+        "--reel",
+        "reel.mp4",
+        "--sort",
+        "time",
+    )
     assert result.exit_code == 0, result.output
     folder = in_tmp / "results" / "five minutes_highlights"
     record = json.loads((folder / "five minutes_highlights.json").read_text())
@@ -223,11 +250,23 @@ def _check_html(path: Path, highlights: list[dict[str, object]]) -> None:
 
 
 def test_resume_after_an_interruption_gives_the_same_result(
-    runner: CliRunner, tiny_model: Path, five_minutes: Path, tmp_path: Path,
+    runner: CliRunner,
+    tiny_model: Path,
+    five_minutes: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    args = [str(five_minutes), "-m", str(tiny_model), "-b", "mlx", "--min-significance", "1",
-            "--end", "2:00"]  # fmt: skip
+) -> None:
+    args = [
+        str(five_minutes),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--min-significance",
+        "1",
+        "--end",
+        "2:00",
+    ]
     whole = _run(runner, *args, "-o", str(tmp_path / "whole"))
     assert whole.exit_code == 0, whole.output
     calls = {"n": 0}
@@ -291,9 +330,13 @@ def test_analyze_with_a_profile(
     ],
 )
 def test_bad_highlights_options(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path, extra: list[str],
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
+    extra: list[str],
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     result = _run(runner, str(ball_clip), "-m", str(tiny_model), *extra)
     assert result.exit_code == 2, result.output
     assert message in result.output and "hint:" in result.output

@@ -17,10 +17,20 @@ pytestmark = pytest.mark.slow
 
 def test_the_wheel_carries_its_package_data(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path),
-         str(REPO)],
-        check=True, capture_output=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     (wheel,) = tmp_path.glob("chronicon_mlx-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "chronicon_mlx/py.typed" in names
@@ -43,9 +53,19 @@ def test_the_dependencies_resolve_for_apple_silicon(tmp_path: Path, extra: str |
     for the machine it runs on)."""
     uv = Path(sys.executable).parent / "uv"
     out = tmp_path / "requirements.txt"
-    command = [str(uv), "pip", "compile", str(REPO / "pyproject.toml"), "--no-header",
-               "--python-platform", "aarch64-apple-darwin", "--python-version", "3.12",
-               "-o", str(out)]  # fmt: skip
+    command = [
+        str(uv),
+        "pip",
+        "compile",
+        str(REPO / "pyproject.toml"),
+        "--no-header",
+        "--python-platform",
+        "aarch64-apple-darwin",
+        "--python-version",
+        "3.12",
+        "-o",
+        str(out),
+    ]
     if extra:
         command += ["--extra", extra]
     env = dict(os.environ, MACOSX_DEPLOYMENT_TARGET="14.0")

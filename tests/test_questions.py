@@ -53,8 +53,20 @@ def test_the_record_holds_one_answer_per_question(tiny_model: Path, ball_clip: P
 
 
 def test_repeated_prompt_flag(runner: CliRunner, ball_clip: Path, in_tmp: Path) -> None:
-    args = ["analyze", str(ball_clip), "--model", "tiny-random", "--frames", "3",
-            "--max-tokens", "6", "-p", "First?", "-p", "Second?"]  # fmt: skip
+    args = [
+        "analyze",
+        str(ball_clip),
+        "--model",
+        "tiny-random",
+        "--frames",
+        "3",
+        "--max-tokens",
+        "6",
+        "-p",
+        "First?",
+        "-p",
+        "Second?",
+    ]
     shown = runner.invoke(app, args)
     assert shown.exit_code == 0, shown.output
     assert "Q: First?" in shown.stdout and "Q: Second?" in shown.stdout

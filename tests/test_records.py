@@ -43,19 +43,32 @@ class ScriptedBackend:
     ) -> GenerationOutput:
         text = self.replies.pop(0)
         return GenerationOutput(
-            text, [5, 6, 7], 120, 3, 240.5, 30.25, 1.5, "stop",
+            text,
+            [5, 6, 7],
+            120,
+            3,
+            240.5,
+            30.25,
+            1.5,
+            "stop",
             {"preprocess": 0.0, "prefill": 0.0, "generate": 0.0},
             cached_tokens=40 if request.prefix else 0,
             constrained=request.json_schema is not None,
-        )  # fmt: skip
+        )
 
 
 def _mask(record: Any, path: str = "") -> Any:
     """The record with what differs from run to run replaced by a marker (keys kept)."""
     volatile = {
-        "timestamp", "video_path", "model_path", "last_modified", "prompt_tps",
-        "generation_tps", "peak_memory_gb", "seconds_per_window",
-    }  # fmt: skip
+        "timestamp",
+        "video_path",
+        "model_path",
+        "last_modified",
+        "prompt_tps",
+        "generation_tps",
+        "peak_memory_gb",
+        "seconds_per_window",
+    }
     if isinstance(record, dict):
         out = {}
         for key, value in record.items():
@@ -97,9 +110,12 @@ def _scripted(tiny_model: Path, replies: list[str]) -> Analyzer:
 def test_analyze_record_is_unchanged(tiny_model: Path, clip: Path) -> None:
     analyzer = _scripted(tiny_model, ["A ball [rolls] across the field."])
     result = analyzer.analyze(
-        clip, "Where does the ball go?", "Be brief.",
-        SamplingConfig(frames=5, start_s=0.5, end_s=3.5), GenerationConfig(max_tokens=20, seed=3),
-    )  # fmt: skip
+        clip,
+        "Where does the ball go?",
+        "Be brief.",
+        SamplingConfig(frames=5, start_s=0.5, end_s=3.5),
+        GenerationConfig(max_tokens=20, seed=3),
+    )
     record = result.to_dict()
     record["profile"] = None
     _check("analyze_scripted", record)

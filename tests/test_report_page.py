@@ -117,8 +117,9 @@ def test_every_card_plays_its_range_from_the_source_video(report: Any) -> None:
     assert page.videos[0]["src"] == video
     assert (path.parent / urllib.parse.unquote(video)).is_file()
     assert page.videos[1]["src"] == "reel.mp4"
-    for card, highlight in zip(page.cards, sorted(result.highlights, key=lambda h: h.rank),
-                               strict=True):  # fmt: skip
+    for card, highlight in zip(
+        page.cards, sorted(result.highlights, key=lambda h: h.rank), strict=True
+    ):
         assert card["href"] == f"{video}#t={highlight.start_s:.3f},{highlight.end_s:.3f}"
         assert float(card["data-start"]) == highlight.start_s
     thumbs = {i["src"] for i in page.images}
@@ -169,10 +170,20 @@ def test_the_page_in_a_real_browser(report: Any) -> None:
         pytest.skip("no Chromium here (make test installs Debian's chromium when it can)")
     path, result = report
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
-         "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-500:]
     dom = _parse(proc.stdout)
     assert dom.root.get("data-ready") == "1"

@@ -46,11 +46,22 @@ def test_parse_never_guesses(text: str) -> None:
 
 def _window(n: int, start: float, significance: int | None, text: str | None) -> WindowResult:
     return WindowResult(
-        number=n, start_s=start, end_s=start + 30, description=text, significance=significance,
-        raw=text or "garbage", attempts=1, frame_indices=[n * 10, n * 10 + 5, n * 10 + 9],
-        frame_times=[start + 5, start + 15, start + 25], thumbnail=f"thumbs/window-{n:04d}.jpg",
-        generate_s=1.0, prompt_tokens=100, cached_tokens=20, generated_tokens=10, constrained=True,
-    )  # fmt: skip
+        number=n,
+        start_s=start,
+        end_s=start + 30,
+        description=text,
+        significance=significance,
+        raw=text or "garbage",
+        attempts=1,
+        frame_indices=[n * 10, n * 10 + 5, n * 10 + 9],
+        frame_times=[start + 5, start + 15, start + 25],
+        thumbnail=f"thumbs/window-{n:04d}.jpg",
+        generate_s=1.0,
+        prompt_tokens=100,
+        cached_tokens=20,
+        generated_tokens=10,
+        constrained=True,
+    )
 
 
 def test_merge_joins_overlapping_windows_about_the_same_moment() -> None:
@@ -65,16 +76,21 @@ def test_merge_joins_overlapping_windows_about_the_same_moment() -> None:
     ]
     merged = ranking.merge(windows, min_significance=6)
     assert [(h.start_s, h.end_s, h.windows) for h in merged] == [
-        (25, 80, [1, 2]), (75, 105, [3]), (125, 155, [5]), (200, 230, [6]),
-    ]  # fmt: skip
+        (25, 80, [1, 2]),
+        (75, 105, [3]),
+        (125, 155, [5]),
+        (200, 230, [6]),
+    ]
     goal = merged[0]
     assert goal.significance == 9 and goal.description == "The striker shoots and scores a goal."
     assert (goal.frame_index, goal.frame_time_s) == (25, 65)
     assert goal.thumbnail == "thumbs/window-0002.jpg"
     ranked = ranking.rank(merged, max_highlights=3)
     assert [(h.rank, h.windows, h.significance) for h in ranked] == [
-        (1, [1, 2], 9), (2, [6], 9), (3, [3], 8),
-    ]  # fmt: skip
+        (1, [1, 2], 9),
+        (2, [6], 9),
+        (3, [3], 8),
+    ]
     data = ranked[0].to_dict()
     assert (data["start"], data["end"]) == ("0:00:25", "0:01:20")
     assert data["frame"] == {"index": 25, "timestamp_s": 65, "thumbnail": "thumbs/window-0002.jpg"}

@@ -62,9 +62,14 @@ def test_a_ready_backend_is_the_session(
     assert loaded.backend is scripted and session.load() is loaded
     pieces: list[str] = []
     result = analyze_video(
-        session, ball_clip, "What moves?", None, SamplingConfig(frames=3),
-        GenerationConfig(max_tokens=5), on_token=pieces.append,
-    )  # fmt: skip
+        session,
+        ball_clip,
+        "What moves?",
+        None,
+        SamplingConfig(frames=3),
+        GenerationConfig(max_tokens=5),
+        on_token=pieces.append,
+    )
     assert result.backend == "scripted" and result.analysis == scripted.text
     assert pieces == scripted.text.split()
     assert result.stages["load"] == 0.0

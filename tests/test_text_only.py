@@ -197,8 +197,9 @@ def test_a_text_only_session_loads_the_rest_for_a_video_it_has_not_seen(
     cache = VideoCache(tmp_path / "videos", 10**10)
 
     def session(video_cache: VideoCache | None) -> Analyzer:
-        return Analyzer(model=str(tiny_model), backend="transformers", device="cpu",
-                        video_cache=video_cache)  # fmt: skip
+        return Analyzer(
+            model=str(tiny_model), backend="transformers", device="cpu", video_cache=video_cache
+        )
 
     session(cache).analyze(ball_clip, "What moves?", None, SAMPLING, GENERATION)
     reused = session(cache)
@@ -241,8 +242,15 @@ def test_a_second_process_answers_from_the_cache_without_importing_transformers(
     Analyzer(
         model=str(tiny_model), backend="transformers", device="cpu", video_cache=cache
     ).analyze(ball_clip, "What moves?", None, SAMPLING, GENERATION)
-    command = [sys.executable, "-c", _SECOND_PROCESS, str(tiny_model), str(cache.root),
-               str(ball_clip), "Which colours?"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-c",
+        _SECOND_PROCESS,
+        str(tiny_model),
+        str(cache.root),
+        str(ball_clip),
+        "Which colours?",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
     second = json.loads(done.stdout)
     assert second["imported"] == [] and HIT in second["notes"]

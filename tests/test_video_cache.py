@@ -28,9 +28,12 @@ HIT = "frames, their features and the prefilled prompt read from the video cache
 
 
 def _run(
-    model: Path, clip: Path, cache: VideoCache | None, question: str = "What moves?",
+    model: Path,
+    clip: Path,
+    cache: VideoCache | None,
+    question: str = "What moves?",
     backend: str = "mlx",
-) -> AnalysisResult:  # fmt: skip
+) -> AnalysisResult:
     """One analysis in a fresh session: a new backend, nothing kept in memory (as a second
     process would start)."""
     session = Analyzer(model=str(model), backend=backend, device="cpu", video_cache=cache)
@@ -73,8 +76,9 @@ def test_the_key_is_the_content_not_the_name(
     copy = shutil.copy(ball_clip, tmp_path / "renamed copy.mp4")
     assert content_digest(Path(copy)) == content_digest(ball_clip)
     assert HIT in _run(tiny_model, Path(copy), cache).notes
-    other = write_sample_video(tmp_path / "other.mp4", seconds=3, fps=30, size=(320, 180),
-                               coded=True)  # fmt: skip
+    other = write_sample_video(
+        tmp_path / "other.mp4", seconds=3, fps=30, size=(320, 180), coded=True
+    )
     assert content_digest(other) != content_digest(ball_clip)
     assert HIT not in _run(tiny_model, other, cache).notes
     fewer = Analyzer(model=str(tiny_model), backend="mlx", device="cpu", video_cache=cache)
@@ -160,8 +164,21 @@ def test_the_folder_stays_under_its_limit(tiny_model: Path, tmp_path: Path) -> N
 
 
 def _analyze(runner: CliRunner, clip: Path, *extra: str) -> dict[str, object]:
-    args = ["analyze", str(clip), "--model", "tiny-random", "-b", "mlx", "--frames", "3",
-            "--max-tokens", "4", "--no-save", "--json", *extra]  # fmt: skip
+    args = [
+        "analyze",
+        str(clip),
+        "--model",
+        "tiny-random",
+        "-b",
+        "mlx",
+        "--frames",
+        "3",
+        "--max-tokens",
+        "4",
+        "--no-save",
+        "--json",
+        *extra,
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data: dict[str, object] = json.loads(result.stdout)
@@ -169,9 +186,12 @@ def _analyze(runner: CliRunner, clip: Path, *extra: str) -> dict[str, object]:
 
 
 def test_cache_flags_settings_and_commands(
-    runner: CliRunner, ball_clip: Path, video_cache: Path, tmp_path: Path,
+    runner: CliRunner,
+    ball_clip: Path,
+    video_cache: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     _analyze(runner, ball_clip, "--no-cache")
     assert list(video_cache.iterdir()) == []

@@ -148,9 +148,22 @@ def test_truncated_file_with_its_index_first_keeps_what_decodes(
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
     result = CliRunner().invoke(
-        app, ["analyze", str(cut), "-m", str(tiny_model), "-f", "6", "-t", "2", "--json",
-              "--no-save", "--backend", "mlx"],
-    )  # fmt: skip
+        app,
+        [
+            "analyze",
+            str(cut),
+            "-m",
+            str(tiny_model),
+            "-f",
+            "6",
+            "-t",
+            "2",
+            "--json",
+            "--no-save",
+            "--backend",
+            "mlx",
+        ],
+    )
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     kept = [f["index"] for f in record["frames"]]

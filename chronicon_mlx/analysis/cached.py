@@ -38,9 +38,13 @@ class CachedVideo:
 
     @classmethod
     def open(
-        cls, cache: VideoCache | None, loaded: LoadedModel, planned: PlannedVideo, seek: str,
+        cls,
+        cache: VideoCache | None,
+        loaded: LoadedModel,
+        planned: PlannedVideo,
+        seek: str,
         run: RunLog,
-    ) -> CachedVideo | None:  # fmt: skip
+    ) -> CachedVideo | None:
         """The entries for this video, or None when there is no cache or the backend cannot
         export what it keeps."""
         backend: Any = loaded.backend
@@ -52,9 +56,14 @@ class CachedVideo:
 
     @staticmethod
     def complete(
-        cache: VideoCache, model: ModelRef, info: BackendInfo, planned: PlannedVideo,
-        seek: str, prefix: Callable[[list[float]], str], run: RunLog,
-    ) -> bool:  # fmt: skip
+        cache: VideoCache,
+        model: ModelRef,
+        info: BackendInfo,
+        planned: PlannedVideo,
+        seek: str,
+        prefix: Callable[[list[float]], str],
+        run: RunLog,
+    ) -> bool:
         """Whether the cache holds this video's frames with their features and the prefix
         `prefix(frame times)` prefilled, for `model` on the backend `info` names."""
         with run.stage("cache"):

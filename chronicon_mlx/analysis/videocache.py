@@ -124,10 +124,18 @@ class VideoCache:
     ) -> str:
         """The frames entry's key for a planned video on a loaded model."""
         return _digest(
-            "frames", VERSION, content_digest(planned.info.path), planned.indices,
-            planned.resize, seek, model_fingerprint(model), backend.name, backend.device,
-            backend.dtype, sorted(backend.details.items()),
-        )  # fmt: skip
+            "frames",
+            VERSION,
+            content_digest(planned.info.path),
+            planned.indices,
+            planned.resize,
+            seek,
+            model_fingerprint(model),
+            backend.name,
+            backend.device,
+            backend.dtype,
+            sorted(backend.details.items()),
+        )
 
     @staticmethod
     def prefix_key(frames_key: str, prefix: str) -> str:
@@ -167,8 +175,9 @@ class VideoCache:
         try:
             frame_keys = [str(k) for k in json.loads(meta["frame_keys"])]
             count = int(meta["layers"])
-            layers = [(tensors[f"layer.{n}.keys"], tensors[f"layer.{n}.values"])
-                      for n in range(count)]  # fmt: skip
+            layers = [
+                (tensors[f"layer.{n}.keys"], tensors[f"layer.{n}.values"]) for n in range(count)
+            ]
             ids = [int(i) for i in tensors["ids"]]
         except (KeyError, ValueError, TypeError):
             self._reject("prefix", key, "its layers are unreadable", note)
@@ -251,8 +260,14 @@ class VideoCache:
     ) -> None:
         from safetensors.numpy import save
 
-        header = {"format": FORMAT, "version": VERSION, "kind": kind, "key": key,
-                  "checksum": _checksum(tensors), **meta}  # fmt: skip
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "kind": kind,
+            "key": key,
+            "checksum": _checksum(tensors),
+            **meta,
+        }
         data = save({name: np.ascontiguousarray(a) for name, a in tensors.items()}, header)
         if len(data) > self.limit_bytes:
             return

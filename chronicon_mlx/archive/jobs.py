@@ -214,6 +214,14 @@ def attempt(
         failure, fatal, retry = error, not session.is_loaded, True
     seconds = time.perf_counter() - started
     return Outcome(
-        str(video), "failed", None, seconds, None, failure.message, failure.template,
-        failure.hint_template, fatal, retry,
-    )  # fmt: skip
+        str(video),
+        "failed",
+        None,
+        seconds,
+        None,
+        failure.message,
+        failure.template,
+        failure.hint_template,
+        fatal,
+        retry,
+    )

@@ -196,16 +196,24 @@ class _Worker:
         if self.session is None:
             error = self.broken or ChroniconError("the worker has no model session")
             outcome = Outcome(
-                str(video), "failed", None, 0.0, error=error.template,
-                hint=error.hint_template, fatal=True,
-            )  # fmt: skip
+                str(video),
+                "failed",
+                None,
+                0.0,
+                error=error.template,
+                hint=error.hint_template,
+                fatal=True,
+            )
         elif tries > ATTEMPTS:
             outcome = Outcome(
-                str(video), "failed", None, 0.0,
+                str(video),
+                "failed",
+                None,
+                0.0,
                 error=f"{ATTEMPTS} workers died while working on this video",
                 hint="check that the video plays; a rerun tries it again",
                 retry=True,
-            )  # fmt: skip
+            )
         else:
             outcome = attempt(self.job, self.session, video, output, self.fresh)
         with contextlib.suppress(OSError):

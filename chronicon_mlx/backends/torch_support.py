@@ -160,3 +160,39 @@ def peak_memory_gb(device: str) -> float:
         return float(torch.mps.driver_allocated_memory()) / 1e9
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / 1e9 if sys.platform == "darwin" else rss * 1024 / 1e9
+
+
+def to_numpy(value: Any) -> Any:
+    """A tensor as a numpy array on the CPU (bfloat16 as float32, which numpy lacks)."""
+    import torch
+
+    dtype = torch.float32 if value.dtype == torch.bfloat16 else value.dtype
+    return value.detach().to("cpu", dtype).numpy()
+
+
+def from_numpy(array: Any, device: str, dtype: str) -> Any:
+    """A numpy array as a tensor on `device` in `dtype`."""
+    import numpy as np
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return tensor.to(device, getattr(torch, dtype))
+
+
+def llguidance_tokenizer(tokenizer: Any) -> Any:
+    """llguidance's view of a transformers tokenizer (built once per backend)."""
+    import llguidance.hf
+
+    return llguidance.hf.from_tokenizer(tokenizer)
+
+
+def json_constraint(llg_tokenizer: Any, schema: dict[str, Any]) -> JsonConstraint:
+    """A constraint that only lets through tokens that keep the output valid JSON for
+    `schema`."""
+    import json
+
+    import llguidance
+
+    compiler = llguidance.JsonCompiler(separators=(", ", ": "), whitespace_pattern="")
+    grammar = compiler.compile(json.dumps(schema))
+    return JsonConstraint(llguidance.LLMatcher(llg_tokenizer, grammar))

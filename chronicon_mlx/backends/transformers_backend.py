@@ -25,13 +25,16 @@ from .base import (
 from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
 from .torch_decode import greedy, model_forward, plain_greedy
 from .torch_support import (
-    JsonConstraint,
     Streamer,
     as_list,
     cache_kwarg,
     crop,
+    from_numpy,
+    json_constraint,
+    llguidance_tokenizer,
     peak_memory_gb,
     resolve_device,
+    to_numpy,
 )
 from .torch_vision import encode_frames, onednn_wanted, prepare_tower
 from .transformers_text import TextOnlyAnswers
@@ -187,9 +190,17 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         return self._output(request, step, token_ids, eos, start, first, stages, reused, encoded)
 
     def _output(
-        self, request: GenerationRequest, step: Plan, tokens: list[int], eos: set[int],
-        start: float, first: float, stages: dict[str, float], reused: int, encoded: int,
-    ) -> GenerationOutput:  # fmt: skip
+        self,
+        request: GenerationRequest,
+        step: Plan,
+        tokens: list[int],
+        eos: set[int],
+        start: float,
+        first: float,
+        stages: dict[str, float],
+        reused: int,
+        encoded: int,
+    ) -> GenerationOutput:
         """The output of a request whose prompt was computed from `start` (`reused` tokens
         of it kept from before) and whose first token came at `first`; `stages` holds the
         stages before `start`."""
@@ -251,9 +262,11 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         streamer = Streamer(self._tokenizer, on_token)
         ids = torch.tensor([step.ids], device=self.info.device)
         self._model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), **{self._cache_kwarg: cache},
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            **{self._cache_kwarg: cache},
             **self._options(request, streamer),
-        )  # fmt: skip
+        )
         return streamer.tokens, streamer.first_token_at
 
     def _options(self, request: GenerationRequest, streamer: Streamer) -> dict[str, Any]:
@@ -314,9 +327,12 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
             return 0
         missing = pixels["missing"]
         features = encode_frames(
-            self._model, pixels["pixel_values"], pixels.get("pixel_attention_mask"),
-            self.info.device, self._shapes.tokens_per_frame,
-        )  # fmt: skip
+            self._model,
+            pixels["pixel_values"],
+            pixels.get("pixel_attention_mask"),
+            self.info.device,
+            self._shapes.tokens_per_frame,
+        )
         for index, frame in zip(missing, features, strict=True):
             self._features.put(keys[index], frame)
         return len(missing)
@@ -353,17 +369,10 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
             self._prefixes.put(step.cache_key, cache)
 
     def _to_numpy(self, value: Any) -> Any:
-        import torch
-
-        dtype = torch.float32 if value.dtype == torch.bfloat16 else value.dtype
-        return value.detach().to("cpu", dtype).numpy()
+        return to_numpy(value)
 
     def _from_numpy(self, array: Any) -> Any:
-        import numpy as np
-        import torch
-
-        tensor = torch.from_numpy(np.ascontiguousarray(array))
-        return tensor.to(self.info.device, getattr(torch, self.info.dtype))
+        return from_numpy(array, self.info.device, self.info.dtype)
 
     def _cache_layers(self, cache: Any) -> list[tuple[Any, Any]]:
         return [(layer.keys, layer.values) for layer in cache.layers]
@@ -381,17 +390,9 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
 
     def _json_processor(self, schema: dict[str, Any]) -> Any:
         """A logits processor that only lets through tokens that keep the JSON valid."""
-        import json
-
-        import llguidance
-        import llguidance.hf
-
         if self._llg_tokenizer is None:
-            self._llg_tokenizer = llguidance.hf.from_tokenizer(self._tokenizer)
-        grammar = llguidance.JsonCompiler(separators=(", ", ": "), whitespace_pattern="").compile(
-            json.dumps(schema)
-        )
-        return JsonConstraint(llguidance.LLMatcher(self._llg_tokenizer, grammar))
+            self._llg_tokenizer = llguidance_tokenizer(self._tokenizer)
+        return json_constraint(self._llg_tokenizer, schema)
 
     def _peak_memory_gb(self) -> float:
         return peak_memory_gb(self.info.device)

@@ -129,9 +129,15 @@ class TextOnlyAnswers:
         start = time.perf_counter()
         with torch.inference_mode():
             tokens, first = greedy(
-                lambda ids: decode_step.prefill(ids, cache), step.ids[step.head :], cache,
-                request.max_tokens, set() if request.ignore_eos else eos, None, piece, decode_step,
-            )  # fmt: skip
+                lambda ids: decode_step.prefill(ids, cache),
+                step.ids[step.head :],
+                cache,
+                request.max_tokens,
+                set() if request.ignore_eos else eos,
+                None,
+                piece,
+                decode_step,
+            )
         self._keep(step, cache)
         stages = {"preprocess": 0.0, "vision": 0.0}
         return self._output(request, step, tokens, eos, start, first, stages, step.reuse, 0)
@@ -146,9 +152,17 @@ class TextOnlyAnswers:
         raise NotImplementedError
 
     def _output(
-        self, request: GenerationRequest, step: Plan, tokens: list[int], eos: set[int],
-        start: float, first: float, stages: dict[str, float], reused: int, encoded: int,
-    ) -> GenerationOutput:  # fmt: skip
+        self,
+        request: GenerationRequest,
+        step: Plan,
+        tokens: list[int],
+        eos: set[int],
+        start: float,
+        first: float,
+        stages: dict[str, float],
+        reused: int,
+        encoded: int,
+    ) -> GenerationOutput:
         raise NotImplementedError
 
     def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:

@@ -106,9 +106,18 @@ def analyze_command(
         questions: list[str] | None = asked or pick(None, "prompt")
         system = pick(check_text(system, "system"), "system")
         sampling, generation = run_configs(
-            pick, frames, start, end, fps, sampling_strategy, seek, resize, max_tokens,
-            temperature, seed,
-        )  # fmt: skip
+            pick,
+            frames,
+            start,
+            end,
+            fps,
+            sampling_strategy,
+            seek,
+            resize,
+            max_tokens,
+            temperature,
+            seed,
+        )
         output = output.expanduser() if output is not None else None
         if ray is not None:
             from ..archive.jobs import AnalyzeJob
@@ -132,8 +141,17 @@ def analyze_command(
         if len(files) == 1:
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console, verbose=verbose)
-        session = open_session(Analyzer, defaults, reporter, model, backend, device, dtype,
-                               quantize, cache=not no_cache)  # fmt: skip
+        session = open_session(
+            Analyzer,
+            defaults,
+            reporter,
+            model,
+            backend,
+            device,
+            dtype,
+            quantize,
+            cache=not no_cache,
+        )
         records: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:

@@ -52,11 +52,15 @@ def run_archive(
     work = archive.plan(job, videos, folder, fresh)
     done, failed = work.skipped
     if done or failed:
-        console.print(line((
-            f"{done} done and {failed} failed before with these settings"
-            f" ({work.manifest.path}); {len(work.todo)} to do; --fresh does them all again",
-            "dim",
-        )))  # fmt: skip
+        console.print(
+            line(
+                (
+                    f"{done} done and {failed} failed before with these settings"
+                    f" ({work.manifest.path}); {len(work.todo)} to do; --fresh does them all again",
+                    "dim",
+                )
+            )
+        )
     with archive.holding(work):
         _show_run(work, address, workers, fresh, size, console)
     entries = work.entries()
@@ -92,12 +96,16 @@ def _show_run(
         for event in events:
             if isinstance(event, archive.Started):
                 cluster, place = event.cluster, event.placement
-                console.print(line((
-                    f"Ray: {plural(cluster.nodes, 'node')}, {cluster.cpus:g} CPUs"
-                    + (f", {cluster.gpus:g} GPUs" if cluster.gpus else "")
-                    + f"; {plural(place.workers, 'worker')} for {plural(total, 'video')}",
-                    "dim",
-                )))  # fmt: skip
+                console.print(
+                    line(
+                        (
+                            f"Ray: {plural(cluster.nodes, 'node')}, {cluster.cpus:g} CPUs"
+                            + (f", {cluster.gpus:g} GPUs" if cluster.gpus else "")
+                            + f"; {plural(place.workers, 'worker')} for {plural(total, 'video')}",
+                            "dim",
+                        )
+                    )
+                )
                 running = min(place.workers, total)
                 bar = progress.add_task("videos", total=total, ok=0, failed=0, running=running)
                 continue

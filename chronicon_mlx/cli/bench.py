@@ -57,8 +57,20 @@ def bench_table(report: dict[str, Any]) -> Table:
         title_justify="left",
         caption="seconds: median (min); decode tokens/s: median; peak memory: max",
     )
-    for column in ("backend", "import", "load", "sample", "preprocess", "vision", "prefill",
-                   "decode tok/s", "end to end", "peak GB", "prompt tokens", "note"):  # fmt: skip
+    for column in (
+        "backend",
+        "import",
+        "load",
+        "sample",
+        "preprocess",
+        "vision",
+        "prefill",
+        "decode tok/s",
+        "end to end",
+        "peak GB",
+        "prompt tokens",
+        "note",
+    ):
         table.add_column(column, justify="left" if column in ("backend", "note") else "right")
     for row in report["results"]:
         if not row.get("trials") and "end_to_end_longer_than_s" in row:
@@ -119,8 +131,16 @@ def limits_table(report: dict[str, Any]) -> Table:
         caption=f"vision: {limits['vision_flops'] / 1e12:.2f} TFLOP for"
         f" {report['frames']} frames; decode: the weights one token reads",
     )
-    for column in ("backend", "load without imports", "imports", "vision GFLOP/s",
-                   "of GEMM", "decode tok/s", "limit tok/s", "of bandwidth"):  # fmt: skip
+    for column in (
+        "backend",
+        "load without imports",
+        "imports",
+        "vision GFLOP/s",
+        "of GEMM",
+        "decode tok/s",
+        "limit tok/s",
+        "of bandwidth",
+    ):
         table.add_column(column, justify="left" if column == "backend" else "right")
     for row in report["results"]:
         mark = row.get("limits")
@@ -228,9 +248,15 @@ def bench_command(
         started = datetime.now(timezone.utc)
         with console.status("benchmarking") as status:
             trials = bench.run(
-                configs, model_path, video, frames, tokens, runs,
-                progress=status.update, reference_timeout=reference_timeout,
-            )  # fmt: skip
+                configs,
+                model_path,
+                video,
+                frames,
+                tokens,
+                runs,
+                progress=status.update,
+                reference_timeout=reference_timeout,
+            )
             base = None
             if baseline and any(c.backend == "mlx" for c in configs):
                 status.update("baseline: python -m mlx_vlm generate --video")

@@ -35,8 +35,12 @@ def cache_info(
     with handle_errors(stderr_console()):
         info = _cache().info()
         if as_json:
-            data = {"path": str(info.root), "entries": info.entries, "bytes": info.bytes,
-                    "limit_bytes": info.limit_bytes}  # fmt: skip
+            data = {
+                "path": str(info.root),
+                "entries": info.entries,
+                "bytes": info.bytes,
+                "limit_bytes": info.limit_bytes,
+            }
             typer.echo(json_text(data))
             return
         typer.echo(f"folder:  {info.root}")

@@ -84,24 +84,43 @@ def chat_command(
         pick = partial(userconfig.resolve, settings=defaults, profile=profile)
         system = pick(check_text(system, "system"), "system")
         sampling, generation = run_configs(
-            pick, frames, start, end, fps, sampling_strategy, seek, resize, max_tokens,
-            temperature, seed,
-        )  # fmt: skip
+            pick,
+            frames,
+            start,
+            end,
+            fps,
+            sampling_strategy,
+            seek,
+            resize,
+            max_tokens,
+            temperature,
+            seed,
+        )
         check_file(video)
         target = output.expanduser() if output is not None else None
         if target is not None:
             check_writable(target)
         reporter = RichReporter(console)
-        session = open_session(ModelSession, defaults, reporter, model, backend, device, dtype,
-                               quantize, cache=not no_cache)  # fmt: skip
+        session = open_session(
+            ModelSession,
+            defaults,
+            reporter,
+            model,
+            backend,
+            device,
+            dtype,
+            quantize,
+            cache=not no_cache,
+        )
         with reporter:
             chat = VideoChat.open(session, video, system, sampling, generation)
         chat.reporter = NullReporter()
         terminal = sys.stdin.isatty()
         if terminal and not quiet:
             console.print(line(("ready: ", "dim"), _ready(chat), (" (/help for commands)", "dim")))
-        failed = _converse(chat, _typed() if terminal else _piped(), terminal, as_json, target,
-                           console)  # fmt: skip
+        failed = _converse(
+            chat, _typed() if terminal else _piped(), terminal, as_json, target, console
+        )
         if failed:
             raise typer.Exit(EXIT_FAILURE)
 

@@ -11,8 +11,12 @@ from . import options
 from .common import handle_errors
 from .render import line, stderr_console
 
-MARKS = {"pass": ("PASS", "green"), "warn": ("WARN", "yellow"), "fail": ("FAIL", "red"),
-         "info": ("INFO", "dim")}  # fmt: skip
+MARKS = {
+    "pass": ("PASS", "green"),
+    "warn": ("WARN", "yellow"),
+    "fail": ("FAIL", "red"),
+    "info": ("INFO", "dim"),
+}
 
 
 def doctor_command(

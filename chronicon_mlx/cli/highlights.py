@@ -163,13 +163,21 @@ def highlights_command(
         check_choice(sort, SORTS, field("sort"))
         profile = profiles.get(userconfig.resolve(profile_name, "profile", defaults), profiles_file)
         config = HighlightsConfig.for_profile(
-            profile, window, overlap, frames_per_window,
+            profile,
+            window,
+            overlap,
+            frames_per_window,
             start_s=parse_time(start, "start_s") if start is not None else 0.0,
             end_s=parse_time(end, "end_s") if end is not None else None,
-            min_significance=min_significance, max_highlights=max_highlights,
-            max_tokens=max_tokens, resize=resize, seek=cast(choices.Seek, seek),
-            temperature=temperature, seed=seed, constrained=not free_text,
-        )  # fmt: skip
+            min_significance=min_significance,
+            max_highlights=max_highlights,
+            max_tokens=max_tokens,
+            resize=resize,
+            seek=cast(choices.Seek, seek),
+            temperature=temperature,
+            seed=seed,
+            constrained=not free_text,
+        )
         if ray is not None:
             from ..archive.jobs import HighlightsJob
             from .archive import archive_folder, run_archive
@@ -177,10 +185,15 @@ def highlights_command(
             folder = archive_folder(output, defaults.output_folder())
             spec = session_spec(defaults, model, backend, device, dtype, quantize)
             job = HighlightsJob(
-                spec, profile, config, check_text(system, "system"),
-                check_text(prompt, "prompt"), chosen, cast(choices.Sort, sort),
+                spec,
+                profile,
+                config,
+                check_text(system, "system"),
+                check_text(prompt, "prompt"),
+                chosen,
+                cast(choices.Sort, sort),
                 reel.name if reel is not None else None,
-            )  # fmt: skip
+            )
             size = (config.frames_per_window, config.max_tokens or 256)
             run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
             return
@@ -189,16 +202,18 @@ def highlights_command(
         if len(files) == 1:
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console)
-        session = open_session(ModelSession, defaults, reporter, model, backend, device, dtype,
-                               quantize)  # fmt: skip
+        session = open_session(
+            ModelSession, defaults, reporter, model, backend, device, dtype, quantize
+        )
         finder = HighlightFinder(
             session, profile, check_text(system, "system"), check_text(prompt, "prompt")
         )
         results: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:
-            result, written = _find(finder, video, config, folders[number], chosen, sort,
-                                    reels[number], fresh, reporter)  # fmt: skip
+            result, written = _find(
+                finder, video, config, folders[number], chosen, sort, reels[number], fresh, reporter
+            )
             results.append(result.to_dict())
             _report(result, written, config, as_json, console)
             detail = (
@@ -245,11 +260,13 @@ def _report(
     stderr."""
     if not result.highlights:
         best = max((w.significance or 0 for w in result.windows), default=0)
-        console.print(line(
-            ("note:", "yellow"),
-            f" no window reached --min-significance {config.min_significance}"
-            f" (the best scored {best or 'nothing'}); lower it to see more",
-        ))  # fmt: skip
+        console.print(
+            line(
+                ("note:", "yellow"),
+                f" no window reached --min-significance {config.min_significance}"
+                f" (the best scored {best or 'nothing'}); lower it to see more",
+            )
+        )
     if written.reel is not None:
         cut = written.reel
         parts = plural(len(cut.segments), "part")

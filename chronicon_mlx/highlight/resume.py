@@ -53,8 +53,9 @@ def load(
         old = header.get("parameters", {}) if isinstance(header, dict) else {}
         changed = _changed(old if isinstance(old, dict) else {}, parameters)
         what = f" ({', '.join(changed)} changed)" if changed else ""
-        return {}, [f"the checkpoint {path} was made with different parameters{what};"
-                    " starting over"]  # fmt: skip
+        return {}, [
+            f"the checkpoint {path} was made with different parameters{what}; starting over"
+        ]
     body = lines[1:]
     while body and not body[-1].strip():
         body.pop()

@@ -65,8 +65,9 @@ def plan(info: VideoInfo, first: int, stop: int, n: int, seek: str = "exact") ->
     if seek == "keyframe" and info.index is not None:
         index = info.index
         times = _spread_times(index.times[first], _end_time(info, index, stop), n)
-        keys = [k for k in index.keyframes if first <= k < stop] or [index.nearest_keyframe(
-            index.times[first])]  # fmt: skip
+        keys = [k for k in index.keyframes if first <= k < stop] or [
+            index.nearest_keyframe(index.times[first])
+        ]
         snapped = {min(keys, key=lambda k: abs(index.times[k] - t)) for t in times}
         return sorted(snapped)
     if info.index is None:

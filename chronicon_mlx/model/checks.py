@@ -30,12 +30,24 @@ CODE_KEYS = ("auto_map", "model_file", "custom_pipelines")
 """Keys that make transformers or mlx-vlm import Python from the folder or the Hub."""
 POSITIVE = {
     "": ("scale_factor",),
-    "vision_config": ("image_size", "patch_size", "hidden_size", "num_hidden_layers",
-                      "num_attention_heads", "intermediate_size"),
-    "text_config": ("hidden_size", "num_hidden_layers", "num_attention_heads",
-                    "num_key_value_heads", "intermediate_size", "vocab_size",
-                    "max_position_embeddings"),
-}  # fmt: skip
+    "vision_config": (
+        "image_size",
+        "patch_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "intermediate_size",
+    ),
+    "text_config": (
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "intermediate_size",
+        "vocab_size",
+        "max_position_embeddings",
+    ),
+}
 MAX_HEADER_BYTES = 100_000_000
 DAMAGED = "the checkpoint looks damaged; download it again"
 

@@ -249,8 +249,11 @@ def parameter_shapes(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...],
     ]
     for i in range(vision["num_hidden_layers"]):
         layer = f"model.vision_model.encoder.layers.{i}"
-        out += [(f"{layer}.layer_norm{n}.{p}", (vh,), "ones" if p == "weight" else "zeros")
-                for n in (1, 2) for p in ("bias", "weight")]  # fmt: skip
+        out += [
+            (f"{layer}.layer_norm{n}.{p}", (vh,), "ones" if p == "weight" else "zeros")
+            for n in (1, 2)
+            for p in ("bias", "weight")
+        ]
         out += [
             (f"{layer}.mlp.fc1.bias", (vffn,), "zeros"),
             (f"{layer}.mlp.fc1.weight", (vffn, vh), "normal"),
@@ -258,8 +261,10 @@ def parameter_shapes(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...],
             (f"{layer}.mlp.fc2.weight", (vh, vffn), "normal"),
         ]
         for proj in ("k_proj", "out_proj", "q_proj", "v_proj"):
-            out += [(f"{layer}.self_attn.{proj}.bias", (vh,), "zeros"),
-                    (f"{layer}.self_attn.{proj}.weight", (vh, vh), "normal")]  # fmt: skip
+            out += [
+                (f"{layer}.self_attn.{proj}.bias", (vh,), "zeros"),
+                (f"{layer}.self_attn.{proj}.weight", (vh, vh), "normal"),
+            ]
     out += [
         ("model.vision_model.post_layernorm.bias", (vh,), "zeros"),
         ("model.vision_model.post_layernorm.weight", (vh,), "ones"),

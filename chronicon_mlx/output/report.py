@@ -77,21 +77,27 @@ def html_text(
     video_href = _relative(Path(result.video_path), folder)
     cards = [
         {
-            "rank": h.rank, "significance": h.significance, "span": _span(h),
-            "start_s": h.start_s, "end_s": h.end_s, "description": h.description,
-            "thumbnail": h.thumbnail, "frame_time": format_time(h.frame_time_s),
+            "rank": h.rank,
+            "significance": h.significance,
+            "span": _span(h),
+            "start_s": h.start_s,
+            "end_s": h.end_s,
+            "description": h.description,
+            "thumbnail": h.thumbnail,
+            "frame_time": format_time(h.frame_time_s),
             "windows": ", ".join(str(n) for n in h.windows),
         }
         for h in ordered(result, sort)
-    ]  # fmt: skip
+    ]
     rows = [
         {
-            "number": w.number, "span": f"{format_time(w.start_s)}-{format_time(w.end_s)}",
+            "number": w.number,
+            "span": f"{format_time(w.start_s)}-{format_time(w.end_s)}",
             "score": "-" if w.significance is None else str(w.significance),
             "text": w.description if w.description is not None else f"(unscored) {w.raw[:120]}",
         }
         for w in result.windows
-    ]  # fmt: skip
+    ]
     strip = [
         {"number": w.number, "src": w.thumbnail, "time": format_time(w.start_s)}
         for w in result.windows

@@ -47,11 +47,7 @@ def run_baseline(
     On Linux it gets the OpenBLAS our MLX runs use (through ``LD_PRELOAD``), so that the
     comparison is of the video path, not of the BLAS.
     """
-    command = [
-        sys.executable, "-m", "mlx_vlm", "generate", "--model", str(model),
-        "--video", str(video), "--video-num-frames", str(frames), "--max-tokens", str(tokens),
-        "--prompt", BENCH_PROMPT, "--temperature", "0", "--verbose",
-    ]  # fmt: skip
+    command = _command(model, video, frames, tokens)
     env = dict(os.environ, CHRONICON_BLAS="")
     library = blas.find() if sys.platform == "linux" else None
     if library is not None:
@@ -67,10 +63,15 @@ def run_baseline(
         progress = _PREFILL.findall(output)
         done, total = (int(progress[-1][0]), int(progress[-1][1])) if progress else (0, 0)
         return Baseline(
-            False, time.perf_counter() - start, total, command=command,
-            error=f"stopped after {timeout:.0f} s", stopped=True, prefilled_tokens=done,
+            False,
+            time.perf_counter() - start,
+            total,
+            command=command,
+            error=f"stopped after {timeout:.0f} s",
+            stopped=True,
+            prefilled_tokens=done,
             blas=used,
-        )  # fmt: skip
+        )
     wall = time.perf_counter() - start
     output = proc.stdout + proc.stderr
     prompt = re.search(r"Prompt: (\d+) tokens", output)
@@ -88,6 +89,20 @@ def run_baseline(
         command=command,
         blas=used,
     )
+
+
+def _command(model: Path, video: Path, frames: int, tokens: int) -> list[str]:
+    """mlx-vlm's own video command line for this work, greedy and verbose."""
+    options = {
+        "--model": str(model),
+        "--video": str(video),
+        "--video-num-frames": str(frames),
+        "--max-tokens": str(tokens),
+        "--prompt": BENCH_PROMPT,
+        "--temperature": "0",
+    }
+    flags = [part for pair in options.items() for part in pair]
+    return [sys.executable, "-m", "mlx_vlm", "generate", *flags, "--verbose"]
 
 
 def _text(data: bytes | str | None) -> str:

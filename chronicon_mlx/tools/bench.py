@@ -23,8 +23,15 @@ from ..machine import is_apple_silicon, nvidia_gpu_present
 from ..options.choices import DEFAULT_PROMPT
 
 STAGES = (
-    "import", "load", "sample", "preprocess", "vision", "prefill", "generate", "end_to_end",
-)  # fmt: skip
+    "import",
+    "load",
+    "sample",
+    "preprocess",
+    "vision",
+    "prefill",
+    "generate",
+    "end_to_end",
+)
 REFERENCE_TIMEOUT_S = 600.0
 BENCH_PROMPT = DEFAULT_PROMPT
 
@@ -177,14 +184,20 @@ def run_trial(
         command = [sys.executable, "-m", "chronicon_mlx.tools.bench_worker", json.dumps(job)]
         try:
             proc = subprocess.run(
-                command, capture_output=True, text=True, env=env, timeout=timeout,
+                command,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=timeout,
                 cwd=None if source is None else tmp,
-            )  # fmt: skip
+            )
         except subprocess.TimeoutExpired:
             return Trial(
-                config, ok=False, error=f"timed out after {timeout:.0f} s",
+                config,
+                ok=False,
+                error=f"timed out after {timeout:.0f} s",
                 details={"longer_than_s": timeout},
-            )  # fmt: skip
+            )
         if proc.returncode != 0 or not out.is_file():
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             return Trial(config, ok=False, error=tail[-1] if tail else f"exit {proc.returncode}")

@@ -75,8 +75,12 @@ def packages() -> Iterator[Check]:
         if found:
             yield Check(name, "pass", found, essential=essential)
         elif name in ("torch", "transformers"):
-            yield Check(name, "warn", "not installed (the transformers backend is off)",
-                        "pip install 'chronicon-mlx[torch]'")  # fmt: skip
+            yield Check(
+                name,
+                "warn",
+                "not installed (the transformers backend is off)",
+                "pip install 'chronicon-mlx[torch]'",
+            )
         else:
             yield Check(name, "fail", "not installed", f"pip install {name}", essential=essential)
 
@@ -175,8 +179,9 @@ def self_tests(folder: Path) -> Iterator[Check]:
         fix = "" if ok else "reinstall opencv-python"
         yield Check("decode", "pass" if ok else "fail", detail, fix, essential=True)
     except ChroniconError as exc:
-        yield Check("decode", "fail", exc.message, exc.hint or "reinstall opencv-python",
-                    essential=True)  # fmt: skip
+        yield Check(
+            "decode", "fail", exc.message, exc.hint or "reinstall opencv-python", essential=True
+        )
     model = cached_checkpoint("tiny")
     for name, spec in BACKENDS.items():
         if missing_modules(name):
@@ -188,12 +193,18 @@ def self_tests(folder: Path) -> Iterator[Check]:
             sampling, generation = SamplingConfig(frames=2), GenerationConfig(max_tokens=4)
             result = analyze_video(session, clip, "What moves?", None, sampling, generation)
         except ChroniconError as exc:
-            yield Check(f"self-test {name}", "fail", exc.message, exc.hint or spec.install,
-                        essential=True)  # fmt: skip
+            yield Check(
+                f"self-test {name}", "fail", exc.message, exc.hint or spec.install, essential=True
+            )
             continue
         except Exception as exc:
-            yield Check(f"self-test {name}", "fail", f"{type(exc).__name__}: {exc}",
-                        spec.install, essential=True)  # fmt: skip
+            yield Check(
+                f"self-test {name}",
+                "fail",
+                f"{type(exc).__name__}: {exc}",
+                spec.install,
+                essential=True,
+            )
             continue
         yield Check(
             f"self-test {name}",

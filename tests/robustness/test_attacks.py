@@ -38,8 +38,9 @@ def marker(tmp_path: Path) -> Path:
     return tmp_path / "MARKER"
 
 
-def _folder_with(tiny_model: Path, tmp_path: Path, marker: Path, file: str, key: str,
-                 value: Any) -> Path:  # fmt: skip
+def _folder_with(
+    tiny_model: Path, tmp_path: Path, marker: Path, file: str, key: str, value: Any
+) -> Path:
     folder = tmp_path / "model"
     shutil.copytree(tiny_model, folder)
     for name in ("evil.py", "processing_evil.py", "modeling_evil.py"):
@@ -51,9 +52,11 @@ def _folder_with(tiny_model: Path, tmp_path: Path, marker: Path, file: str, key:
     return folder
 
 
-AUTO_MAP = {"AutoProcessor": "processing_evil.EvilProcessor",
-            "AutoModelForImageTextToText": "modeling_evil.Evil",
-            "AutoImageProcessor": "processing_evil.EvilProcessor"}  # fmt: skip
+AUTO_MAP = {
+    "AutoProcessor": "processing_evil.EvilProcessor",
+    "AutoModelForImageTextToText": "modeling_evil.Evil",
+    "AutoImageProcessor": "processing_evil.EvilProcessor",
+}
 CASES = [
     ("config.json", "model_file", "evil.py"),
     ("config.json", "model_file", "../evil.py"),
@@ -70,15 +73,36 @@ CASES = [
 )
 @pytest.mark.parametrize("backend", ["mlx", "transformers"])
 def test_a_model_folder_never_runs_or_fetches_code(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, tmp_path: Path, marker: Path,
-    monkeypatch: pytest.MonkeyPatch, file: str, key: str, value: Any, backend: str,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    tmp_path: Path,
+    marker: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    file: str,
+    key: str,
+    value: Any,
+    backend: str,
+) -> None:
     folder = _folder_with(tiny_model, tmp_path, marker, file, key, value)
     sockets: list[object] = []
     monkeypatch.setattr(socket.socket, "connect", lambda s, a: sockets.append(a))
     for extra in ([], ["--quantize", "4bit"]):
-        result = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(folder), "-b", backend,
-                                     "-t", "2", "--no-save", *extra])  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                "analyze",
+                str(ball_clip),
+                "-m",
+                str(folder),
+                "-b",
+                backend,
+                "-t",
+                "2",
+                "--no-save",
+                *extra,
+            ],
+        )
         assert result.exit_code == 1, result.output
         first = result.stderr.splitlines()[0]
         assert file in first and f"'{key}'" in first and "run Python code" in first
@@ -94,8 +118,9 @@ def test_the_backends_never_trust_remote_code_even_unchecked(
     from chronicon_mlx.backends.mlx_quantize import quantized_copy
     from chronicon_mlx.model.resolver import ModelRef
 
-    folder = _folder_with(tiny_model, tmp_path, marker, "processor_config.json", "auto_map",
-                          AUTO_MAP)  # fmt: skip
+    folder = _folder_with(
+        tiny_model, tmp_path, marker, "processor_config.json", "auto_map", AUTO_MAP
+    )
     for name in ("preprocessor_config.json", "tokenizer_config.json"):
         data = json.loads((folder / name).read_text())
         data["auto_map"] = AUTO_MAP
@@ -118,8 +143,10 @@ def test_path_like_model_values_are_folders_never_hub_ids(
     os.symlink("loop", in_tmp / "loop")
     calls: list[object] = []
     monkeypatch.setattr("chronicon_mlx.model.hub.fetch", lambda *a, **k: calls.append(a))
-    for value, message in (("ckpt/smolvlm", "model folder not found"),
-                           ("loop", "leads nowhere (or in a loop)")):  # fmt: skip
+    for value, message in (
+        ("ckpt/smolvlm", "model folder not found"),
+        ("loop", "leads nowhere (or in a loop)"),
+    ):
         result = runner.invoke(app, ["analyze", str(ball_clip), "-m", value])
         assert result.exit_code == 1, result.output
         assert message in result.stderr.splitlines()[0]
@@ -134,8 +161,20 @@ def test_links_planted_in_the_output_folder_are_never_followed(
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")
     os.symlink(victim, folder / ".lock")
-    args = ["highlights", str(ball_clip), "-m", str(tiny_model), "-b", "mlx", "--window", "1.5",
-            "--overlap", "0", "-o", str(folder)]  # fmt: skip
+    args = [
+        "highlights",
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--window",
+        "1.5",
+        "--overlap",
+        "0",
+        "-o",
+        str(folder),
+    ]
     locked = runner.invoke(app, args)
     assert locked.exit_code == 1 and "is a symbolic link" in locked.stderr
     (folder / ".lock").unlink()
@@ -163,14 +202,15 @@ def test_outputs_onto_fifos_and_devices_are_refused_before_any_work(
         targets.append(device)
     for target in targets:
         for args in (["analyze", "-o", str(target)], ["highlights", "--reel", str(target)]):
-            result = runner.invoke(app, [args[0], str(ball_clip), "-m", str(tiny_model),
-                                         *args[1:]])  # fmt: skip
+            result = runner.invoke(app, [args[0], str(ball_clip), "-m", str(tiny_model), *args[1:]])
             assert result.exit_code == 1, result.output
             assert "not a regular file" in result.stderr and "Load model" not in result.stderr
         assert not target.is_file()
     (tmp_path / "a folder").mkdir()
-    folder = runner.invoke(app, ["highlights", str(ball_clip), "-m", str(tiny_model),
-                                 "--reel", str(tmp_path / "a folder")])  # fmt: skip
+    folder = runner.invoke(
+        app,
+        ["highlights", str(ball_clip), "-m", str(tiny_model), "--reel", str(tmp_path / "a folder")],
+    )
     assert folder.exit_code == 1 and "is a folder" in folder.stderr
 
 
@@ -190,12 +230,29 @@ def test_model_text_never_becomes_markup_or_escapes(
         return GenerationOutput(text, [1], 10, 1, 1.0, 1.0, 0.0, "stop", constrained=True)
 
     monkeypatch.setattr(MLXBackend, "generate", generate)
-    clip = write_sample_video(tmp_path / "c [x](javascript:1).mp4", seconds=1, fps=10,
-                              size=(64, 48))  # fmt: skip
+    clip = write_sample_video(
+        tmp_path / "c [x](javascript:1).mp4", seconds=1, fps=10, size=(64, 48)
+    )
     folder = tmp_path / "out"
-    result = runner.invoke(app, ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                 "--window", "1", "--overlap", "0", "-o", str(folder),
-                                 "--format", "json,md,srt,vtt,html"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "highlights",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "--window",
+            "1",
+            "--overlap",
+            "0",
+            "-o",
+            str(folder),
+            "--format",
+            "json,md,srt,vtt,html",
+        ],
+    )
     assert result.exit_code == 0, result.output
     stem = "c [x](javascript:1)_highlights"
     markdown = (folder / f"{stem}.md").read_text()
@@ -211,8 +268,9 @@ def test_model_text_never_becomes_markup_or_escapes(
         assert len(cues) == 3 and cues[2].count("-->") == 0  # number, timing, one text line
     assert _active_html((folder / f"{stem}.html").read_text()) == []
     assert "\x1b" not in result.stdout
-    analyzed = runner.invoke(app, ["analyze", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                   "--no-save"])  # fmt: skip
+    analyzed = runner.invoke(
+        app, ["analyze", str(clip), "-m", str(tiny_model), "-b", "mlx", "--no-save"]
+    )
     assert "\x1b" not in analyzed.stdout and "[31mred" in analyzed.stdout
 
 
@@ -263,8 +321,21 @@ def test_untrusted_checkpoint_lines_are_checked(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, tmp_path: Path, case: str
 ) -> None:
     folder = tmp_path / "out"
-    args = ["highlights", str(ball_clip), "-m", str(tiny_model), "-b", "mlx", "--window", "1",
-            "--overlap", "0", "-o", str(folder), "--json"]  # fmt: skip
+    args = [
+        "highlights",
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--window",
+        "1",
+        "--overlap",
+        "0",
+        "-o",
+        str(folder),
+        "--json",
+    ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     checkpoint = folder / "checkpoint.jsonl"
@@ -287,9 +358,12 @@ def test_untrusted_checkpoint_lines_are_checked(
 
 
 def test_a_full_disk_while_checkpointing_is_a_clear_error(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, tmp_path: Path,
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     from chronicon_mlx.highlight import resume
 
     real_write = os.write
@@ -300,8 +374,20 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error(
         return real_write(fd, data)
 
     monkeypatch.setattr(resume.os, "write", full)
-    args = ["highlights", str(ball_clip), "-m", str(tiny_model), "-b", "mlx", "--window", "1",
-            "--overlap", "0", "-o", str(tmp_path / "out")]  # fmt: skip
+    args = [
+        "highlights",
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "--window",
+        "1",
+        "--overlap",
+        "0",
+        "-o",
+        str(tmp_path / "out"),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "cannot write the checkpoint" in result.stderr and "No space left" in result.stderr
@@ -319,10 +405,24 @@ def test_undecodable_file_names_are_read(
     write_sample_video(folder / "second.mp4", seconds=1, fps=10, size=(64, 48))
     for videos in ([os.fsdecode(odd)], [str(folder)]):
         result = subprocess.run(
-            [sys.executable, "-m", "chronicon_mlx", "analyze", *videos, "-m", str(tiny_model),
-             "-b", "mlx", "-t", "2", "--json", "--no-save"],
-            capture_output=True, timeout=300,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "chronicon_mlx",
+                "analyze",
+                *videos,
+                "-m",
+                str(tiny_model),
+                "-b",
+                "mlx",
+                "-t",
+                "2",
+                "--json",
+                "--no-save",
+            ],
+            capture_output=True,
+            timeout=300,
+        )
         assert result.returncode == 0, result.stderr.decode(errors="replace")
         data = json.loads(result.stdout)
         records = data if isinstance(data, list) else [data]
@@ -371,9 +471,22 @@ def test_a_silent_hub_meets_a_deadline(silent_hub: str, ball_clip: Path, tmp_pat
     env.pop("HF_HUB_OFFLINE", None)
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "chronicon_mlx", "analyze", str(ball_clip), "-m", "256m",
-         "-b", "mlx"], capture_output=True, text=True, env=env, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "chronicon_mlx",
+            "analyze",
+            str(ball_clip),
+            "-m",
+            "256m",
+            "-b",
+            "mlx",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "contacting the Hugging Face Hub" in result.stderr
     assert "the Hub did not answer within 15 s" in result.stderr
@@ -395,15 +508,43 @@ def test_a_container_that_lies_about_its_length(
 ) -> None:
     clip = _lying_mkv(tmp_path / "lying.mkv")
     note = "the container says 10:00:00 but its video stream ends at 0:00:02"
-    analyzed = runner.invoke(app, ["analyze", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                   "-t", "2", "--json", "--no-save"])  # fmt: skip
+    analyzed = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "-t",
+            "2",
+            "--json",
+            "--no-save",
+        ],
+    )
     assert analyzed.exit_code == 0, analyzed.output
     record = json.loads(analyzed.stdout)
     assert record["num_frames"] == 8 and any(note in n for n in record["notes"])
     assert record["video_info"]["frame_count"] == 60
-    found = runner.invoke(app, ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                "--window", "1", "--overlap", "0", "-o", str(tmp_path / "h"),
-                                "--json"])  # fmt: skip
+    found = runner.invoke(
+        app,
+        [
+            "highlights",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "--window",
+            "1",
+            "--overlap",
+            "0",
+            "-o",
+            str(tmp_path / "h"),
+            "--json",
+        ],
+    )
     assert found.exit_code == 0, found.output
     assert json.loads(found.stdout)["counts"]["windows"] == 2
 
@@ -418,12 +559,24 @@ def test_prompts_that_cannot_fit_or_hold_special_tokens(
         analyze(ball_clip, "word " * 200_000, model=str(tiny_model), backend="mlx")
     assert time.perf_counter() - start < 60
     for option in ("-p", "-s"):
-        result = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(tiny_model), option,
-                                     "What is <image> here?", "--no-save"])  # fmt: skip
+        result = runner.invoke(
+            app,
+            [
+                "analyze",
+                str(ball_clip),
+                "-m",
+                str(tiny_model),
+                option,
+                "What is <image> here?",
+                "--no-save",
+            ],
+        )
         assert result.exit_code == 2
         assert "contains '<image>'" in result.stderr.splitlines()[0]
-    hl = runner.invoke(app, ["highlights", str(ball_clip), "-m", str(tiny_model), "-p",
-                             "Rate <end_of_utterance> this"])  # fmt: skip
+    hl = runner.invoke(
+        app,
+        ["highlights", str(ball_clip), "-m", str(tiny_model), "-p", "Rate <end_of_utterance> this"],
+    )
     assert hl.exit_code == 2 and "contains '<end_of_utterance>'" in hl.stderr
 
 
@@ -435,9 +588,13 @@ def test_prompts_that_cannot_fit_or_hold_special_tokens(
     ],
 )
 def test_bad_values_fail_before_the_model(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, args: list[str], code: int,
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    args: list[str],
+    code: int,
     message: str,
-) -> None:  # fmt: skip
+) -> None:
     result = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(tiny_model), *args])
     assert result.exit_code == code and message in result.stderr.splitlines()[0]
     help_text = runner.invoke(app, ["analyze", "--help"], env={"COLUMNS": "200"}).stdout
@@ -458,9 +615,13 @@ def test_bad_values_fail_before_the_model(
     ],
 )
 def test_wrong_types_in_a_model_config_name_the_file_and_key(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, tmp_path: Path,
-    edit: dict[str, Any], message: str,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    tmp_path: Path,
+    edit: dict[str, Any],
+    message: str,
+) -> None:
     folder = tmp_path / "model"
     shutil.copytree(tiny_model, folder)
     config = json.loads((folder / "config.json").read_text())
@@ -479,9 +640,11 @@ def test_wrong_types_in_a_model_config_name_the_file_and_key(
 def test_damaged_weights_and_disagreeing_files_are_named(
     runner: CliRunner, tiny_model: Path, ball_clip: Path, tmp_path: Path
 ) -> None:
-    cases = [("truncate", "model.safetensors is damaged"),
-             ("garbage", "model.safetensors is damaged"),
-             ("seq_len", "says image_seq_len 13 but config.json gives 4")]  # fmt: skip
+    cases = [
+        ("truncate", "model.safetensors is damaged"),
+        ("garbage", "model.safetensors is damaged"),
+        ("seq_len", "says image_seq_len 13 but config.json gives 4"),
+    ]
     for damage, message in cases:
         folder = tmp_path / damage
         shutil.copytree(tiny_model, folder)
@@ -493,8 +656,9 @@ def test_damaged_weights_and_disagreeing_files_are_named(
         else:
             (folder / "processor_config.json").write_text('{"image_seq_len": 13}')
         for backend in ("mlx", "transformers"):
-            result = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(folder), "-b",
-                                         backend])  # fmt: skip
+            result = runner.invoke(
+                app, ["analyze", str(ball_clip), "-m", str(folder), "-b", backend]
+            )
             assert result.exit_code == 1 and message in result.stderr, result.output
 
 

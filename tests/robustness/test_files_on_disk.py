@@ -25,17 +25,35 @@ pytestmark = pytest.mark.slow
 def test_unicode_and_spaces_in_paths(
     runner: CliRunner, tiny_model: Path, in_tmp: Path, files_under: Files
 ) -> None:
-    clip = write_sample_video(in_tmp / "vidéos à voir" / "clip été №1.mp4", seconds=2, fps=10,
-                              size=(64, 48))  # fmt: skip
+    clip = write_sample_video(
+        in_tmp / "vidéos à voir" / "clip été №1.mp4", seconds=2, fps=10, size=(64, 48)
+    )
     out = in_tmp / "sorties ü" / "résultat 1.json"
-    result = runner.invoke(app, ["analyze", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                 "-t", "2", "-o", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app, ["analyze", str(clip), "-m", str(tiny_model), "-b", "mlx", "-t", "2", "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text(encoding="utf-8"))["video_path"] == str(clip)
     folder = in_tmp / "reports ü"
-    found = runner.invoke(app, ["highlights", str(clip), "-m", str(tiny_model), "-b", "mlx",
-                                "--window", "1", "--overlap", "0", "-o", str(folder),
-                                "--format", "json,html,srt"])  # fmt: skip
+    found = runner.invoke(
+        app,
+        [
+            "highlights",
+            str(clip),
+            "-m",
+            str(tiny_model),
+            "-b",
+            "mlx",
+            "--window",
+            "1",
+            "--overlap",
+            "0",
+            "-o",
+            str(folder),
+            "--format",
+            "json,html,srt",
+        ],
+    )
     assert found.exit_code == 0, found.output
     names = files_under(folder)
     assert "clip été №1_highlights.json" in names and "clip été №1_highlights.html" in names
@@ -43,19 +61,27 @@ def test_unicode_and_spaces_in_paths(
 
 
 def test_read_only_output_folder(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path, files_under: Files,
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
+    files_under: Files,
     read_only: Callable[[Path], contextlib.AbstractContextManager[None]],
-) -> None:  # fmt: skip
+) -> None:
     locked = in_tmp / "locked"
     locked.mkdir()
     (locked / "old.json").write_text("{}")
     with read_only(locked):
-        analyzed = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(tiny_model),
-                                       "-o", str(locked / "new.json")])  # fmt: skip
-        found = runner.invoke(app, ["highlights", str(ball_clip), "-m", str(tiny_model),
-                                    "-o", str(locked / "hl")])  # fmt: skip
-        many = runner.invoke(app, ["analyze", str(ball_clip), str(ball_clip), "-m",
-                                   str(tiny_model), "-o", str(locked)])  # fmt: skip
+        analyzed = runner.invoke(
+            app, ["analyze", str(ball_clip), "-m", str(tiny_model), "-o", str(locked / "new.json")]
+        )
+        found = runner.invoke(
+            app, ["highlights", str(ball_clip), "-m", str(tiny_model), "-o", str(locked / "hl")]
+        )
+        many = runner.invoke(
+            app,
+            ["analyze", str(ball_clip), str(ball_clip), "-m", str(tiny_model), "-o", str(locked)],
+        )
     for result in (analyzed, found, many):
         assert result.exit_code == 1, result.output
         assert "is not a writable folder" in result.stderr or "is not writable" in result.stderr
@@ -65,9 +91,13 @@ def test_read_only_output_folder(
 
 
 def test_full_disk_keeps_the_old_file(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path,
-    monkeypatch: pytest.MonkeyPatch, files_under: Files,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files_under: Files,
+) -> None:
     out = in_tmp / "out" / "record.json"
     out.parent.mkdir()
     out.write_text('{"old": true}\n')
@@ -76,8 +106,10 @@ def test_full_disk_keeps_the_old_file(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr("chronicon_mlx.files.os.fsync", full)
-    result = runner.invoke(app, ["analyze", str(ball_clip), "-m", str(tiny_model), "-b", "mlx",
-                                 "-t", "2", "-o", str(out)])  # fmt: skip
+    result = runner.invoke(
+        app,
+        ["analyze", str(ball_clip), "-m", str(tiny_model), "-b", "mlx", "-t", "2", "-o", str(out)],
+    )
     assert result.exit_code == 1
     assert "No space left on device" in result.stderr and "hint:" in result.stderr
     assert out.read_text() == '{"old": true}\n'
@@ -122,9 +154,13 @@ def test_all_black_video_works_and_claims_no_errors(
 
 
 def test_bad_inputs_through_the_many_videos_path(
-    runner: CliRunner, tiny_model: Path, bad_files: dict[str, Path], ball_clip: Path,
-    in_tmp: Path, files_under: Files,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    bad_files: dict[str, Path],
+    ball_clip: Path,
+    in_tmp: Path,
+    files_under: Files,
+) -> None:
     cases = {
         "missing": "video not found",
         "text": "is not a video OpenCV can read",
@@ -140,8 +176,11 @@ def test_bad_inputs_through_the_many_videos_path(
         result = runner.invoke(app, [command, str(ball_clip), *videos, *args])
         assert result.exit_code == 1, result.output
         for case, message in cases.items():
-            line = next(x for x in result.stderr.splitlines()
-                        if x.startswith(f"error: {bad_files[case].name}: "))  # fmt: skip
+            line = next(
+                x
+                for x in result.stderr.splitlines()
+                if x.startswith(f"error: {bad_files[case].name}: ")
+            )
             assert message in line
         assert f"{len(cases)} of {len(cases) + 1} videos failed" in result.stderr
         assert "Traceback" not in result.output

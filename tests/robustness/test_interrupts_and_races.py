@@ -25,8 +25,9 @@ Files = Callable[[Path], list[str]]
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 minutes at 10 fps: with 10 s windows, 30 windows to score."""
-    return write_sample_video(tmp_path_factory.mktemp("long") / "long clip.mp4", seconds=300,
-                              fps=10, size=(96, 64))  # fmt: skip
+    return write_sample_video(
+        tmp_path_factory.mktemp("long") / "long clip.mp4", seconds=300, fps=10, size=(96, 64)
+    )
 
 
 def _interrupt(*args: object, **kwargs: object) -> None:
@@ -36,9 +37,15 @@ def _interrupt(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize("where", ["load", "generate"])
 @pytest.mark.parametrize("command", ["analyze", "highlights"])
 def test_ctrl_c_during_load_or_generation(
-    runner: CliRunner, tiny_model: Path, ball_clip: Path, in_tmp: Path, files_under: Files,
-    monkeypatch: pytest.MonkeyPatch, where: str, command: str,
-) -> None:  # fmt: skip
+    runner: CliRunner,
+    tiny_model: Path,
+    ball_clip: Path,
+    in_tmp: Path,
+    files_under: Files,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    command: str,
+) -> None:
     monkeypatch.setattr(MLXBackend, where, _interrupt)
     result = runner.invoke(app, [command, str(ball_clip), "-m", str(tiny_model), "-b", "mlx"])
     assert result.exit_code == 130
@@ -58,9 +65,28 @@ def _default_sigint() -> None:
 
 
 def _command(clip: Path, model: Path, folder: Path) -> list[str]:
-    return [sys.executable, "-m", "chronicon_mlx", "highlights", str(clip), "-m", str(model),
-            "-b", "mlx", "--window", "10", "--overlap", "0", "--frames-per-window", "3",
-            "--min-significance", "1", "-o", str(folder), "--json"]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "chronicon_mlx",
+        "highlights",
+        str(clip),
+        "-m",
+        str(model),
+        "-b",
+        "mlx",
+        "--window",
+        "10",
+        "--overlap",
+        "0",
+        "--frames-per-window",
+        "3",
+        "--min-significance",
+        "1",
+        "-o",
+        str(folder),
+        "--json",
+    ]
 
 
 def test_sigint_during_highlights_then_resume(
@@ -68,9 +94,13 @@ def test_sigint_during_highlights_then_resume(
 ) -> None:
     folder = tmp_path / "interrupted"
     checkpoint = folder / "checkpoint.jsonl"
-    proc = subprocess.Popen(_command(long_clip, tiny_model, folder), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)  # fmt: skip
+    proc = subprocess.Popen(
+        _command(long_clip, tiny_model, folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
         if checkpoint.is_file() and len(checkpoint.read_text().splitlines()) >= 4:
@@ -85,12 +115,17 @@ def test_sigint_during_highlights_then_resume(
     done = [json.loads(line)["window"] for line in lines[1:]]
     assert 3 <= len(done) < 30 and done == list(range(len(done)))
     assert not (folder / "long clip_highlights.json").exists()
-    resumed = subprocess.run(_command(long_clip, tiny_model, folder), capture_output=True,
-                             text=True, timeout=300)  # fmt: skip
+    resumed = subprocess.run(
+        _command(long_clip, tiny_model, folder), capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(done)} of 30 windows already done" in resumed.stderr
-    whole = subprocess.run(_command(long_clip, tiny_model, tmp_path / "whole"),
-                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    whole = subprocess.run(
+        _command(long_clip, tiny_model, tmp_path / "whole"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     a, b = json.loads(resumed.stdout), json.loads(whole.stdout)
     assert a["counts"]["resumed"] == len(done) and b["counts"]["resumed"] == 0
     assert a["windows"] == b["windows"] and a["highlights"] == b["highlights"]
@@ -100,8 +135,15 @@ def test_two_highlights_runs_into_one_folder(
     tiny_model: Path, long_clip: Path, tmp_path: Path
 ) -> None:
     folder = tmp_path / "shared"
-    procs = [subprocess.Popen(_command(long_clip, tiny_model, folder), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            _command(long_clip, tiny_model, folder),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=300) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 1], outputs
@@ -119,8 +161,21 @@ def test_two_analyze_runs_into_one_folder(
 ) -> None:
     folder = tmp_path / "shared"
     folder.mkdir()
-    command = [sys.executable, "-m", "chronicon_mlx", "analyze", str(ball_clip), "-m",
-               str(tiny_model), "-b", "mlx", "-t", "4", "-o", str(folder)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "chronicon_mlx",
+        "analyze",
+        str(ball_clip),
+        "-m",
+        str(tiny_model),
+        "-b",
+        "mlx",
+        "-t",
+        "4",
+        "-o",
+        str(folder),
+    ]
     procs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
