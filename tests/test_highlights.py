@@ -7,7 +7,6 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chronicon_mlx.analysis.session import ModelSession
-from chronicon_mlx.backends import BackendInfo, GenerationOutput, GenerationRequest
+from chronicon_mlx.backends import GenerationRequest
 from chronicon_mlx.backends.mlx_backend import MLXBackend
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.highlight.params import HighlightsConfig, plan_windows
@@ -24,6 +23,7 @@ from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.media import probe
 from chronicon_mlx.media.synthetic import write_sample_video
 from chronicon_mlx.options import profiles
+from chronicon_mlx.testing import ScriptedBackend
 
 pytestmark = pytest.mark.slow
 
@@ -33,40 +33,6 @@ def five_minutes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 5-minute clip (10 fps, 160x120): a ball crossing the scene."""
     path = tmp_path_factory.mktemp("videos") / "five minutes.mp4"
     return write_sample_video(path, seconds=300, fps=10, size=(160, 120))
-
-
-class ScriptedBackend:
-    """Answers each request with the next scripted text; records the requests."""
-
-    def __init__(self, replies: list[str], json_schema: bool = False) -> None:
-        self.info = BackendInfo("scripted", "cpu", "float32")
-        self.supports_json_schema = json_schema
-        self.replies = list(replies)
-        self.requests: list[GenerationRequest] = []
-
-    def load(self, model: object, quantize: str | None = None) -> list[str]:
-        return []
-
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        return []
-
-    def generate(
-        self, request: GenerationRequest, on_token: Callable[[str], None] | None = None
-    ) -> GenerationOutput:
-        self.requests.append(request)
-        text = self.replies.pop(0)
-        return GenerationOutput(
-            text,
-            [1, 2],
-            50,
-            2,
-            1.0,
-            1.0,
-            0.0,
-            "stop",
-            {},
-            constrained=request.json_schema is not None,
-        )
 
 
 def _finder(tiny_model: Path, backend: ScriptedBackend, profile: str = "sports") -> HighlightFinder:
@@ -95,7 +61,7 @@ def test_retry_once_then_unscored_never_invented(
         "8/10",  # twice wrong: unscored
         "still not json",
     ]
-    backend = ScriptedBackend(replies)
+    backend = ScriptedBackend(replies, json_schema=False)
     finder = _finder(tiny_model, backend)
     config = HighlightsConfig(window_s=1.2, overlap_s=0.2, frames_per_window=3)
     result = finder.run(ball_clip, config, tmp_path / "out")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,47 +13,14 @@ import pytest
 
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
-from chronicon_mlx.backends import BackendInfo, GenerationOutput, GenerationRequest
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.media.synthetic import write_sample_video
 from chronicon_mlx.options import profiles
+from chronicon_mlx.testing import ScriptedBackend
 
 GOLDEN = Path(__file__).parent / "data" / "records"
 MASK = "<masked>"
-
-
-class ScriptedBackend:
-    """Answers with fixed texts and fixed numbers."""
-
-    def __init__(self, replies: list[str]) -> None:
-        self.info = BackendInfo("scripted", "cpu", "float32", {"library": "1.0"})
-        self.supports_json_schema = True
-        self.replies = list(replies)
-
-    def load(self, model: object, quantize: str | None = None) -> list[str]:
-        return []
-
-    def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        return []
-
-    def generate(
-        self, request: GenerationRequest, on_token: Callable[[str], None] | None = None
-    ) -> GenerationOutput:
-        text = self.replies.pop(0)
-        return GenerationOutput(
-            text,
-            [5, 6, 7],
-            120,
-            3,
-            240.5,
-            30.25,
-            1.5,
-            "stop",
-            {"preprocess": 0.0, "prefill": 0.0, "generate": 0.0},
-            cached_tokens=40 if request.prefix else 0,
-            constrained=request.json_schema is not None,
-        )
 
 
 def _mask(record: Any, path: str = "") -> Any:

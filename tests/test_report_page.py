@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_highlights import ScriptedBackend
 
 from chronicon_mlx.analysis.session import ModelSession
 from chronicon_mlx.highlight.params import HighlightsConfig
@@ -21,6 +20,7 @@ from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.media.synthetic import write_sample_video
 from chronicon_mlx.options import profiles
 from chronicon_mlx.output import write_highlights
+from chronicon_mlx.testing import ScriptedBackend
 
 HOSTILE = [
     '{"description": "<script>alert(1)</script> a goal", "significance": 9}',

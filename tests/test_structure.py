@@ -20,6 +20,7 @@ LAYERS = [
     "model",
     "backends",
     "analysis",
+    "testing",
     "highlight",
     "output",
     "archive",
