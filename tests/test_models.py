@@ -10,6 +10,7 @@ import pytest
 
 from chronicon_mlx.errors import ModelError, UsageError
 from chronicon_mlx.model import catalog, resolver
+from chronicon_mlx.model.shapes import ModelShape
 
 
 def test_aliases_and_hub_ids_find_their_spec() -> None:
@@ -24,7 +25,7 @@ def test_tokens_per_frame_follow_from_the_architecture(alias: str, tokens: int) 
     spec = catalog.find_spec(alias)
     assert spec is not None
     config = {"vision_config": spec.vision, "scale_factor": spec.scale_factor}
-    assert resolver.image_seq_len(config) == spec.tokens_per_frame == tokens
+    assert ModelShape.of(config).tokens_per_frame == spec.tokens_per_frame == tokens
 
 
 def test_a_local_folder_resolves_without_the_hub(tiny_model: Path) -> None:

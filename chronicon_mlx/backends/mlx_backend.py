@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from ..model.prompt import expand_images
+from ..model.shapes import ModelShape
 from . import blas, mlx_vision
 from .base import (
     BackendInfo,
@@ -19,7 +20,7 @@ from .base import (
 )
 from .mlx_quantize import quantized_copy
 from .mlx_support import eos_disabled, first_dtype, portable_processor, select_device
-from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
@@ -60,7 +61,7 @@ class MLXBackend(KeptState):
         self._model: Any = None
         self._processor: Any = None
         self._image_token = -1
-        self._shapes = Shapes(1, 1, 1, 1, 1)
+        self._shape = ModelShape.of({})
         self._state_dtype: Any = mx.float32
         self._features: Any = VisionFeatureCache(max_size=FEATURE_CACHE_FRAMES)
         self._prefixes: LRU[list[Any]] = LRU(PREFIX_CACHES)
@@ -92,7 +93,7 @@ class MLXBackend(KeptState):
                 hint="the checkpoint may be damaged or of an unsupported format",
             ) from exc
         use_video_pixel_path(self._processor.image_processor, model)
-        self._shapes = Shapes.of(model.config, model.tokens_per_frame)
+        self._shape = model.shape
         self._image_token = int(self._model.config.image_token_index)
         if self.info.dtype in DTYPES:
             self._model.set_dtype(getattr(self._mx, self.info.dtype))
@@ -111,7 +112,7 @@ class MLXBackend(KeptState):
         """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
         if self._model is None:
             raise BackendError("the MLX backend was used before load()")
-        expanded = expand_images(text, self._shapes.tokens_per_frame)
+        expanded = expand_images(text, self._shape.tokens_per_frame)
         ids: list[int] = self._processor.tokenizer(expanded, add_special_tokens=False)["input_ids"]
         return ids
 
@@ -200,7 +201,7 @@ class MLXBackend(KeptState):
                 if layer.offset > step.reuse:
                     layer.trim(layer.offset - step.reuse)
         first_frame = sum(1 for t in step.ids[:start] if t == self._image_token)
-        first_frame //= self._shapes.tokens_per_frame
+        first_frame //= self._shape.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame:]]
         self._prefill(step.ids[start : step.head], features, cache)
         return cache, start, encoded, vision_s
@@ -216,10 +217,10 @@ class MLXBackend(KeptState):
         extra = {}
         if pixels.get("pixel_attention_mask") is not None:
             extra["pixel_attention_mask"] = mx.array(pixels["pixel_attention_mask"])
-        slots = mx.array([[self._image_token] * (count * self._shapes.tokens_per_frame)])
+        slots = mx.array([[self._image_token] * (count * self._shape.tokens_per_frame)])
         embeds = self._model.get_input_embeddings(slots, values, **extra).inputs_embeds
         mx.eval(embeds)
-        size = self._shapes.tokens_per_frame
+        size = self._shape.tokens_per_frame
         for n, index in enumerate(pixels["missing"]):
             self._features.put(keys[index], embeds[0, n * size : (n + 1) * size])
         return count
@@ -236,7 +237,7 @@ class MLXBackend(KeptState):
             if ids[i] == self._image_token:
                 parts.append(features[frame])
                 frame += 1
-                i += self._shapes.tokens_per_frame
+                i += self._shape.tokens_per_frame
                 continue
             j = next((k for k in range(i, len(ids)) if ids[k] == self._image_token), len(ids))
             parts.append(embed(mx.array([ids[i:j]]))[0])

@@ -15,9 +15,12 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..model.shapes import ModelShape
 
 Value = TypeVar("Value")
 FEATURE_CACHE_FRAMES = 512
@@ -119,32 +122,6 @@ def plan(
 
 
 @dataclass(frozen=True)
-class Shapes:
-    """The shapes a model's kept state must have: one frame's features are
-    [tokens_per_frame, hidden]; each layer's keys and values [1, kv_heads, tokens, head_dim]."""
-
-    tokens_per_frame: int
-    hidden: int
-    layers: int
-    kv_heads: int
-    head_dim: int
-
-    @classmethod
-    def of(cls, config: dict[str, Any], tokens_per_frame: int) -> Shapes:
-        """The shapes for a checkpoint's config.json."""
-        text = config.get("text_config", {})
-        hidden = int(text.get("hidden_size", 576))
-        heads = int(text.get("num_attention_heads", 9))
-        return cls(
-            tokens_per_frame=tokens_per_frame,
-            hidden=hidden,
-            layers=int(text.get("num_hidden_layers", 30)),
-            kv_heads=int(text.get("num_key_value_heads", heads)),
-            head_dim=int(text.get("head_dim") or hidden // heads),
-        )
-
-
-@dataclass(frozen=True)
 class PrefixState:
     """A shared prefix's KV cache as arrays: its token ids, the keys of the frames in it, and
     each layer's keys and values."""
@@ -158,12 +135,12 @@ class KeptState:
     """What a backend keeps between requests (frame features, prefix KV caches), and its
     export to and import from plain arrays (the video cache stores those).
 
-    A backend supplies `_ids`, `_image_token`, `_shapes`, the array conversions and the
+    A backend supplies `_ids`, `_image_token`, `_shape`, the array conversions and the
     conversion of a KV cache to and from per-layer (keys, values).
     """
 
     _image_token: int
-    _shapes: Shapes
+    _shape: ModelShape
     _features: LRU[Any]
     _prefixes: LRU[Any]
 
@@ -186,7 +163,7 @@ class KeptState:
         """How `request` is prefilled, and its frames' keys."""
         keys = list(request.frame_keys) or [frame_key(f) for f in request.frames]
         prefix = self._ids(request.prefix) if request.prefix else []
-        size = self._shapes.tokens_per_frame
+        size = self._shape.tokens_per_frame
         return plan(self._ids(request.prompt), prefix, self._image_token, size, keys), keys
 
     def forget(self) -> None:
@@ -203,7 +180,7 @@ class KeptState:
 
     def import_features(self, keys: Sequence[str], arrays: Sequence[np.ndarray[Any, Any]]) -> None:
         """Keep features computed earlier; ValueError when they do not fit this model."""
-        shape = (self._shapes.tokens_per_frame, self._shapes.hidden)
+        shape = (self._shape.tokens_per_frame, self._shape.text.hidden)
         if len(keys) != len(arrays) or any(tuple(a.shape) != shape for a in arrays):
             raise ValueError(f"frame features are not {len(keys)} arrays of {shape}")
         for key, array in zip(keys, arrays, strict=True):
@@ -225,7 +202,7 @@ class KeptState:
 
     def import_prefix(self, state: PrefixState) -> None:
         """Keep a prefix's KV cache computed earlier; ValueError when it does not fit."""
-        s = self._shapes
+        s = self._shape.text
         shape = (1, s.kv_heads, len(state.ids), s.head_dim)
         if len(state.layers) != s.layers or any(
             tuple(k.shape) != shape or tuple(v.shape) != shape for k, v in state.layers

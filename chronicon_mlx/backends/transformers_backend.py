@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from ..model.prompt import expand_images
+from ..model.shapes import ModelShape
 from . import torch_decode_step as decode_step
 from .base import (
     BackendInfo,
@@ -22,7 +23,7 @@ from .base import (
     quiet_libraries,
     use_video_pixel_path,
 )
-from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan, Shapes
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan
 from .torch_decode import greedy, model_forward, plain_greedy
 from .torch_support import (
     Streamer,
@@ -77,7 +78,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         self._model: Any = None
         self._tokenizer: Any = None
         self._image_processor: Any = None
-        self._shapes = Shapes(1, 1, 1, 1, 1)
+        self._shape = ModelShape.of({})
         self._image_token = -1
         self._llg_tokenizer: Any = None
         self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
@@ -131,7 +132,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         self._model.eval()
         prepare_tower(self._model, self.info.details)
         use_video_pixel_path(self._image_processor, model)
-        self._shapes = Shapes.of(model.config, model.tokens_per_frame)
+        self._shape = model.shape
         self._image_token = int(self._model.config.image_token_id)
         self._cache_kwarg = cache_kwarg(self._model)
         self._step_supported = self.greedy_loop and decode_step.supported(
@@ -144,7 +145,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         """Token ids of prompt text, each frame's ``<image>`` expanded as the processor does."""
         if self._tokenizer is None:
             raise BackendError("the transformers backend was used before load()")
-        expanded = expand_images(text, self._shapes.tokens_per_frame)
+        expanded = expand_images(text, self._shape.tokens_per_frame)
         ids: list[int] = self._tokenizer(expanded, add_special_tokens=False)["input_ids"]
         return ids
 
@@ -315,7 +316,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         else:
             crop(cache, step.reuse)
         first_frame = sum(1 for t in step.ids[:start] if t == self._image_token)
-        first_frame //= self._shapes.tokens_per_frame
+        first_frame //= self._shape.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame:]]
         self._prefill(step.ids[start : step.head], features, cache)
         return cache, start, encoded, vision_s
@@ -331,7 +332,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
             pixels["pixel_values"],
             pixels.get("pixel_attention_mask"),
             self.info.device,
-            self._shapes.tokens_per_frame,
+            self._shape.tokens_per_frame,
         )
         for index, frame in zip(missing, features, strict=True):
             self._features.put(keys[index], frame)
@@ -351,7 +352,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
             if ids[i] == self._image_token:
                 parts.append(features[frame].to(self._model.dtype))
                 frame += 1
-                i += self._shapes.tokens_per_frame
+                i += self._shape.tokens_per_frame
                 continue
             j = next((k for k in range(i, len(ids)) if ids[k] == self._image_token), len(ids))
             parts.append(embed(torch.tensor(ids[i:j], device=device)))

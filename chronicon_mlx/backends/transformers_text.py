@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
 from .base import BackendInfo, GenerationOutput, GenerationRequest, TokenCallback
-from .reuse import LRU, Plan, Shapes
+from .reuse import LRU, Plan
 from .torch_decode import greedy, plain_greedy
 from .torch_decode_step import DecodeStep
 from .torch_support import RawTokenizer, as_list, crop
 
 if TYPE_CHECKING:
     from ..model.resolver import ModelRef
+    from ..model.shapes import ModelShape
 
 
 def generation_config(model: ModelRef) -> SimpleNamespace:
@@ -60,7 +61,7 @@ class TextOnlyAnswers:
     _tokenizer: Any
     _generation: Any
     _ref: ModelRef | None
-    _shapes: Shapes
+    _shape: ModelShape
     _image_token: int
     _step: DecodeStep | None
     _prefixes: LRU[Any]
@@ -95,7 +96,7 @@ class TextOnlyAnswers:
             ) from exc
         self._ref, self._tokenizer, self._generation = model, tokenizer, generation
         self._step = DecodeStep(weights)
-        self._shapes = Shapes.of(model.config, model.tokens_per_frame)
+        self._shape = model.shape
         self._image_token = int(model.config["image_token_id"])
         return []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError
+from .shapes import ModelShape
 
 SUPPORTED_MODEL_TYPES = ("smolvlm", "idefics3")
 REQUIRED_FILES = (
@@ -50,14 +51,6 @@ POSITIVE = {
 }
 MAX_HEADER_BYTES = 100_000_000
 DAMAGED = "the checkpoint looks damaged; download it again"
-
-
-def image_seq_len(config: dict[str, Any]) -> int:
-    """Image tokens per frame: (image_size / patch_size)^2 / scale_factor^2."""
-    vision = config.get("vision_config", {})
-    patches = int(vision.get("image_size", 512)) // int(vision.get("patch_size", 16))
-    scale = int(config.get("scale_factor", 4))
-    return (patches * patches) // (scale * scale)
 
 
 def check_model_folder(path: Path) -> dict[str, Any]:
@@ -159,7 +152,7 @@ def _check_tokens_per_frame(
     (which mlx-vlm reads) must agree, or the two backends build different prompts."""
     if processor is None or "image_seq_len" not in processor:
         return
-    declared, derived = processor["image_seq_len"], image_seq_len(config)
+    declared, derived = processor["image_seq_len"], ModelShape.of(config).tokens_per_frame
     if declared != derived:
         raise ModelError(
             f"{path / 'processor_config.json'} says image_seq_len {declared!r} but config.json"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .memory import BYTES_PER_PARAM, TextShape, VisionShape
+from .memory import BYTES_PER_PARAM
+from .shapes import TextShape, VisionShape
 
 
 def vision_flops(config: dict[str, Any], frames: int) -> float:

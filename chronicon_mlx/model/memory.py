@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..machine import total_memory_bytes
+from .shapes import ModelShape, TextShape, VisionShape
 
 BYTES_PER_PARAM = {
     "float32": 4.0,
@@ -35,69 +36,6 @@ class Estimate:
         return self.weights + self.vision + self.kv_cache + self.overhead
 
 
-@dataclass(frozen=True)
-class TextShape:
-    """The language model's sizes, read from a SmolVLM config (SmolVLM2's defaults)."""
-
-    hidden: int
-    layers: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    ffn: int
-    vocab: int
-
-    @classmethod
-    def of(cls, config: dict[str, Any]) -> TextShape:
-        """The sizes in `config["text_config"]`."""
-        text = config.get("text_config", {})
-        h = int(text.get("hidden_size", 576))
-        heads = int(text.get("num_attention_heads", 9))
-        return cls(
-            hidden=h,
-            layers=int(text.get("num_hidden_layers", 30)),
-            heads=heads,
-            kv_heads=int(text.get("num_key_value_heads", heads)),
-            head_dim=int(text.get("head_dim") or h // heads),
-            ffn=int(text.get("intermediate_size", 4 * h)),
-            vocab=int(text.get("vocab_size", 49280)),
-        )
-
-    @property
-    def projections(self) -> int:
-        """Parameters of one layer's attention projections and MLP (norms excluded)."""
-        h = self.hidden
-        attention = 2 * h * self.heads * self.head_dim + 2 * h * self.kv_heads * self.head_dim
-        return attention + 3 * h * self.ffn
-
-
-@dataclass(frozen=True)
-class VisionShape:
-    """The vision tower's and connector's sizes, read from a SmolVLM config."""
-
-    hidden: int
-    layers: int
-    ffn: int
-    patch: int
-    patches: int
-    scale: int
-
-    @classmethod
-    def of(cls, config: dict[str, Any]) -> VisionShape:
-        """The sizes in `config["vision_config"]` and its `scale_factor`."""
-        vision = config.get("vision_config", {})
-        hidden = int(vision.get("hidden_size", 768))
-        patch = int(vision.get("patch_size", 16))
-        return cls(
-            hidden=hidden,
-            layers=int(vision.get("num_hidden_layers", 12)),
-            ffn=int(vision.get("intermediate_size", 4 * hidden)),
-            patch=patch,
-            patches=(int(vision.get("image_size", 512)) // patch) ** 2,
-            scale=int(config.get("scale_factor", 4)),
-        )
-
-
 def parameter_counts(config: dict[str, Any]) -> tuple[int, int]:
     """(language-model parameters, vision + connector parameters) from a SmolVLM config."""
     text, v = TextShape.of(config), VisionShape.of(config)
@@ -123,20 +61,14 @@ def estimate(
     lm, vis = parameter_counts(config)
     lm_bytes = BYTES_PER_PARAM[quantize] if quantize in ("4bit", "8bit") else compute
     weights = lm * lm_bytes + vis * compute
-    vision, text = config.get("vision_config", {}), config.get("text_config", {})
-    vh = int(vision.get("hidden_size", 768))
-    vheads = int(vision.get("num_attention_heads", 12))
-    patches = (int(vision.get("image_size", 512)) // int(vision.get("patch_size", 16))) ** 2
-    per_frame = patches * vh * 4 * 20 + vheads * patches * patches * 4
-    scale = int(config.get("scale_factor", 4))
-    tokens_per_frame = patches // (scale * scale)
+    shape = ModelShape.of(config)
+    v, text = shape.vision, shape.text
+    per_frame = v.patches * v.hidden * 4 * 20 + v.heads * v.patches * v.patches * 4
     if prompt_tokens is None:
-        prompt_tokens = frames * (tokens_per_frame + FRAME_WRAPPER_TOKENS) + PROMPT_TEXT_TOKENS
+        per_frame_tokens = shape.tokens_per_frame + FRAME_WRAPPER_TOKENS
+        prompt_tokens = frames * per_frame_tokens + PROMPT_TEXT_TOKENS
     tokens = prompt_tokens + max_tokens
-    heads = int(text.get("num_attention_heads", 9))
-    head_dim = int(text.get("head_dim") or int(text.get("hidden_size", 576)) // heads)
-    kv_heads = int(text.get("num_key_value_heads", heads))
-    kv = 2 * int(text.get("num_hidden_layers", 30)) * kv_heads * head_dim * tokens * compute
+    kv = 2 * text.layers * text.kv_size * tokens * compute
     return Estimate(weights=weights, vision=frames * per_frame, kv_cache=kv)
 
 

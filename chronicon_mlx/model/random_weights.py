@@ -19,6 +19,7 @@ from typing import Any
 from ..paths import cache_root
 from .catalog import VOCAB_SIZE, find_spec
 from .prompt import SMOLVLM_CHAT_TEMPLATE as CHAT_TEMPLATE
+from .shapes import ModelShape
 
 BUILDER_VERSION = 3
 
@@ -215,19 +216,17 @@ def write_random_weights(folder: Path, config: dict[str, Any], stamp: dict[str, 
 def parameter_shapes(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...], str]]:
     """(name, shape, init) of every SmolVLM weight, in transformers' naming; init is
     "normal", "ones" (norm weights) or "zeros" (biases)."""
-    text, vision = config["text_config"], config["vision_config"]
-    h, vocab, ffn = text["hidden_size"], text["vocab_size"], text["intermediate_size"]
-    head = text.get("head_dim") or h // text["num_attention_heads"]
-    kv = text["num_key_value_heads"] * head
-    vh, vffn, patch = vision["hidden_size"], vision["intermediate_size"], vision["patch_size"]
-    patches = (vision["image_size"] // patch) ** 2
-    scale = config["scale_factor"]
+    shape = ModelShape.of(config)
+    text, vision = shape.text, shape.vision
+    h, vocab, ffn, kv = text.hidden, text.vocab, text.ffn, text.kv_size
+    vh, vffn, patch, patches = vision.hidden, vision.ffn, vision.patch, vision.patches
+    scale = vision.scale
     out: list[tuple[str, tuple[int, ...], str]] = [
         ("lm_head.weight", (vocab, h), "normal"),
         ("model.connector.modality_projection.proj.weight", (h, vh * scale * scale), "normal"),
         ("model.text_model.embed_tokens.weight", (vocab, h), "normal"),
     ]
-    for i in range(text["num_hidden_layers"]):
+    for i in range(text.layers):
         layer = f"model.text_model.layers.{i}"
         out += [
             (f"{layer}.input_layernorm.weight", (h,), "ones"),
@@ -236,8 +235,8 @@ def parameter_shapes(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...],
             (f"{layer}.mlp.up_proj.weight", (ffn, h), "normal"),
             (f"{layer}.post_attention_layernorm.weight", (h,), "ones"),
             (f"{layer}.self_attn.k_proj.weight", (kv, h), "normal"),
-            (f"{layer}.self_attn.o_proj.weight", (h, h), "normal"),
-            (f"{layer}.self_attn.q_proj.weight", (h, h), "normal"),
+            (f"{layer}.self_attn.o_proj.weight", (h, text.q_size), "normal"),
+            (f"{layer}.self_attn.q_proj.weight", (text.q_size, h), "normal"),
             (f"{layer}.self_attn.v_proj.weight", (kv, h), "normal"),
         ]
     out.append(("model.text_model.norm.weight", (h,), "ones"))
@@ -247,7 +246,7 @@ def parameter_shapes(config: dict[str, Any]) -> list[tuple[str, tuple[int, ...],
         (f"{embeddings}.patch_embedding.weight", (vh, 3, patch, patch), "normal"),
         (f"{embeddings}.position_embedding.weight", (patches, vh), "normal"),
     ]
-    for i in range(vision["num_hidden_layers"]):
+    for i in range(vision.layers):
         layer = f"model.vision_model.encoder.layers.{i}"
         out += [
             (f"{layer}.layer_norm{n}.{p}", (vh,), "ones" if p == "weight" else "zeros")

@@ -3,6 +3,7 @@ folder on disk, before any weights load."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from typing import Any, Literal
 
 from ..errors import UsageError, field
 from .catalog import MODELS, RANDOM_ALIASES, ModelSpec, find_spec
-from .checks import check_model_folder, image_seq_len
+from .checks import check_model_folder
+from .shapes import ModelShape
 
 Source = Literal["folder", "cache", "download", "built"]
 
@@ -37,15 +39,20 @@ class ModelRef:
         """True for checkpoints built offline with random weights (their answers are noise)."""
         return bool(self.config.get("chronicon_random_weights", False))
 
+    @functools.cached_property
+    def shape(self) -> ModelShape:
+        """The checkpoint's sizes (read from its config once)."""
+        return ModelShape.of(self.config)
+
     @property
     def tokens_per_frame(self) -> int:
         """Image tokens one video frame costs with this checkpoint."""
-        return image_seq_len(self.config)
+        return self.shape.tokens_per_frame
 
     @property
     def frame_size(self) -> int:
         """The square frame size the vision encoder sees."""
-        return int(self.config.get("vision_config", {}).get("image_size", 512))
+        return self.shape.vision.image_size
 
     @property
     def video_edge(self) -> int:
