@@ -19,6 +19,7 @@ _EXPORTS = {
     "SamplingConfig": "analysis.params",
     "LoadedModel": "analysis.session",
     "ModelSession": "analysis.session",
+    "SessionSpec": "analysis.spec",
     "VideoCache": "analysis.videocache",
     "VideoChat": "analysis.conversation",
     "Answer": "analysis.result",
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from .analysis.params import GenerationConfig, SamplingConfig
     from .analysis.result import AnalysisResult, Answer
     from .analysis.session import LoadedModel, ModelSession
+    from .analysis.spec import SessionSpec
     from .analysis.videocache import VideoCache
     from .errors import (
         BackendError,

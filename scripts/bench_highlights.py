@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from chronicon_mlx.analysis.session import ModelSession
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.highlight.params import HighlightsConfig, Tuning
 from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.media.synthetic import write_av_video
@@ -57,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model or str(cached_checkpoint("tiny"))
     video = clip(args.minutes)
-    session = ModelSession(model=model, backend=args.backend)
+    session = ModelSession(SessionSpec(model=model, backend=args.backend))
     loaded = session.load(6, 256)
     profile = profiles.get("general")
     stages: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}

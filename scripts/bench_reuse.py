@@ -31,6 +31,7 @@ from typing import Any
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
 from chronicon_mlx.analysis.session import ModelSession
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.analysis.videocache import VideoCache
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.run import HighlightFinder
@@ -58,7 +59,9 @@ def _generation() -> GenerationConfig:
 def worker(model: str, backend: str, clip: Path, question: str, cache: str | None) -> None:
     """One process's analysis (run with --worker): prints its record as JSON."""
     video_cache = VideoCache(Path(cache), 10**11) if cache else None
-    session = Analyzer(model=model, backend=backend, device="cpu", video_cache=video_cache)
+    session = Analyzer(
+        SessionSpec(model=model, backend=backend, device="cpu"), video_cache=video_cache
+    )
     result = session.analyze(clip, question, None, SamplingConfig(frames=FRAMES), _generation())
     print(json.dumps(result.to_dict()), flush=True)
     gc.freeze()  # as the CLI's entry point does before the process ends
@@ -91,7 +94,7 @@ def _process(
 
 def questions_in_one_run(args: argparse.Namespace, clip: Path) -> dict[str, Any]:
     """Part 1: three questions, one session, one sampling and vision pass."""
-    session = Analyzer(model=args.model, backend=args.backend, device="cpu")
+    session = Analyzer(SessionSpec(model=args.model, backend=args.backend, device="cpu"))
     result = session.analyze(clip, QUESTIONS, None, SamplingConfig(frames=FRAMES), _generation())
     per_question = [sum(a.stages.values()) for a in result.answers]
     per_question[0] += result.stages.get("probe", 0.0) + result.stages.get("sample", 0.0)
@@ -134,7 +137,9 @@ def shared_grid(args: argparse.Namespace) -> dict[str, Any]:
     clip = _clip("ten_minutes_coded_320x180.mp4", 600, (320, 180), coded=True)
     runs = {}
     for grid in (False, True):
-        session = ModelSession(model=args.highlights_model, backend=args.backend, device="cpu")
+        session = ModelSession(
+            SessionSpec(model=args.highlights_model, backend=args.backend, device="cpu")
+        )
         config = HighlightsConfig(
             window_s=30, overlap_s=5, frames_per_window=FRAMES, frame_grid=grid
         )

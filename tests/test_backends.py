@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from chronicon_mlx import backends
 from chronicon_mlx.analysis.analyze import Analyzer
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.backends import Candidate, GenerationRequest, candidates, create
 from chronicon_mlx.backends.reuse import frame_key
 from chronicon_mlx.cli.app import app
@@ -307,7 +308,7 @@ def test_auto_falls_back_when_a_backend_fails_to_load(
     monkeypatch.setattr(backends, "nvidia_gpu_present", lambda: False)
     monkeypatch.setattr(transformers_backend.TransformersBackend, "load", broken)
     reporter = _Recorder()
-    analyzer = Analyzer(model=str(tiny_model), reporter=reporter)
+    analyzer = Analyzer(SessionSpec(model=str(tiny_model)), reporter=reporter)
     result = analyzer.analyze(ball_clip, "What moves?")
     assert (result.backend, result.device) == ("mlx", "cpu")
     reason = "RuntimeError: unsupported op: aten::_upsample_bicubic2d_aa"
@@ -401,7 +402,7 @@ def test_fits_only_quantized_so_4bit_is_chosen_and_cached(
     monkeypatch.setattr(memory, "estimate", estimate)
     monkeypatch.setattr(memory, "available_bytes", lambda device: (4e9, "available RAM"))
     reporter = _Recorder()
-    result = Analyzer(model=str(tiny_model), backend="mlx", reporter=reporter).analyze(
+    result = Analyzer(SessionSpec(model=str(tiny_model), backend="mlx"), reporter=reporter).analyze(
         ball_clip, "What moves?"
     )
     assert result.quantization == "4bit"
@@ -410,7 +411,7 @@ def test_fits_only_quantized_so_4bit_is_chosen_and_cached(
     (folder,) = (tmp_path / "cache" / "quantized").iterdir()
     config = json.loads((folder / "config.json").read_text())
     assert config["quantization"]["bits"] == 4
-    again = Analyzer(model=str(tiny_model), backend="mlx", quantize="4bit").analyze(
+    again = Analyzer(SessionSpec(model=str(tiny_model), backend="mlx", quantize="4bit")).analyze(
         ball_clip, "What moves?"
     )
     assert any(n.startswith("using the cached 4bit MLX copy") for n in again.notes)
@@ -422,7 +423,7 @@ def test_transformers_quantization_off_cuda_falls_back_to_float32(
     tiny_model: Path, ball_clip: Path
 ) -> None:
     result = Analyzer(
-        model=str(tiny_model), backend="transformers", device="cpu", quantize="8bit"
+        SessionSpec(model=str(tiny_model), backend="transformers", device="cpu", quantize="8bit")
     ).analyze(ball_clip, "What moves?")
     assert result.dtype == "float32"
     assert any("8bit needs bitsandbytes on CUDA" in n for n in result.notes)

@@ -246,12 +246,12 @@ def test_doctor_fails_when_a_backend_cannot_run(
 def test_python_api_never_prints(
     tiny_model: Path, ball_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chronicon_mlx import HighlightsResult, analyze, highlights
+    from chronicon_mlx import HighlightsResult, SessionSpec, analyze, highlights
 
+    spec = SessionSpec(str(tiny_model), backend="mlx")
     found = highlights(
         ball_clip,
-        model=str(tiny_model),
-        backend="mlx",
+        model=spec,
         window_s=1.5,
         overlap_s=0.5,
         frames_per_window=2,
@@ -260,9 +260,7 @@ def test_python_api_never_prints(
     )
     assert isinstance(found, HighlightsResult) and len(found.windows) == 3
     assert (tmp_path / "api" / "checkpoint.jsonl").is_file()
-    answer = analyze(
-        ball_clip, "What moves?", model=str(tiny_model), backend="mlx", frames=2, max_tokens=3
-    )
+    answer = analyze(ball_clip, "What moves?", model=spec, frames=2, max_tokens=3)
     assert answer.generated_tokens == 3
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from chronicon_mlx.analysis.session import ModelSession
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.highlight.params import HighlightsConfig, plan_windows
 from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.media import probe
@@ -59,7 +60,7 @@ def test_each_shared_frame_is_encoded_once(tiny_model: Path, tmp_path: Path) -> 
     )  # every frame differs
     runs = {}
     for grid in (True, False):
-        session = ModelSession(model=str(tiny_model), backend="mlx", device="cpu")
+        session = ModelSession(SessionSpec(model=str(tiny_model), backend="mlx", device="cpu"))
         finder = HighlightFinder(session, profiles.get("general"))
         config = HighlightsConfig(window_s=10, overlap_s=3, frames_per_window=8, frame_grid=grid)
         runs[grid] = finder.run(clip, config).windows

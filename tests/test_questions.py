@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from chronicon_mlx.analysis.analyze import Analyzer, analyze_video
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.cli.app import app
 
 QUESTIONS = ["What moves?", "Which colour is the ball?", "Describe the background."]
@@ -23,7 +24,7 @@ GENERATION = GenerationConfig(max_tokens=12)
 def test_several_questions_equal_separate_runs(
     tiny_model: Path, ball_clip: Path, backend: str
 ) -> None:
-    session = Analyzer(model=str(tiny_model), backend=backend, device="cpu")
+    session = Analyzer(SessionSpec(model=str(tiny_model), backend=backend, device="cpu"))
     result = session.analyze(ball_clip, QUESTIONS, "Be brief.", SAMPLING, GENERATION)
     assert [a.question for a in result.answers] == QUESTIONS
     first, *later = result.answers
@@ -33,7 +34,7 @@ def test_several_questions_equal_separate_runs(
         assert answer.usage.cached_tokens == first.usage.cached_tokens
     assert result.analysis == first.text and result.prompt == QUESTIONS[0]
     for question, answer in zip(QUESTIONS, result.answers, strict=True):
-        alone = Analyzer(model=str(tiny_model), backend=backend, device="cpu")
+        alone = Analyzer(SessionSpec(model=str(tiny_model), backend=backend, device="cpu"))
         single = alone.analyze(ball_clip, question, "Be brief.", SAMPLING, GENERATION)
         assert single.analysis == answer.text
         assert single.usage.prompt_tokens == answer.usage.prompt_tokens
@@ -41,7 +42,7 @@ def test_several_questions_equal_separate_runs(
 
 
 def test_the_record_holds_one_answer_per_question(tiny_model: Path, ball_clip: Path) -> None:
-    session = Analyzer(model=str(tiny_model), backend="mlx", device="cpu")
+    session = Analyzer(SessionSpec(model=str(tiny_model), backend="mlx", device="cpu"))
     record = analyze_video(session, ball_clip, QUESTIONS[:2], None, SAMPLING, GENERATION)
     data = record.to_dict()
     assert [a["prompt"] for a in data["answers"]] == QUESTIONS[:2]

@@ -13,6 +13,7 @@ import pytest
 
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.media.synthetic import write_sample_video
@@ -103,7 +104,7 @@ def test_highlights_record_is_unchanged(tiny_model: Path, clip: Path, tmp_path: 
 @pytest.mark.slow
 @pytest.mark.mlx
 def test_a_real_analyze_record_is_unchanged(tiny_model: Path, clip: Path) -> None:
-    result = Analyzer(model=str(tiny_model), backend="mlx").analyze(
+    result = Analyzer(SessionSpec(model=str(tiny_model), backend="mlx")).analyze(
         clip, "What moves?", None, SamplingConfig(frames=4), GenerationConfig(max_tokens=6)
     )
     record = result.to_dict()

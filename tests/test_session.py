@@ -11,6 +11,7 @@ from chronicon_mlx import backends
 from chronicon_mlx.analysis.analyze import analyze_video
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
 from chronicon_mlx.analysis.session import ModelSession
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.errors import UsageError
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.run import HighlightFinder
@@ -67,7 +68,7 @@ def test_the_model_loads_once_for_many_videos(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("chronicon_mlx.analysis.session.create", counting)
-    session = ModelSession(model=str(tiny_model), backend="mlx")
+    session = ModelSession(SessionSpec(model=str(tiny_model), backend="mlx"))
     assert not session.is_loaded
     small = SamplingConfig(frames=2), GenerationConfig(max_tokens=2)
     first = analyze_video(session, ball_clip, None, None, *small)
@@ -85,4 +86,4 @@ def test_python_callers_see_setting_names_not_flags(tiny_model: Path) -> None:
 
     assert caught.value.rendered(FLAGS)[0] == "--frames must be between 1 and 64 (got 0)"
     with pytest.raises(UsageError, match="unknown quantization 'auto4'"):
-        ModelSession(model=str(tiny_model), quantize="auto4")  # type: ignore[arg-type]
+        ModelSession(SessionSpec(model=str(tiny_model), quantize="auto4"))  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import pytest
 
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.analysis.videocache import VideoCache
 from chronicon_mlx.backends import Candidate, GenerationRequest, create
 from chronicon_mlx.backends.reuse import frame_key
@@ -198,7 +199,8 @@ def test_a_text_only_session_loads_the_rest_for_a_video_it_has_not_seen(
 
     def session(video_cache: VideoCache | None) -> Analyzer:
         return Analyzer(
-            model=str(tiny_model), backend="transformers", device="cpu", video_cache=video_cache
+            SessionSpec(model=str(tiny_model), backend="transformers", device="cpu"),
+            video_cache=video_cache,
         )
 
     session(cache).analyze(ball_clip, "What moves?", None, SAMPLING, GENERATION)
@@ -225,9 +227,10 @@ from pathlib import Path
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
 from chronicon_mlx.analysis.videocache import VideoCache
+from chronicon_mlx.analysis.spec import SessionSpec
 model, folder, clip, question = sys.argv[1:5]
-session = Analyzer(model=model, backend="transformers", device="cpu",
-                   video_cache=VideoCache(Path(folder), 10**10))
+spec = SessionSpec(model=model, backend="transformers", device="cpu")
+session = Analyzer(spec, video_cache=VideoCache(Path(folder), 10**10))
 result = session.analyze(clip, question, None, SamplingConfig(frames=4),
                          GenerationConfig(max_tokens=12, ignore_eos=True))
 print(json.dumps({"analysis": result.analysis, "notes": result.notes, "stages": result.stages,
@@ -240,7 +243,7 @@ def test_a_second_process_answers_from_the_cache_without_importing_transformers(
 ) -> None:
     cache = VideoCache(tmp_path / "videos", 10**10)
     Analyzer(
-        model=str(tiny_model), backend="transformers", device="cpu", video_cache=cache
+        SessionSpec(model=str(tiny_model), backend="transformers", device="cpu"), video_cache=cache
     ).analyze(ball_clip, "What moves?", None, SAMPLING, GENERATION)
     command = [
         sys.executable,
@@ -255,6 +258,6 @@ def test_a_second_process_answers_from_the_cache_without_importing_transformers(
     second = json.loads(done.stdout)
     assert second["imported"] == [] and HIT in second["notes"]
     assert second["stages"]["load"] > 0 and second["stages"].get("vision", 0) == 0
-    plain = Analyzer(model=str(tiny_model), backend="transformers", device="cpu")
+    plain = Analyzer(SessionSpec(model=str(tiny_model), backend="transformers", device="cpu"))
     want = plain.analyze(ball_clip, "Which colours?", None, SAMPLING, GENERATION)
     assert second["analysis"] == want.analysis

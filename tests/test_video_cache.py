@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from chronicon_mlx.analysis.analyze import Analyzer
 from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
 from chronicon_mlx.analysis.result import AnalysisResult
+from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.analysis.videocache import VideoCache, content_digest
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.media.synthetic import write_sample_video
@@ -36,7 +37,9 @@ def _run(
 ) -> AnalysisResult:
     """One analysis in a fresh session: a new backend, nothing kept in memory (as a second
     process would start)."""
-    session = Analyzer(model=str(model), backend=backend, device="cpu", video_cache=cache)
+    session = Analyzer(
+        SessionSpec(model=str(model), backend=backend, device="cpu"), video_cache=cache
+    )
     return session.analyze(clip, question, None, SAMPLING, GENERATION)
 
 
@@ -81,7 +84,9 @@ def test_the_key_is_the_content_not_the_name(
     )
     assert content_digest(other) != content_digest(ball_clip)
     assert HIT not in _run(tiny_model, other, cache).notes
-    fewer = Analyzer(model=str(tiny_model), backend="mlx", device="cpu", video_cache=cache)
+    fewer = Analyzer(
+        SessionSpec(model=str(tiny_model), backend="mlx", device="cpu"), video_cache=cache
+    )
     result = fewer.analyze(ball_clip, "What moves?", None, SamplingConfig(frames=3), GENERATION)
     assert HIT not in result.notes  # another frame plan is another entry
     assert len(_entries(cache.root)) == 2 and len(list(cache.root.iterdir())) == 6

@@ -12,7 +12,6 @@ from ..options.choices import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_MODEL,
     DEFAULT_PROMPT,
-    Quantize,
     Seek,
     Strategy,
     check_text,
@@ -22,7 +21,7 @@ from .conversation import VideoChat
 from .params import GenerationConfig, SamplingConfig
 from .result import AnalysisResult, FrameRef, VideoFacts
 from .session import ModelSession
-from .videocache import VideoCache
+from .spec import SessionSpec
 
 TokenCallback = Callable[[str], None]
 
@@ -94,12 +93,21 @@ class Analyzer(ModelSession):
         return analyze_video(self, video_path, prompt, system, sampling, generation, on_token)
 
 
+def open_model(model: str | SessionSpec | ModelSession, reporter: Reporter | None) -> ModelSession:
+    """A session for `model`: an open one as it is, else one opened from a spec (a string
+    names the model, every other setting at its default)."""
+    if isinstance(model, ModelSession):
+        return model
+    spec = SessionSpec(model) if isinstance(model, str) else model
+    return ModelSession(spec, reporter=reporter)
+
+
 def analyze(
     video_path: str | Path,
     prompt: str | Sequence[str] | None = None,
     *,
     system: str | None = None,
-    model: str = DEFAULT_MODEL,
+    model: str | SessionSpec | ModelSession = DEFAULT_MODEL,
     frames: int = DEFAULT_FRAMES,
     resize: int | None = None,
     start_s: float = 0.0,
@@ -110,16 +118,15 @@ def analyze(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     temperature: float = 0.0,
     seed: int | None = None,
-    backend: str = "auto",
-    device: str = "auto",
-    dtype: str = "auto",
-    quantize: Quantize = "auto",
     reporter: Reporter | None = None,
     on_token: TokenCallback | None = None,
-    video_cache: VideoCache | None = None,
 ) -> AnalysisResult:
-    """Analyze one video with a SmolVLM2 model and return the result (nothing is printed);
-    `prompt` may be several questions, and a `video_cache` keeps the video for later runs."""
+    """Analyze one video with a SmolVLM2 model and return the result (nothing is printed).
+
+    `prompt` may be several questions (the video is read and encoded once). `model` is an
+    alias, Hub id or folder; a `SessionSpec` for every session setting (backend, device,
+    dtype, quantization, the video cache); or an open `ModelSession`, reused as it is.
+    """
     sampling = SamplingConfig(
         frames=frames,
         resize=resize,
@@ -130,13 +137,5 @@ def analyze(
         strategy=strategy,
     )
     generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
-    session = ModelSession(
-        model=model,
-        backend=backend,
-        device=device,
-        dtype=dtype,
-        quantize=quantize,
-        reporter=reporter,
-        video_cache=video_cache,
-    )
+    session = open_model(model, reporter)
     return analyze_video(session, video_path, prompt, system, sampling, generation, on_token)

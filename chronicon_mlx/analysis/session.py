@@ -23,11 +23,11 @@ from ..errors import BackendError, ChroniconError, ModelError, ResourceError, fi
 from ..model import memory
 from ..model.prompt import load_chat_template
 from ..model.resolver import ModelRef, resolve
-from ..options import choices
-from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Quantize
+from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, Quantize
 from ..progress import NullReporter, Reporter, spell
 from .result import Fallback, ModelInfo
 from .runlog import RunLog
+from .spec import SessionSpec
 from .videocache import VideoCache
 
 _Session = TypeVar("_Session", bound="ModelSession")
@@ -83,56 +83,56 @@ class _Need:
 class ModelSession:
     """Resolves a model now and loads it once, on first use, for every task that shares it.
 
-    With `backend="auto"` the backends are tried best first (see backends.candidates); one
-    that is not installed or fails to load is skipped with a note and recorded as a
-    fallback. `quantize="auto"` quantizes only a model that fits in memory no other way.
-    With a `video_cache`, a video's frames, their features and its prefilled prompt are
+    `spec` says how it runs (a string: the model, with every other setting at its
+    default). With the backend "auto" the backends are tried best first (see
+    backends.candidates); one that is not installed or fails to load is skipped with a note
+    and recorded as a fallback. The quantization "auto" quantizes only a model that fits in
+    memory no other way. With a `video_cache` (or the spec's `cache_gb` above 0: the cache
+    in its usual folder), a video's frames, their features and its prefilled prompt are
     kept on disk, and a later run on the same video skips decoding, vision and prefill.
     """
 
     def __init__(
         self,
-        model: str | ModelRef = DEFAULT_MODEL,
-        backend: str | Backend = "auto",
-        device: str = "auto",
-        dtype: str = "auto",
-        quantize: Quantize | None = "auto",
+        spec: SessionSpec | str | None = None,
+        *,
         reporter: Reporter | None = None,
-        allow_download: bool = True,
         video_cache: VideoCache | None = None,
+        ready: Backend | None = None,
     ) -> None:
-        quantize = "auto" if quantize is None else quantize
-        choices.check_choice(quantize, choices.QUANTIZE, "quantization")
+        spec = SessionSpec(spec) if isinstance(spec, str) else spec or SessionSpec()
+        self.spec = spec
         self.reporter: Reporter = reporter or NullReporter()
-        self.requested_model = model if isinstance(model, str) else str(model.path)
-        self.dtype = dtype
-        self.quantize: Quantize = quantize
-        self.allow_download = allow_download
+        self.requested_model = spec.model
+        self.dtype: str = spec.dtype
+        self.quantize: Quantize = spec.quantize
+        self.allow_download = spec.allow_download
+        if video_cache is None and spec.cache_gb > 0:
+            video_cache = VideoCache.default(spec.cache_gb)
         self.video_cache = video_cache
         self._loaded: LoadedModel | None = None
-        if isinstance(backend, str):
-            self.explicit = backend != "auto"
-            self.candidates: list[Candidate] = _installed(candidates(backend, device))
+        if ready is None:
+            self.explicit = spec.backend != "auto"
+            self.candidates: list[Candidate] = _installed(candidates(spec.backend, spec.device))
         else:
-            self.candidates = [Candidate(backend.info.name, backend.info.device)]
+            self.candidates = [Candidate(ready.info.name, ready.info.device)]
             self.explicit = True
-        self.model: ModelRef = (
-            model if isinstance(model, ModelRef) else self._resolve(self.candidates[0])
-        )
-        if not isinstance(backend, str):
+        self.model: ModelRef = self._resolve(self.candidates[0])
+        if ready is not None:
             template = load_chat_template(self.model.path)
-            self._loaded = LoadedModel(backend, self.model, template, None, (), (), 0.0)
+            self._loaded = LoadedModel(ready, self.model, template, None, (), (), 0.0)
 
     @classmethod
     def from_backend(
         cls: type[_Session],
         backend: Backend,
-        model: str | ModelRef,
+        model: str,
         reporter: Reporter | None = None,
     ) -> _Session:
         """A session around a backend that is ready to answer (loaded already, or one that
-        needs no loading, such as a scripted backend in tests)."""
-        return cls(model=model, backend=backend, reporter=reporter, allow_download=False)
+        needs no loading, such as `testing.ScriptedBackend`)."""
+        spec = SessionSpec(model=model, allow_download=False)
+        return cls(spec, reporter=reporter, ready=backend)
 
     @property
     def is_loaded(self) -> bool:

@@ -11,8 +11,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
+from ..analysis.spec import SessionSpec
 from ..errors import ChroniconError, UsageError, VideoError
 from ..options.choices import Sort
 
@@ -21,38 +22,8 @@ if TYPE_CHECKING:
     from ..analysis.session import ModelSession
     from ..highlight.params import HighlightsConfig
     from ..options.profiles import Profile
-    from ..progress import Reporter
 
 Status = Literal["ok", "failed"]
-_Session = TypeVar("_Session", bound="ModelSession")
-
-
-@dataclass(frozen=True)
-class SessionSpec:
-    """How a worker opens its model session (the flags, resolved on the driver)."""
-
-    model: str
-    backend: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    quantize: str = "auto"
-    cache_gb: float = 0.0
-
-    def open(self, kind: type[_Session], reporter: Reporter | None = None) -> _Session:
-        """A session of `kind` with these settings (loading happens on first use), keeping
-        videos in the video cache when `cache_gb` is above 0."""
-        from ..analysis.videocache import VideoCache
-
-        cache = VideoCache.default(self.cache_gb) if self.cache_gb > 0 else None
-        return kind(
-            model=self.model,
-            backend=self.backend,
-            device=self.device,
-            dtype=self.dtype,
-            quantize=self.quantize,  # type: ignore[arg-type]
-            reporter=reporter,
-            video_cache=cache,
-        )
 
 
 @dataclass(frozen=True)
@@ -88,6 +59,7 @@ def digest(job: AnalyzeJob | HighlightsJob, video: Path) -> str:
     answer) and of the video file (path, size, modification time)."""
     parts: dict[str, Any] = dataclasses.asdict(job)
     parts["session"].pop("cache_gb")
+    parts["session"].pop("allow_download")
     parts.update(video=str(video.absolute()), stamp=video_stamp(video))
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]

@@ -185,7 +185,7 @@ class _Worker:
         self.session: ModelSession | None = None
         self.broken: ChroniconError | None = None
         try:
-            self.session = job.session.open(job.session_kind())
+            self.session = job.session_kind()(job.session)
         except ChroniconError as error:
             self.broken = error
 

@@ -20,7 +20,7 @@ from .render import RichReporter, line, print_error
 
 if TYPE_CHECKING:
     from ..analysis.session import ModelSession
-    from ..archive.jobs import SessionSpec
+    from ..analysis.spec import SessionSpec
 
 _Session = TypeVar("_Session", bound="ModelSession")
 
@@ -113,7 +113,7 @@ def open_session(
     """A model session from the flags, falling back to the config file and built-ins; with
     `cache`, one that keeps videos in the video cache (unless its size is set to 0)."""
     spec = session_spec(settings, model, backend, device, dtype, quantize, cache)
-    return spec.open(kind, reporter)
+    return kind(spec, reporter=reporter)
 
 
 def session_spec(
@@ -127,7 +127,7 @@ def session_spec(
 ) -> SessionSpec:
     """The session settings from the flags, the config file and the built-ins (a model
     folder made absolute, so that workers elsewhere find it too)."""
-    from ..archive.jobs import SessionSpec
+    from ..analysis.spec import SessionSpec
     from ..model.resolver import looks_like_path
 
     chosen = str(userconfig.resolve(model, "model", settings))
@@ -138,7 +138,7 @@ def session_spec(
         backend=userconfig.resolve(backend, "backend", settings),
         device=userconfig.resolve(device, "device", settings),
         dtype=userconfig.resolve(dtype, "dtype", settings),
-        quantize=quantize or "auto",
+        quantize=cast(choices.Quantize, quantize or "auto"),
         cache_gb=float(settings["cache_gb"]) if cache else 0.0,
     )
 

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..analysis.analyze import open_model
 from ..analysis.result import ModelInfo
 from ..analysis.runlog import RunLog
 from ..analysis.session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
+from ..analysis.spec import SessionSpec
 from ..errors import VideoError, field
 from ..files import folder_lock
 from ..media.decode import Frame, decoder_for, iter_windows, sample
@@ -23,7 +25,6 @@ from ..media.probe import VideoInfo
 from ..model.context import check_fits, check_user_text
 from ..model.prompt import build_prompt, load_chat_template
 from ..options import choices
-from ..options.choices import Quantize
 from ..options.profiles import Profile, get
 from ..progress import Reporter
 from . import ranking, resume, scoring
@@ -288,7 +289,7 @@ def highlights(
     video_path: str | Path,
     *,
     profile: str = choices.DEFAULT_PROFILE,
-    model: str = choices.DEFAULT_MODEL,
+    model: str | SessionSpec | ModelSession = choices.DEFAULT_MODEL,
     window_s: float | None = None,
     overlap_s: float | None = None,
     frames_per_window: int | None = None,
@@ -297,16 +298,13 @@ def highlights(
     min_significance: int = choices.DEFAULT_MIN_SIGNIFICANCE,
     max_highlights: int = choices.DEFAULT_MAX_HIGHLIGHTS,
     output_dir: str | Path | None = None,
-    backend: str = "auto",
-    device: str = "auto",
-    dtype: str = "auto",
-    quantize: Quantize = "auto",
     reporter: Reporter | None = None,
 ) -> HighlightsResult:
     """Find the ranked highlights of one video (nothing is printed).
 
-    Window settings default to the profile's. With `output_dir`, finished windows are
-    checkpointed there (a rerun resumes) and window thumbnails are written beside them.
+    Window settings default to the profile's. `model` is as for `analyze` (a name, a
+    `SessionSpec` or an open session). With `output_dir`, finished windows are checkpointed
+    there (a rerun resumes) and window thumbnails are written beside them.
     """
     chosen = get(profile)
     config = HighlightsConfig.for_profile(
@@ -319,15 +317,7 @@ def highlights(
         min_significance=min_significance,
         max_highlights=max_highlights,
     )
-    session = ModelSession(
-        model=model,
-        backend=backend,
-        device=device,
-        dtype=dtype,
-        quantize=quantize,
-        reporter=reporter,
-    )
-    finder = HighlightFinder(session, chosen)
+    finder = HighlightFinder(open_model(model, reporter), chosen)
     if output_dir is None:
         return finder.run(video_path, config)
     folder = Path(output_dir).expanduser()

@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..files import atomic_write_text
 from .bench import BENCH_PROMPT, BenchConfig
@@ -17,19 +17,22 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     from ..analysis.analyze import analyze_video
     from ..analysis.params import GenerationConfig, SamplingConfig
     from ..analysis.session import ModelSession
+    from ..analysis.spec import SessionSpec
+    from ..options.choices import BackendName, Device, Dtype
 
     config = BenchConfig(**job["config"])
     started = time.perf_counter()
     if config.decode == "generate":
         session, loading = _generate_session(config, job["model"])
     else:
-        session = ModelSession(
+        spec = SessionSpec(
             model=job["model"],
-            backend=config.backend,
-            device=config.device,
-            dtype=config.dtype,
+            backend=cast(BackendName, config.backend),
+            device=cast(Device, config.device),
+            dtype=cast(Dtype, config.dtype),
             allow_download=False,
         )
+        session = ModelSession(spec)
         loading = {}
     result = analyze_video(
         session,
@@ -75,7 +78,7 @@ def _generate_session(config: BenchConfig, model: str) -> tuple[Any, dict[str, f
     ref = resolve(model, allow_download=False)
     backend.load(ref)
     loaded = time.perf_counter()
-    session = ModelSession.from_backend(backend, ref)
+    session = ModelSession.from_backend(backend, str(ref.path))
     return session, {"import": imported - start, "load": loaded - imported}
 
 

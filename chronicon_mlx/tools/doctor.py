@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .. import machine as host
 
@@ -164,12 +164,14 @@ def self_tests(folder: Path) -> Iterator[Check]:
     from ..analysis.analyze import analyze_video
     from ..analysis.params import GenerationConfig, SamplingConfig
     from ..analysis.session import ModelSession
+    from ..analysis.spec import SessionSpec
     from ..backends import BACKENDS, missing_modules
     from ..errors import ChroniconError
     from ..media.decode import sample
     from ..media.probe import probe
     from ..media.synthetic import write_sample_video
     from ..model.random_weights import cached_checkpoint
+    from ..options.choices import BackendName
 
     clip = write_sample_video(folder / "doctor.mp4", seconds=2, fps=10, size=(160, 96))
     try:
@@ -189,7 +191,10 @@ def self_tests(folder: Path) -> Iterator[Check]:
             continue
         start = time.perf_counter()
         try:
-            session = ModelSession(model=str(model), backend=name, allow_download=False)
+            settings = SessionSpec(
+                str(model), backend=cast(BackendName, name), allow_download=False
+            )
+            session = ModelSession(settings)
             sampling, generation = SamplingConfig(frames=2), GenerationConfig(max_tokens=4)
             result = analyze_video(session, clip, "What moves?", None, sampling, generation)
         except ChroniconError as exc:

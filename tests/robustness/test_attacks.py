@@ -552,11 +552,12 @@ def test_a_container_that_lies_about_its_length(
 def test_prompts_that_cannot_fit_or_hold_special_tokens(
     runner: CliRunner, tiny_model: Path, ball_clip: Path
 ) -> None:
-    from chronicon_mlx import UsageError, analyze
+    from chronicon_mlx import SessionSpec, UsageError, analyze
 
     start = time.perf_counter()
     with pytest.raises(UsageError, match=r"the prompt is [\d,]+ tokens .* reads at most 8,192"):
-        analyze(ball_clip, "word " * 200_000, model=str(tiny_model), backend="mlx")
+        spec = SessionSpec(str(tiny_model), backend="mlx")
+        analyze(ball_clip, "word " * 200_000, model=spec)
     assert time.perf_counter() - start < 60
     for option in ("-p", "-s"):
         result = runner.invoke(
