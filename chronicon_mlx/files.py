@@ -89,10 +89,13 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> Path:
+def atomic_write_bytes(
+    path: Path, data: bytes, durable: bool = True, mode: int | None = None
+) -> Path:
     """Write `data` to `path` so readers see the old file or the new one, never a part
-    (`durable`: on disk before it replaces the old one, not only in the page cache)."""
-    with _written_temp(path, data, durable) as tmp:
+    (`durable`: on disk before it replaces the old one, not only in the page cache; `mode`:
+    the file's permissions, else those the umask gives)."""
+    with _written_temp(path, data, durable, mode) as tmp:
         os.replace(tmp, path)
     return path
 
@@ -114,17 +117,19 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
 
 
 @contextlib.contextmanager
-def _written_temp(path: Path, data: bytes, durable: bool = True) -> Iterator[str]:
-    """A temporary file beside `path` holding `data` (flushed to disk when `durable`);
-    removed afterwards
-    (whatever the body did with it). Any OSError becomes an OutputError naming `path`."""
+def _written_temp(
+    path: Path, data: bytes, durable: bool = True, mode: int | None = None
+) -> Iterator[str]:
+    """A temporary file beside `path` holding `data` (flushed to disk when `durable`, with
+    `mode` or the umask's permissions); removed afterwards (whatever the body did with
+    it). Any OSError becomes an OutputError naming `path`."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint=_NO_SAVE) from exc
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

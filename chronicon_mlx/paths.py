@@ -40,3 +40,37 @@ def video_cache_dir() -> Path:
     in the cache folder)."""
     env = os.environ.get("CHRONICON_VIDEO_CACHE")
     return Path(env).expanduser() if env else cache_root() / "videos"
+
+
+def private_folder(folder: Path, what: str) -> Path:
+    """`folder`, made (owner-only) when missing; an OutputError naming `what` when it is
+    not a folder, or another user's, or any user may write into it (they could plant
+    entries)."""
+    import stat
+
+    from .errors import OutputError
+
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = folder.stat()
+    except FileExistsError:
+        info = None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot make {what} {folder}: {exc.strerror or exc}",
+            hint="choose another folder with CHRONICON_CACHE",
+        ) from exc
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        raise OutputError(
+            f"{what} {folder} is not a folder",
+            hint="remove that file, or choose another folder with CHRONICON_CACHE",
+        )
+    foreign = hasattr(os, "getuid") and info.st_uid != os.getuid()
+    if foreign or info.st_mode & stat.S_IWOTH:
+        whose = "belongs to another user" if foreign else "can be written by any user"
+        raise OutputError(
+            f"{what} {folder} {whose}, who could plant entries in it",
+            hint=f"make it yours alone (chown, then chmod 700 {folder}), or choose another"
+            " folder with CHRONICON_CACHE",
+        )
+    return folder

@@ -89,7 +89,7 @@ def test_the_key_is_the_content_not_the_name(
     )
     result = fewer.analyze(ball_clip, "What moves?", None, SamplingConfig(frames=3), GENERATION)
     assert HIT not in result.notes  # another frame plan is another entry
-    assert len(_entries(cache.root)) == 2 and len(list(cache.root.iterdir())) == 6
+    assert len(_entries(cache.root)) == 2 and len(list(cache.root.glob("*.safetensors"))) == 6
 
 
 def _damage_data(path: Path) -> None:
@@ -199,7 +199,7 @@ def test_cache_flags_settings_and_commands(
 ) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     _analyze(runner, ball_clip, "--no-cache")
-    assert list(video_cache.iterdir()) == []
+    assert list(video_cache.glob("*.safetensors")) == []
     first = _analyze(runner, ball_clip)
     assert len(list(video_cache.glob("*.safetensors"))) == 2
     second = _analyze(runner, ball_clip)
@@ -209,16 +209,16 @@ def test_cache_flags_settings_and_commands(
     info = runner.invoke(app, ["cache", "info", "--json"])
     data = json.loads(info.stdout)
     assert data["entries"] == 2 and data["path"] == str(video_cache)
-    assert data["bytes"] == sum(p.stat().st_size for p in video_cache.iterdir())
+    assert data["bytes"] == sum(p.stat().st_size for p in video_cache.glob("*.safetensors"))
     shown = runner.invoke(app, ["cache", "info"])
     assert f"folder:  {video_cache}" in shown.stdout and "2 entries" in shown.stdout
     cleared = runner.invoke(app, ["cache", "clear"])
     assert cleared.exit_code == 0 and cleared.stdout.startswith("removed 2 entries")
-    assert list(video_cache.iterdir()) == []
+    assert list(video_cache.glob("*.safetensors")) == []
     (tmp_path / "config" / "chronicon-mlx").mkdir(parents=True)
     (tmp_path / "config" / "chronicon-mlx" / "config.toml").write_text("cache_gb = 0\n")
     _analyze(runner, ball_clip)
-    assert list(video_cache.iterdir()) == []
+    assert list(video_cache.glob("*.safetensors")) == []
     (tmp_path / "config" / "chronicon-mlx" / "config.toml").write_text("cache_gb = -1\n")
     refused = runner.invoke(app, ["cache", "info"])
     assert refused.exit_code == 2 and "'cache_gb' must be a number from 0" in refused.output

@@ -4,13 +4,14 @@ and both written after the first answer when they were missing."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..backends.base import BackendInfo, GenerationRequest, Reusable
+from ..backends.base import CacheIdentity, GenerationRequest, Reusable
 from ..media.decode import Frame
 from .frames import PlannedVideo, SampledVideo, cached_video
 from .params import SamplingConfig
@@ -51,25 +52,26 @@ class CachedVideo:
         if cache is None or not isinstance(backend, Reusable):
             return None
         with run.stage("cache"):
-            key = cache.frames_key(planned, seek, loaded.model, loaded.backend.info)
+            identity = CacheIdentity.of(loaded.backend.info, loaded.quantization)
+            key = cache.frames_key(planned, seek, loaded.model, identity)
         return cls(cache, backend, key, run)
 
     @staticmethod
     def complete(
         cache: VideoCache,
         model: ModelRef,
-        info: BackendInfo,
+        identity: CacheIdentity,
         planned: PlannedVideo,
         seek: str,
         prefix: Callable[[list[float]], str],
         run: RunLog,
     ) -> bool:
         """Whether the cache holds this video's frames with their features and the prefix
-        `prefix(frame times)` prefilled, for `model` on the backend `info` names."""
+        `prefix(frame times)` prefilled, for `model` on a backend of this `identity`."""
         with run.stage("cache"):
-            key = cache.frames_key(planned, seek, model, info)
+            key = cache.frames_key(planned, seek, model, identity)
             entry = cache.read_frames(key, run.note)
-            if entry is None:
+            if entry is None or _misfit(entry, planned) is not None:
                 return False
             times = [time for _, time in entry.frames]
             return cache.holds("prefix", cache.prefix_key(key, prefix(times)))
@@ -86,10 +88,10 @@ class CachedVideo:
         return cached_video(planned, sampling, frames, entry.keys, self.run)
 
     def _fits(self, entry: CachedFrames, planned: PlannedVideo) -> bool:
-        wanted = set(planned.indices)
         try:
-            if not {index for index, _ in entry.frames} <= wanted:
-                raise ValueError("frames outside the plan")
+            misfit = _misfit(entry, planned)
+            if misfit is not None:
+                raise ValueError(misfit)
             self.backend.import_features(entry.keys, entry.features)
         except ValueError as error:
             self.run.note(f"ignored a video cache entry ({error}); building it again")
@@ -134,3 +136,14 @@ class CachedVideo:
                     key = self.cache.prefix_key(self.key, request.prefix)
                     self.cache.write_prefix(key, state, self.run.note)
                     self.have_prefix = True
+
+
+def _misfit(entry: CachedFrames, planned: PlannedVideo) -> str | None:
+    """Why a frames entry does not fit the planned video (None: it does): every frame must
+    be a planned one, at a time inside the video."""
+    if not {index for index, _ in entry.frames} <= set(planned.indices):
+        return "frames outside the plan"
+    end = planned.info.duration_s + 1.0
+    if not all(math.isfinite(t) and 0.0 <= t <= end for _, t in entry.frames):
+        return "frame times outside the video"
+    return None

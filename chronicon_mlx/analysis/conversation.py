@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import BackendInfo, GenerationOutput, GenerationRequest
+from ..backends import GenerationOutput, GenerationRequest
+from ..backends.base import CacheIdentity
 from ..errors import UsageError
 from ..model.context import check_fits, check_user_text
 from ..model.prompt import (
@@ -81,9 +82,9 @@ class VideoChat:
         def prefix(times: list[float]) -> str:
             return video_prefix(template, times, planned.info.duration_s, system)
 
-        def cached(model: ModelRef, info: BackendInfo) -> bool:
+        def cached(model: ModelRef, identity: CacheIdentity) -> bool:
             assert cache is not None
-            return CachedVideo.complete(cache, model, info, planned, sampling.seek, prefix, run)
+            return CachedVideo.complete(cache, model, identity, planned, sampling.seek, prefix, run)
 
         loaded = session.load_stage(
             run, count, generation.max_tokens, counted, cached if cache is not None else None

@@ -164,7 +164,7 @@ class AnalysisResult:
     @property
     def backend_details(self) -> dict[str, str]:
         """Library versions, BLAS and other backend facts."""
-        return dict(self.backend_info.details)
+        return self.backend_info.described
 
     @property
     def quantization(self) -> str | None:
@@ -234,7 +234,7 @@ class AnalysisResult:
             "backend": self.backend_info.name,
             "device": self.backend_info.device,
             "dtype": self.backend_info.dtype,
-            "backend_details": dict(self.backend_info.details),
+            "backend_details": self.backend_info.described,
             "quantization": self.model.quantization,
             "fallbacks": [dict(f) for f in self.model.fallbacks],
             "inference_parameters": self._parameters(),

@@ -11,14 +11,13 @@ from typing import TypeVar
 from ..backends import (
     BACKENDS,
     Backend,
-    BackendInfo,
     Candidate,
     candidates,
     create,
     import_libraries,
     missing_modules,
 )
-from ..backends.base import TextOnly
+from ..backends.base import CacheIdentity, TextOnly
 from ..errors import BackendError, ChroniconError, ModelError, ResourceError, field
 from ..model import memory
 from ..model.prompt import load_chat_template
@@ -31,7 +30,7 @@ from .spec import SessionSpec
 from .videocache import VideoCache
 
 _Session = TypeVar("_Session", bound="ModelSession")
-Cached = Callable[[ModelRef, BackendInfo], bool]
+Cached = Callable[[ModelRef, CacheIdentity], bool]
 """Whether the video cache holds all that a run needs of its video for a model on a
 backend (frames, features and the prefilled prefix)."""
 RANDOM_WEIGHTS_NOTE = (
@@ -244,7 +243,9 @@ class ModelSession:
         backend can (None: load it whole)."""
         if cached is None or not isinstance(backend, TextOnly):
             return None
-        if not backend.text_only_possible(model, quantization) or not cached(model, backend.info):
+        if not backend.text_only_possible(model, quantization):
+            return None
+        if not cached(model, CacheIdentity.of(backend.info, quantization)):
             return None
         try:
             return backend.load_text(model)

@@ -3,22 +3,27 @@
 Two kinds of entry, one safetensors file each:
 
 - *frames*: every sampled frame's vision features, index, time and content key; keyed by
-  the video's content (its size and bytes sampled across it), the frame plan and size, the
-  model's files, the backend, device, dtype and library versions;
+  the video's content (a digest of every byte), the frame plan and size, the model's files
+  (a digest of every byte of each), and the backend's `CacheIdentity` (backend, device,
+  dtype, quantization, and the library versions and kernels that compute);
 - *prefix*: the KV cache of the prompt up to the first question (system prompt and frames);
   keyed by the frames entry's key and the prefix text.
 
 Each file carries the format's version, its own key and a checksum of its tensors: one that
 does not match (damaged, foreign, written by another version) is ignored, removed and
 rebuilt. The folder is kept under a size limit by dropping the least recently used files.
+The folder is private (0700, its files 0600), and the cache only ever removes or replaces
+files named as it names its entries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,48 +35,28 @@ from .. import paths
 from ..backends.reuse import PrefixState
 from ..errors import OutputError
 from ..files import atomic_write_bytes
+from ..media.digest import file_digest
+from ..model.fingerprint import fingerprint
+from ..paths import private_folder
 
 if TYPE_CHECKING:
-    from ..backends.base import BackendInfo
+    from ..backends.base import CacheIdentity
     from ..model.resolver import ModelRef
     from .frames import PlannedVideo
 
 FORMAT = "chronicon-video-cache"
-VERSION = "1"
+VERSION = "2"
 DEFAULT_LIMIT_GB = 4.0
-SAMPLE_BLOCKS = 32
-BLOCK = 64 * 1024
+DIGESTS = "digests"
 SUFFIX = ".safetensors"
 Note = Callable[[str], None]
 Array = np.ndarray[Any, Any]
 Entry = tuple[dict[str, Array], dict[str, str]]
 
 
-def content_digest(path: Path) -> str:
-    """A fast digest of a file's content: its size and `SAMPLE_BLOCKS` blocks spread over it
-    (the whole file when it is small)."""
-    size = path.stat().st_size
-    digest = hashlib.blake2b(str(size).encode(), digest_size=16)
-    with path.open("rb") as handle:
-        if size <= SAMPLE_BLOCKS * BLOCK:
-            digest.update(handle.read())
-        else:
-            step = (size - BLOCK) // (SAMPLE_BLOCKS - 1)
-            for n in range(SAMPLE_BLOCKS):
-                handle.seek(n * step)
-                digest.update(handle.read(BLOCK))
-    return digest.hexdigest()
-
-
-def model_fingerprint(model: ModelRef) -> str:
-    """What identifies a checkpoint's weights: its folder, config and weight files (name,
-    size, modification time)."""
-    digest = hashlib.blake2b(str(model.path.resolve()).encode(), digest_size=16)
-    digest.update(json.dumps(model.config, sort_keys=True).encode())
-    for file in sorted(model.path.glob("*.safetensors")):
-        stat = file.stat()
-        digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return digest.hexdigest()
+def content_digest(path: Path, memo: Path | None = None) -> str:
+    """A digest of every byte of a video (remembered in `memo` per file state)."""
+    return file_digest(path, memo)
 
 
 def _digest(*parts: object) -> str:
@@ -111,8 +96,9 @@ class VideoCache:
     """Video cache entries under `root`, at most `limit_bytes` in all."""
 
     def __init__(self, root: Path, limit_bytes: int) -> None:
-        self.root = root
+        self.root = private_folder(root, "the video cache folder")
         self.limit_bytes = limit_bytes
+        self.memo = self.root / DIGESTS
 
     @classmethod
     def default(cls, limit_gb: float = DEFAULT_LIMIT_GB) -> VideoCache:
@@ -120,22 +106,13 @@ class VideoCache:
         return cls(paths.video_cache_dir(), int(limit_gb * 1e9))
 
     def frames_key(
-        self, planned: PlannedVideo, seek: str, model: ModelRef, backend: BackendInfo
+        self, planned: PlannedVideo, seek: str, model: ModelRef, identity: CacheIdentity
     ) -> str:
-        """The frames entry's key for a planned video on a loaded model."""
-        return _digest(
-            "frames",
-            VERSION,
-            content_digest(planned.info.path),
-            planned.indices,
-            planned.resize,
-            seek,
-            model_fingerprint(model),
-            backend.name,
-            backend.device,
-            backend.dtype,
-            sorted(backend.details.items()),
-        )
+        """The frames entry's key for a planned video on a backend with this identity."""
+        video = content_digest(planned.info.path, self.memo)
+        files = fingerprint(model.path, self.memo)
+        plan = [planned.indices, planned.resize, seek]
+        return _digest("frames", VERSION, video, plan, files, dataclasses.astuple(identity))
 
     @staticmethod
     def prefix_key(frames_key: str, prefix: str) -> str:
@@ -197,9 +174,11 @@ class VideoCache:
         return self._path(kind, key).is_file()
 
     def forget(self, kind: str, key: str) -> None:
-        """Remove one entry (one whose content the model refused)."""
-        with contextlib.suppress(OSError):
-            self._path(kind, key).unlink()
+        """Remove one entry (one whose content the model refused), when the cache wrote it."""
+        path = self._path(kind, key)
+        if _written_here(path):
+            with contextlib.suppress(OSError):
+                path.unlink()
 
     def info(self) -> CacheInfo:
         """What the cache holds now."""
@@ -207,23 +186,29 @@ class VideoCache:
         return CacheInfo(self.root, len(files), sum(size for _, size, _ in files), self.limit_bytes)
 
     def clear(self) -> CacheInfo:
-        """Remove every entry; return what was removed."""
+        """Remove every entry the cache wrote (and the digests it remembers); return what
+        was removed. Any other file in the folder stays."""
         removed = self.info()
         for path, _, _ in self._files():
             with contextlib.suppress(OSError):
                 path.unlink()
+        for path in self.memo.glob("*") if self.memo.is_dir() else []:
+            if _MEMO_NAME.fullmatch(path.name) and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.unlink()
         return removed
 
     def _path(self, kind: str, key: str) -> Path:
         return self.root / f"{kind}-{key}{SUFFIX}"
 
     def _files(self) -> list[tuple[Path, int, float]]:
+        """The entries the cache wrote: (path, size, last use)."""
         found = []
         for kind in ("frames", "prefix"):
             for path in self.root.glob(f"{kind}-*{SUFFIX}"):
                 with contextlib.suppress(OSError):
                     stat = path.lstat()
-                    if path.is_file() and not path.is_symlink():
+                    if _written_here(path):
                         found.append((path, stat.st_size, stat.st_mtime))
         return found
 
@@ -242,14 +227,9 @@ class VideoCache:
         except (OSError, SafetensorError, ValueError) as exc:
             self._reject(kind, key, f"it is damaged ({type(exc).__name__})", note)
             return None
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            self._reject(kind, key, "it was written by another version", note)
-            return None
-        if meta.get("key") != key or meta.get("kind") != kind:
-            self._reject(kind, key, "it belongs to another video or model", note)
-            return None
-        if meta.get("checksum") != _checksum(tensors):
-            self._reject(kind, key, "its checksum does not match", note)
+        problem = _problem(kind, key, meta, tensors)
+        if problem is not None:
+            self._reject(kind, key, problem, note)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # the least recently used go first
@@ -269,14 +249,18 @@ class VideoCache:
             **meta,
         }
         data = save({name: np.ascontiguousarray(a) for name, a in tensors.items()}, header)
+        path = self._path(kind, key)
         if len(data) > self.limit_bytes:
             return
+        if (path.exists() or path.is_symlink()) and not _written_here(path):
+            note(f"the video cache was not updated: {path} is not one of its entries")
+            return
         try:
-            atomic_write_bytes(self._path(kind, key), data, durable=False)
+            atomic_write_bytes(path, data, durable=False, mode=0o600)
         except OutputError as error:
             note(f"the video cache was not updated: {error.message}")
             return
-        self._trim(keep=self._path(kind, key))
+        self._trim(keep=path)
 
     def _trim(self, keep: Path) -> None:
         """Drop the least recently used entries until the cache fits its limit."""
@@ -294,3 +278,27 @@ class VideoCache:
     def _reject(self, kind: str, key: str, reason: str, note: Note) -> None:
         note(f"ignored a video cache entry ({reason}); building it again")
         self.forget(kind, key)
+
+
+_MEMO_NAME = re.compile("[0-9a-f]{32}")
+_ENTRY_NAME = re.compile(f"(frames|prefix)-[0-9a-f]{{40}}{re.escape(SUFFIX)}")
+
+
+def _problem(kind: str, key: str, meta: dict[str, str], tensors: dict[str, Array]) -> str | None:
+    """Why an entry read back cannot be used (None: it can)."""
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        return "it was written by another version"
+    if meta.get("key") != key or meta.get("kind") != kind:
+        return "it belongs to another video or model"
+    if meta.get("checksum") != _checksum(tensors):
+        return "its checksum does not match"
+    if not all(np.isfinite(array).all() for array in tensors.values() if array.dtype.kind == "f"):
+        return "it holds numbers that are not finite"
+    return None
+
+
+def _written_here(path: Path) -> bool:
+    """Whether `path` is an entry of this cache: a regular file (not a link) named as only
+    the cache names its entries, by kind and a 160-bit key (any other file in the folder is
+    someone else's, and stays)."""
+    return bool(_ENTRY_NAME.fullmatch(path.name)) and path.is_file() and not path.is_symlink()

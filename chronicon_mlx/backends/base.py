@@ -100,12 +100,40 @@ class GenerationOutput:
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """Which backend ran, on which device and in which dtype."""
+    """Which backend ran, on which device and in which dtype.
+
+    `numerics`: what else changes the numbers it computes (the versions of the libraries
+    that compute, kernel choices); `details`: diagnostics for the record that do not.
+    """
 
     name: str
     device: str
     dtype: str
     details: dict[str, str] = field(default_factory=dict)
+    numerics: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def described(self) -> dict[str, str]:
+        """Everything the record says about the backend: numerics and diagnostics."""
+        return {**self.numerics, **self.details}
+
+
+@dataclass(frozen=True)
+class CacheIdentity:
+    """What the state a backend keeps (frame features, a prefix's KV cache) depends on
+    besides the model's files and the video: the video cache's key holds exactly this."""
+
+    backend: str
+    device: str
+    dtype: str
+    quantization: str
+    numerics: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, info: BackendInfo, quantization: str | None) -> CacheIdentity:
+        """The identity of a backend loaded with `quantization` (None: full precision)."""
+        numerics = tuple(sorted(info.numerics.items()))
+        return cls(info.name, info.device, info.dtype, quantization or "none", numerics)
 
 
 class Backend(Protocol):

@@ -50,7 +50,7 @@ class MLXBackend(KeptState):
             name="mlx",
             device=device,
             dtype=dtype,
-            details={
+            numerics={
                 "mlx": package_version("mlx"),
                 "mlx_vlm": package_version("mlx-vlm"),
                 "blas": blas_library,
@@ -99,7 +99,9 @@ class MLXBackend(KeptState):
             self._model.set_dtype(getattr(self._mx, self.info.dtype))
         else:
             dtype = first_dtype(self._model)
-            self.info = BackendInfo(self.info.name, self.info.device, dtype, self.info.details)
+            self.info = BackendInfo(
+                self.info.name, self.info.device, dtype, self.info.details, self.info.numerics
+            )
         embed = self._model.language_model.embed_tokens
         self._state_dtype = embed(self._mx.array([[0]])).dtype
         if self.info.device == "cpu":

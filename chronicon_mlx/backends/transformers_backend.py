@@ -68,13 +68,13 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
             name="transformers",
             device=resolved,
             dtype=chosen,
-            details={
+            numerics={
                 "torch": package_version("torch"),
                 "transformers": package_version("transformers"),
             },
         )
         if onednn_wanted(resolved, chosen):  # known before a load: the video cache's key
-            self.info.details["vision_kernels"] = "onednn"
+            self.info.numerics["vision_kernels"] = "onednn"
         self._model: Any = None
         self._tokenizer: Any = None
         self._image_processor: Any = None
@@ -130,7 +130,7 @@ class TransformersBackend(TextOnlyAnswers, KeptState):
         if "device_map" not in options:
             self._model.to(self.info.device)
         self._model.eval()
-        prepare_tower(self._model, self.info.details)
+        prepare_tower(self._model, self.info.numerics)
         use_video_pixel_path(self._image_processor, model)
         self._shape = model.shape
         self._image_token = int(self._model.config.image_token_id)

@@ -55,7 +55,7 @@ class ScriptedBackend:
         info: BackendInfo | None = None,
         numbers: ScriptedNumbers | None = None,
     ) -> None:
-        self.info = info or BackendInfo("scripted", "cpu", "float32", {"library": "1.0"})
+        self.info = info or BackendInfo("scripted", "cpu", "float32", numerics={"library": "1.0"})
         self.supports_json_schema = json_schema
         self.numbers = numbers or ScriptedNumbers()
         self._repeat = replies if isinstance(replies, str) else None
