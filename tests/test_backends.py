@@ -506,8 +506,8 @@ def test_onednn_vision_tower_equals_the_stock_tower(
         monkeypatch.setenv(torch_vision.ONEDNN_ENV, setting)
         assert torch_vision.onednn_wanted("cpu", "float32") is expected
         backend = create(Candidate("transformers", "cpu"))
-        assert ("vision_kernels" in backend.info.details) is expected
+        assert ("vision_kernels" in backend.info.numerics) is expected
         backend.load(resolve(str(tiny_model)))
-        assert backend.info.details.get("vision_kernels") == ("onednn" if expected else None)
+        assert backend.info.numerics.get("vision_kernels") == ("onednn" if expected else None)
         mlp = backend._model.model.vision_model.encoder.layers[0].mlp
         assert isinstance(mlp.forward, functools.partial) is expected
