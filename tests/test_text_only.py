@@ -65,13 +65,13 @@ def test_weights_read_from_the_checkpoint_equal_the_loaded_models(tiny_model: Pa
     ids = torch.randint(0, int(ref.config["text_config"]["vocab_size"]), (1, 40))
     with torch.inference_mode():
         reference = DynamicCache(config=model.config.get_text_config())
-        text_model(input_ids=ids[:, :30], use_cache=True, past_key_values=reference)
+        text_model(input_ids=ids[:, :30], use_cache=True, cache=reference)
         mine = torch_decode_step.StepCache(len(read.layers))
         theirs = torch_decode_step.StepCache(len(read.layers))
         for n, layer in enumerate(reference.layers):
             mine.update(layer.keys.clone(), layer.values.clone(), n)
             theirs.update(layer.keys.clone(), layer.values.clone(), n)
-        hidden = text_model(input_ids=ids[:, 30:], use_cache=True, past_key_values=reference)
+        hidden = text_model(input_ids=ids[:, 30:], use_cache=True, cache=reference)
         expected = model.lm_head(hidden.last_hidden_state[:, -1])
         prefilled = read.prefill(ids[0, 30:].tolist(), mine)
         assert mine.get_seq_length() == 40
