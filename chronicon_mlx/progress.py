@@ -1,7 +1,10 @@
-"""Progress reporting without printing: the core calls a Reporter, the CLI renders it."""
+"""Progress reporting without printing: the core calls a Reporter, the CLI renders it; the
+libraries the core runs on are kept from writing to the terminal themselves."""
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -63,3 +66,17 @@ def spell(reporter: Reporter, message: str) -> str:
     """`message` with its settings named the way `reporter`'s user names them."""
     names: Mapping[str, str] | None = getattr(reporter, "field_names", None)
     return render(message, names)
+
+
+def quiet_libraries() -> None:
+    """Keep the libraries' own log lines and loading bars out of the user's terminal (errors
+    still surface as exceptions; a model download still shows its progress). Set before
+    transformers is imported, its settings also silence what it logs at import."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()

@@ -338,3 +338,79 @@ def test_the_cuda_hint_never_suggests_cuda_again(monkeypatch: pytest.MonkeyPatch
     message, hint = caught.value.rendered(FLAGS)
     assert message.startswith("--device cuda was asked for")
     assert hint is not None and "--device cpu" in hint and "cuda" not in hint.split(":")[-1]
+
+
+_HIDE_TORCH = "import sys; sys.modules['torch'] = None\n"
+_RUN_CLI = "from chronicon_mlx.cli.app import main; sys.argv[0] = 'chronicon-mlx'; main()\n"
+OUR_STDERR = re.compile(r"^(note: |saved |error: |hint: |\d+/\d+ |$)")
+
+
+@pytest.mark.parametrize("torch", ["hidden", "installed"])
+def test_a_first_run_shows_no_library_warning(ball_clip: Path, tmp_path: Path, torch: str) -> None:
+    """The demo's first run in a fresh process and a fresh cache (the tiny checkpoint is
+    built, so transformers is imported): stderr holds only the tool's own lines. With torch
+    hidden, as in the demo's environment without torch, transformers would announce that
+    PyTorch was not found."""
+    env = dict(os.environ, CHRONICON_CACHE=str(tmp_path / "cache"))
+    env.pop("CHRONICON_DEBUG", None)
+    code = (_HIDE_TORCH if torch == "hidden" else "import sys\n") + _RUN_CLI
+    args = ["analyze", str(ball_clip), "--model", "tiny-random", "--frames", "2"]
+    args += ["--max-tokens", "4", "--output", str(tmp_path / "record.json")]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    foreign = [line for line in done.stderr.splitlines() if not OUR_STDERR.match(line)]
+    assert foreign == []
+    assert (tmp_path / "record.json").is_file() and "random weights" in done.stderr
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_help_lines_are_never_broken_mid_sentence(width: int) -> None:
+    """Each command's one-line help is one sentence ending in a full stop; at 120 columns it
+    fits on its line of the command list, at 80 its wrapped lines read back as it."""
+    from chronicon_mlx.cli.app import app as application
+
+    group = typer_main(application)
+    runner = CliRunner()
+    shown = runner.invoke(
+        application, ["--help"], terminal_width=width, env={"COLUMNS": str(width)}
+    )
+    assert shown.exit_code == 0
+    rows = _command_rows(shown.stdout)
+    for name, command in group.commands.items():
+        short = command.get_short_help_str(limit=1000)
+        assert "\n" not in (command.help or "").split("\n\n")[0], name
+        assert short.endswith("."), name
+        assert " ".join(rows[name]) == short, (name, rows[name])
+        if width >= 120:
+            assert len(rows[name]) == 1, (name, rows[name])
+
+
+def typer_main(application: Any) -> Any:
+    """The click group behind a Typer application."""
+    import typer.main
+
+    return typer.main.get_command(application)
+
+
+def _command_rows(text: str) -> dict[str, list[str]]:
+    """Each command's description lines in the help's command list."""
+    rows: dict[str, list[str]] = {}
+    inside, current = False, ""
+    for line in text.splitlines():
+        if "Commands" in line and line.lstrip().startswith("╭"):
+            inside = True
+            continue
+        if not inside:
+            continue
+        if line.lstrip().startswith("╰"):
+            break
+        body = line.strip().strip("│").rstrip()
+        name, _, rest = body.strip().partition(" ")
+        if body[:2].strip() and name:
+            current = name
+            rows[current] = [rest.strip()]
+        elif current:
+            rows[current].append(body.strip())
+    return rows

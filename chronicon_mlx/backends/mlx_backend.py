@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackendError
 from ..model.prompt import expand_images
 from ..model.shapes import ModelShape
+from ..progress import quiet_libraries
 from . import blas, mlx_vision
 from .base import (
     BackendInfo,
@@ -15,7 +16,6 @@ from .base import (
     GenerationRequest,
     TokenCallback,
     package_version,
-    quiet_libraries,
     use_video_pixel_path,
 )
 from .mlx_quantize import quantized_copy

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackendError
 from ..model.prompt import expand_images
 from ..model.shapes import ModelShape
+from ..progress import quiet_libraries
 from . import torch_decode_step as decode_step
 from .base import (
     BackendInfo,
@@ -20,7 +21,6 @@ from .base import (
     GenerationRequest,
     TokenCallback,
     package_version,
-    quiet_libraries,
     use_video_pixel_path,
 )
 from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFILL_CHUNK, PREFIX_CACHES, KeptState, Plan

@@ -12,6 +12,7 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED
+from ..progress import quiet_libraries
 from .analyze import analyze_command
 from .bench import bench_command
 from .cache import cache_app
@@ -33,6 +34,7 @@ class Commands(Group):
         """Run the command line; exit with its code (return it when not standalone)."""
         if not os.environ.get("CHRONICON_DEBUG"):
             warnings.simplefilter("ignore")
+            quiet_libraries()
         try:
             result = super().main(*args, **{**kwargs, "standalone_mode": False})
             code = result if isinstance(result, int) else 0

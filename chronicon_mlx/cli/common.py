@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,8 +26,23 @@ if TYPE_CHECKING:
 _Session = TypeVar("_Session", bound="ModelSession")
 
 
+def reflowed(text: str | None) -> str | None:
+    """Help text with each paragraph on one line (the help display wraps it to the
+    terminal's width; a docstring's own line breaks would stay as breaks mid-sentence)."""
+    if text is None:
+        return None
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(part.split()) for part in paragraphs)
+
+
 class _FlagHelp:
-    """--help is a flag: no value tag beside it in the help."""
+    """--help is a flag: no value tag beside it in the help; help paragraphs reflowed."""
+
+    help: str | None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help = reflowed(self.help)
 
     def get_help_option(self, ctx: Any) -> Any:
         """The help option, shown without a value tag."""

@@ -28,8 +28,12 @@ def doctor_command(
         metavar="",
     ),
 ) -> None:
-    """Check Python, libraries, accelerators, BLAS, memory, the model cache and the Hub, then
-    analyze a generated clip with a tiny offline model on every installed backend."""
+    """Check the libraries, accelerators, memory, model cache and Hub, then self-test.
+
+    Checks Python, the libraries, the accelerators, the BLAS, memory, the Hugging Face cache
+    and the Hub, then analyzes a generated clip with a tiny offline model on every installed
+    backend.
+    """
     from rich.console import Console
 
     console = stderr_console()

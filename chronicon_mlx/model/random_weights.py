@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..paths import cache_root
+from ..progress import quiet_libraries
 from .catalog import VOCAB_SIZE, find_spec
 from .prompt import SMOLVLM_CHAT_TEMPLATE as CHAT_TEMPLATE
 from .shapes import ModelShape
@@ -73,6 +74,8 @@ def build_tokenizer(out: Path, base_size: int, total_size: int) -> dict[str, int
     reserved added tokens fill the rest, so a random model can emit any id.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    quiet_libraries()
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE())
@@ -166,6 +169,7 @@ def _smolvlm_config(
     ids: dict[str, int],
 ) -> Any:
     """transformers' SmolVLMConfig for these sizes and special-token ids."""
+    quiet_libraries()
     from transformers import SmolVLMConfig
 
     return SmolVLMConfig(
