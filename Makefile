@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test browser report-shot demo test lint format clean bench bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -23,6 +23,13 @@ install-test: $(VENV)/.installed-test
 $(VENV)/.installed-test: $(VENV)/.installed
 	@echo "== adding the test tools, torch and transformers (the second backend)"
 	$(PIP) -e '.[test]'
+	@touch $@
+
+install-docs: $(VENV)/.installed-docs
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	@echo "== adding the documentation tools (mkdocs, its material theme, mkdocstrings)"
+	$(PIP) -e '.[docs]'
 	@touch $@
 
 demo: install
@@ -91,6 +98,10 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The documentation site, built strictly (a broken link or a missing page fails) into site/.
+docs: install-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
@@ -102,5 +113,5 @@ check-install: wheel
 	bash scripts/check_install.sh dist/*.whl
 
 clean:
-	rm -rf $(VENV) .cache demo results build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .cache demo results build dist site *.egg-info .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
