@@ -92,3 +92,12 @@ class OutputError(ChroniconError):
 
 class ResourceError(ChroniconError):
     """The machine does not have the memory the run needs."""
+
+
+EXIT_TERMINATED = 143
+EXIT_CLOSED_PIPE = 141
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM): it unwinds as Ctrl-C does, cleaning up on
+    the way, and says so (exit code 143)."""

@@ -198,3 +198,71 @@ def _lock(path: Path) -> int | None:
         if same:
             return fd
         os.close(fd)
+
+
+def _not_ours(path: Path, what: str) -> OutputError:
+    return OutputError(
+        f"{path} is {what}, where this tool keeps a file of its own",
+        hint="remove it (the tool never follows a link or reads from a pipe or a device there),"
+        f" or choose another {field('output')}",
+    )
+
+
+def open_own(path: Path, flags: int = os.O_RDONLY, mode: int = 0o644) -> int:
+    """Open a file the tool keeps in one of its folders: never through a symbolic link, and
+    never a FIFO, a device or a socket (opened without waiting, so a FIFO cannot hang the
+    run). An OutputError names what is there instead."""
+    import fcntl
+    import stat
+
+    safe = flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | os.O_NONBLOCK
+    try:
+        fd = os.open(path, safe, mode)
+    except OSError as exc:
+        if path.is_symlink():
+            raise _not_ours(path, "a symbolic link") from exc
+        raise
+    kind = os.fstat(fd).st_mode
+    if not stat.S_ISREG(kind):
+        os.close(fd)
+        raise _not_ours(path, "a folder" if stat.S_ISDIR(kind) else "not a regular file")
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    return fd
+
+
+def read_own(path: Path, limit: int) -> bytes | None:
+    """The bytes of a file the tool wrote earlier in one of its folders (None when there is
+    none), through `open_own`; an OutputError when it is larger than `limit` bytes."""
+    try:
+        fd = open_own(path)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise OutputError(
+            f"{path} is larger than this tool ever writes it ({limit:,} bytes at most)",
+            hint="it was not written by this tool: remove it, or choose another folder",
+        )
+    return data
+
+
+def own_folder(folder: Path) -> Path:
+    """A folder the tool makes for itself inside an output folder (``thumbs``, a video's
+    folder in a batch): made when missing; an OutputError when a link, a file or anything
+    else is there (it is never followed)."""
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(exist_ok=True)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise OutputError(
+            f"cannot make {folder}: {exc.strerror or exc}",
+            hint=f"choose another {field('output')}",
+        ) from exc
+    if folder.is_symlink():
+        raise _not_ours(folder, "a symbolic link")
+    if not folder.is_dir():
+        raise _not_ours(folder, "not a folder")
+    return folder

@@ -1,6 +1,7 @@
 """Text from models, users and file systems made safe to show or write as plain text:
-control characters (terminal escape sequences among them) removed, undecodable file-name
-bytes shown as U+FFFD."""
+control characters (terminal escape sequences among them, C1 controls such as the 8-bit CSI)
+and bidirectional overrides removed, undecodable file-name bytes shown as U+FFFD; in JSON,
+the same characters escaped (``\u009b``), never raw."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import json
 import re
 from typing import Any
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{_BIDI}]")
+_ESCAPED_IN_JSON = re.compile(f"[\\x7f-\\x9f{_BIDI}]")
 _SPACE = re.compile(r"\s+")
 
 
@@ -27,11 +30,12 @@ def one_line(text: str) -> str:
 
 
 def json_text(data: Any, indent: int | None = 2) -> str:
-    """JSON that can be written as UTF-8: non-ASCII text kept as it is, unless some string
-    holds undecodable file-name bytes (then everything non-ASCII is escaped)."""
+    """JSON that can be written as UTF-8: non-ASCII text kept as it is, but for C1 controls
+    and bidirectional overrides (escaped), unless some string holds undecodable file-name
+    bytes (then everything non-ASCII is escaped)."""
     text = json.dumps(data, indent=indent, ensure_ascii=False)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = json.dumps(data, indent=indent, ensure_ascii=True)
-    return text
+        return json.dumps(data, indent=indent, ensure_ascii=True)
+    return _ESCAPED_IN_JSON.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

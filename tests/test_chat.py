@@ -22,6 +22,7 @@ from chronicon_mlx.analysis.params import SamplingConfig
 from chronicon_mlx.analysis.runlog import RunLog
 from chronicon_mlx.backends import Candidate, GenerationRequest, create
 from chronicon_mlx.cli.app import app
+from chronicon_mlx.model.context import without_reserved
 from chronicon_mlx.model.prompt import build_conversation, load_chat_template, render
 from chronicon_mlx.model.resolver import resolve
 
@@ -48,8 +49,9 @@ def test_questions_from_a_pipe_get_one_answer_each(
     backend = create(Candidate("mlx", "cpu"))
     backend.load(resolve(str(tiny_model)))
     video = sample_video(ball_clip, SamplingConfig(frames=3), 64, RunLog())
+    earlier = without_reserved(resolve(str(tiny_model)), first["analysis"])  # as fed back
     messages = build_conversation(
-        [("What moves?", first["analysis"])], "And then?", video.times, video.info.duration_s
+        [("What moves?", earlier)], "And then?", video.times, video.info.duration_s
     )
     prompt = render(load_chat_template(tiny_model), messages)
     fresh = backend.generate(GenerationRequest(video.images, prompt, max_tokens=8))

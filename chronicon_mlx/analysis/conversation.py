@@ -13,7 +13,7 @@ from typing import Any
 from ..backends import GenerationOutput, GenerationRequest
 from ..backends.base import CacheIdentity
 from ..errors import UsageError
-from ..model.context import check_fits, check_user_text
+from ..model.context import check_fits, check_user_text, without_reserved
 from ..model.prompt import (
     build_conversation,
     build_prompt,
@@ -133,7 +133,9 @@ class VideoChat:
 
     def prompt(self, question: str) -> str:
         """The full prompt text for `question` (earlier turns included with history)."""
-        earlier = [(a.question, a.text) for a in self.turns] if self.history else []
+        model = self.loaded.model
+        turns = self.turns if self.history else []
+        earlier = [(a.question, without_reserved(model, a.text)) for a in turns]
         messages = build_conversation(
             earlier, question, self.video.times, self.video.info.duration_s, self.system
         )
@@ -141,7 +143,7 @@ class VideoChat:
 
     def ask(self, question: str, on_token: TokenCallback | None = None) -> Answer:
         """Answer `question`, reusing the video's prefilled prefix."""
-        text = question.strip()
+        text = check_text(question, "prompt")
         if not text:
             raise UsageError("the question is empty", hint="type a question about the video")
         check_user_text(self.loaded.model, {"prompt": text})

@@ -129,7 +129,7 @@ class VideoCache:
             frames = [(int(i), float(t)) for i, t in json.loads(meta["frames"])]
             keys = [str(k) for k in json.loads(meta["keys"])]
             features = [tensors[f"frame.{n}"] for n in range(len(keys))]
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, RecursionError):
             self._reject("frames", key, "its frame list is unreadable", note)
             return None
         if len(frames) != len(keys) or not keys:
@@ -156,7 +156,7 @@ class VideoCache:
                 (tensors[f"layer.{n}.keys"], tensors[f"layer.{n}.values"]) for n in range(count)
             ]
             ids = [int(i) for i in tensors["ids"]]
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, RecursionError):
             self._reject("prefix", key, "its layers are unreadable", note)
             return None
         return PrefixState(ids, frame_keys, layers)

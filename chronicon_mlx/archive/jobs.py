@@ -146,16 +146,17 @@ class HighlightsJob:
     def run(self, session: ModelSession, video: Path, output: Path, fresh: bool) -> Outcome:
         """Find the highlights of `video` into the folder `output` (its JSON report is the
         outcome's output), holding the folder for the run."""
-        from ..files import folder_lock
+        from ..files import folder_lock, own_folder
         from ..highlight.run import HighlightFinder
-        from ..output import highlights_path, write_highlights
+        from ..output import check_targets, highlights_path, write_highlights
 
         started = time.perf_counter()
         finder = HighlightFinder(session, self.profile, self.system, self.prompt)
         reel = output / self.reel if self.reel else None
-        with folder_lock(output):
+        with folder_lock(own_folder(output)):
+            check_targets(video, output, self.formats, reel, overwrite=fresh)
             result = finder.run(video, self.config, output, fresh=fresh)
-            write_highlights(result, output, self.formats, self.sort, reel=reel)
+            write_highlights(result, output, self.formats, self.sort, reel=reel, overwrite=fresh)
         unscored = f", {result.unscored} unscored" if result.unscored else ""
         return Outcome(
             str(video),

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ChroniconError, UsageError, field
+from ..files import atomic_write_text, read_own
 from .jobs import Job, Outcome, attempt
 
 if TYPE_CHECKING:
@@ -231,14 +232,15 @@ def attempts_path(output: Path) -> Path:
 
 
 def _count_attempt(marker: Path) -> int:
-    """Add one to a video's attempts and return the count (1 for the first)."""
+    """Add one to a video's attempts and return the count (1 for the first); the marker is
+    never read or written through a link."""
     try:
-        tries = int(marker.read_text(encoding="ascii")) + 1
-    except (OSError, ValueError):
+        tries = int((read_own(marker, 32) or b"0").decode("ascii")) + 1
+    except (OSError, ChroniconError, ValueError):
         tries = 1
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, ChroniconError):
         marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(tries), encoding="ascii")
+        atomic_write_text(marker, str(tries))
     return tries
 
 

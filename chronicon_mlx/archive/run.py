@@ -17,7 +17,14 @@ from ..model.checks import check_model_folder
 from ..model.resolver import looks_like_path
 from . import ray_pool
 from .jobs import Job, Outcome
-from .manifest import Entry, Manifest, finished, output_names, remove_leftovers
+from .manifest import (
+    Entry,
+    Manifest,
+    expected_outputs,
+    finished,
+    output_names,
+    remove_leftovers,
+)
 
 
 @dataclass(frozen=True)
@@ -31,18 +38,32 @@ class Plan:
     todo: list[int]
     manifest: Manifest
 
+    def _latest(self) -> dict[str, Entry]:
+        outputs = expected_outputs(self.videos, self.outputs)
+        return self.manifest.latest(self.job.command, outputs)
+
     @property
     def skipped(self) -> tuple[int, int]:
         """(done, failed) among the videos a rerun skips."""
-        latest = self.manifest.latest(self.job.command)
+        latest = self._latest()
         todo = set(self.todo)
         skipped = [n for n in range(len(self.videos)) if n not in todo]
         failed = sum(1 for n in skipped if latest[str(self.videos[n].absolute())].status != "ok")
         return len(skipped) - failed, failed
 
+    def may_write(self, number: int) -> bool:
+        """Whether a video's output may be written: nothing is there yet, or it is a record
+        the manifest shows this tool wrote (a highlights folder's reports are checked
+        against the folder's own ledger when they are written)."""
+        output = self.outputs[number]
+        if self.job.command != "analyze" or not (output.exists() or output.is_symlink()):
+            return True
+        written = {e.output for e in self.manifest.entries() if e.status == "ok"}
+        return str(output.absolute()) in written and output.is_file() and not output.is_symlink()
+
     def entries(self) -> list[Entry | None]:
         """Each video's last manifest line (None: never finished), in the order given."""
-        latest = self.manifest.latest(self.job.command)
+        latest = self._latest()
         return [latest.get(str(video.absolute())) for video in self.videos]
 
 
@@ -57,9 +78,10 @@ def plan(job: Job, videos: list[Path], folder: Path, fresh: bool = False) -> Pla
     """What a run of `job` over `videos` into `folder` has to do (everything with `fresh`)."""
     check_folder(folder)
     manifest = Manifest(folder)
-    skip = set() if fresh else finished(job, videos, manifest)
+    outputs = output_names(videos, folder, job.command)
+    skip = set() if fresh else finished(job, videos, outputs, manifest)
     todo = [n for n in range(len(videos)) if n not in skip]
-    return Plan(job, videos, output_names(videos, folder, job.command), todo, manifest)
+    return Plan(job, videos, outputs, todo, manifest)
 
 
 @dataclass(frozen=True)
@@ -101,6 +123,7 @@ def holding(work: Plan) -> Iterator[None]:
     """Hold the output folder for the run (a second run into it fails at once), clearing
     what killed workers left beside the outputs to do, before and after."""
     with folder_lock(work.manifest.path.parent):
+        work.manifest.repair()
         outputs = [work.outputs[n] for n in work.todo]
         remove_leftovers(outputs)
         try:
@@ -124,15 +147,22 @@ def run(
     model that cannot be loaded stops the run with its error.
     """
     check_request(workers)
-    if not work.todo:
-        return
     job = work.job
+    todo = []
+    for n in work.todo:
+        if fresh or work.may_write(n):
+            todo.append(n)
+        else:
+            video, outcome = work.videos[n], _foreign(work.videos[n], work.outputs[n])
+            yield Finished(video, outcome, work.manifest.append(job, video, outcome))
+    if not todo:
+        return
     cluster = ray_pool.connect(address)
     try:
         place = ray_pool.placement(cluster, job.session.device, model_bytes(job, *size), workers)
         yield Started(cluster, place)
-        items = [(work.videos[n].absolute(), work.outputs[n].absolute()) for n in work.todo]
-        positions = {str(work.videos[n].absolute()): n for n in work.todo}
+        items = [(work.videos[n].absolute(), work.outputs[n].absolute()) for n in todo]
+        positions = {str(work.videos[n].absolute()): n for n in todo}
         for outcome in ray_pool.run(job, items, place, fresh):
             if outcome.fatal:
                 raise outcome.failure()
@@ -140,3 +170,17 @@ def run(
             yield Finished(video, outcome, work.manifest.append(job, video, outcome))
     finally:
         ray_pool.disconnect()
+
+
+def _foreign(video: Path, output: Path) -> Outcome:
+    """The outcome of a video whose record would replace a file the tool did not write."""
+    return Outcome(
+        str(video),
+        "failed",
+        None,
+        0.0,
+        error=f"{output} exists and was not written by this tool",
+        hint=f"move it away, choose another {field('output')}, or use {field('fresh')} to"
+        " replace it",
+        retry=True,
+    )

@@ -23,16 +23,16 @@ def quantized_copy(model: ModelRef, bits: int) -> tuple[Path, bool]:
     """
     from mlx_vlm import convert
 
-    from ..paths import cache_root
+    from ..model.fingerprint import fingerprint
+    from ..paths import cache_root, private_folder
 
     source = model.path.resolve()
-    weights = sorted(source.glob("*.safetensors"))
-    stamp = "|".join(f"{w.name}:{w.stat().st_size}:{w.stat().st_mtime_ns}" for w in weights)
-    key = hashlib.sha1(f"{source}|{stamp}|{bits}".encode()).hexdigest()[:10]
+    files = fingerprint(source, private_folder(cache_root() / "digests", "the digests folder"))
+    key = hashlib.sha1(f"{source}|{files}|{bits}".encode()).hexdigest()[:10]
     target = cache_root() / "quantized" / f"{source.name}-{bits}bit-{key}"
     if (target / "config.json").is_file():
         return target, False
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(target.parent, "the quantized models folder")
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:

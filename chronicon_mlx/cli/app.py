@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from .. import __version__
-from ..errors import EXIT_INTERRUPTED
+from ..errors import EXIT_CLOSED_PIPE, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 from ..progress import quiet_libraries
 from .analyze import analyze_command
 from .bench import bench_command
@@ -22,6 +22,7 @@ from .config import config_app
 from .doctor import doctor_command
 from .highlights import highlights_command
 from .models import models_command
+from .process import after_closed_pipe, guard_standard_streams, stop_on_sigterm
 from .profiles import profiles_app
 from .render import line, stderr_console
 
@@ -35,6 +36,8 @@ class Commands(Group):
         if not os.environ.get("CHRONICON_DEBUG"):
             warnings.simplefilter("ignore")
             quiet_libraries()
+        guard_standard_streams()
+        stop_on_sigterm()
         try:
             result = super().main(*args, **{**kwargs, "standalone_mode": False})
             code = result if isinstance(result, int) else 0
@@ -44,6 +47,12 @@ class Commands(Group):
         except typer.Abort:
             stderr_console().print(line(("interrupted", "yellow")))
             code = EXIT_INTERRUPTED
+        except Terminated:
+            stderr_console().print(line(("terminated", "yellow")))
+            code = EXIT_TERMINATED
+        except BrokenPipeError:
+            after_closed_pipe()
+            code = EXIT_CLOSED_PIPE
         if standalone_mode:
             sys.exit(code)
         return code

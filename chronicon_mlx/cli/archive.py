@@ -13,8 +13,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..archive import run as archive
 from ..archive.jobs import Job
-from ..archive.manifest import Entry
+from ..archive.manifest import MAX_MANIFEST_BYTES, Entry
 from ..errors import EXIT_FAILURE, OutputError, UsageError, field
+from ..files import read_own
 from ..text import json_text
 from .batch import Row
 from .render import EtaColumn, line, plural, print_error, stdout_console, summary_table
@@ -152,9 +153,11 @@ def _row(video: Path, entry: Entry | None) -> Row:
 def _read(path: Path) -> dict[str, Any]:
     """A finished video's record or report."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data: dict[str, Any] = json.loads(read_own(path, MAX_MANIFEST_BYTES) or b"")
+    except (OSError, ValueError, RecursionError) as exc:
         raise OutputError(f"cannot read {path}: {exc}", hint="rerun with --fresh") from exc
+    if not isinstance(data, dict):
+        raise OutputError(f"{path} does not hold a record", hint="rerun with --fresh")
     return data
 
 

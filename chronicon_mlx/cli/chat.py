@@ -4,6 +4,7 @@ once; questions from the terminal (line editing, history) or one per line from a
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from functools import partial
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from ..errors import EXIT_FAILURE, ChroniconError, UsageError
+from ..errors import EXIT_FAILURE, ChroniconError, Terminated, UsageError
 from ..files import atomic_write_text, check_writable
 from ..media.sources import check_file
 from ..options import profiles, userconfig
@@ -22,6 +23,7 @@ from ..progress import NullReporter
 from ..text import json_text, printable
 from . import options
 from .common import handle_errors, open_session, run_configs
+from .process import CLOSED
 from .render import RichReporter, line, print_error, stderr_console
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ COMMANDS = {
     "/reset": "forget the conversation (the video stays loaded)",
     "/help": "show these commands",
     "/quit": "end the chat (as Ctrl-D does)",
+    "//...": "ask a question that starts with / (the first / is dropped)",
 }
 HISTORY_LINES = 1000
 PROMPT = "> "
@@ -97,6 +100,11 @@ def chat_command(
             seed,
         )
         check_file(video)
+        if 0 in CLOSED:
+            raise UsageError(
+                "standard input is closed: there are no questions to read",
+                hint="type questions at a terminal, or pipe them in, one per line",
+            )
         target = output.expanduser() if output is not None else None
         if target is not None:
             check_writable(target)
@@ -146,14 +154,15 @@ def _converse(
     for question in questions:
         if question in ("/quit", "/exit"):
             break
-        if question.startswith("/"):
+        if question.startswith("/") and not question.startswith("//"):
             _command(chat, question, console)
             continue
+        question = question.removeprefix("/")  # "//..." asks "/..."
         pieces = _Printer() if stream else None
         try:
             answer = chat.ask(question, pieces)
-        except KeyboardInterrupt:
-            if not terminal:
+        except KeyboardInterrupt as interrupt:
+            if not terminal or isinstance(interrupt, Terminated):
                 raise
             sys.stdout.write("\n")
             console.print(line(("answer interrupted", "yellow")))
@@ -204,9 +213,10 @@ class _Printer:
 
 
 def _piped() -> Iterator[str]:
-    """Questions from stdin, one per line (blank lines skipped)."""
-    for raw in sys.stdin:
-        text = raw.strip()
+    """Questions from stdin, one per line (blank lines skipped). Bytes that are not UTF-8
+    stay in the question as escapes, which asking it then refuses with a clear line."""
+    for raw in sys.stdin.buffer:
+        text = raw.decode("utf-8", "surrogateescape").strip()
         if text:
             yield text
 
@@ -223,6 +233,11 @@ def _typed() -> Iterator[str]:
                 sys.stderr.flush()
             try:
                 text = input(prompt).strip()
+            except UnicodeDecodeError:
+                sys.stderr.write("error: that line is not UTF-8 text; type it again\n")
+                continue
+            except Terminated:
+                raise
             except KeyboardInterrupt:
                 sys.stderr.write("\n")
                 continue
@@ -237,7 +252,9 @@ def _typed() -> Iterator[str]:
 
 
 def _history() -> Path | None:
-    """Turn on line editing and load the chat history (None where readline is missing)."""
+    """Turn on line editing and load the chat history (None where readline is missing, or
+    where something other than the tool's own history file is in its place: a link, a
+    FIFO, a device is never followed or read)."""
     try:
         import readline
     except ImportError:  # pragma: no cover - Windows without pyreadline
@@ -245,15 +262,27 @@ def _history() -> Path | None:
     from ..paths import cache_root
 
     path = cache_root() / "chat_history"
+    readline.set_history_length(HISTORY_LINES)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        return None
     with contextlib.suppress(OSError):
         readline.read_history_file(path)
-    readline.set_history_length(HISTORY_LINES)
     return path
 
 
 def _save_history(path: Path) -> None:
+    """Write the history beside its file and rename it into place (a link planted there
+    meanwhile is replaced, never written through)."""
     import readline
+    import tempfile
 
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        readline.write_history_file(path)
+        fd, temporary = tempfile.mkstemp(prefix=".chat_history.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            readline.write_history_file(temporary)
+            os.replace(temporary, path)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)

@@ -14,9 +14,17 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from ..analysis.params import GenerationConfig, SamplingConfig
-from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, ChroniconError
+from ..errors import (
+    EXIT_CLOSED_PIPE,
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    ChroniconError,
+    Terminated,
+)
 from ..options import choices, userconfig
 from ..timecodes import parse_time
+from .process import after_closed_pipe
 from .render import RichReporter, line, print_error
 
 if TYPE_CHECKING:
@@ -97,9 +105,15 @@ def handle_errors(console: Console) -> Iterator[None]:
     except ChroniconError as error:
         print_error(console, error)
         raise typer.Exit(error.exit_code) from None
+    except Terminated:
+        console.print(line(("terminated", "yellow")))
+        raise typer.Exit(EXIT_TERMINATED) from None
     except KeyboardInterrupt:
         console.print(line(("interrupted", "yellow")))
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError:
+        after_closed_pipe()
+        raise typer.Exit(EXIT_CLOSED_PIPE) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as error:

@@ -9,11 +9,12 @@ import typer
 from rich.table import Table
 
 from ..errors import field
-from ..files import check_folder, check_writable, folder_lock, unique_path
+from ..files import check_folder, check_writable, folder_lock, own_folder, unique_path
 from ..highlight.params import HighlightsConfig
 from ..media.sources import check_file, expand
 from ..options import choices, profiles, userconfig
 from ..options.choices import SORTS, check_choice, check_text
+from ..output import check_targets
 from ..text import json_text
 from ..timecodes import format_time, parse_time
 from . import options
@@ -199,6 +200,11 @@ def highlights_command(
             return
         folders = _folders(files, output, defaults.output_folder())
         reels = _reels(files, folders, reel)
+        own = len(files) > 1 or output is None  # folders the tool names for itself
+        for video, folder, cut in zip(files, folders, reels, strict=True):
+            if own and (folder.is_symlink() or (folder.exists() and not folder.is_dir())):
+                own_folder(folder)  # refuses it, naming what is there
+            check_targets(video, folder, chosen, cut, overwrite=fresh)
         if len(files) == 1:
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console)
@@ -211,8 +217,9 @@ def highlights_command(
         results: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:
+            folder = own_folder(folders[number]) if own else folders[number]
             result, written = _find(
-                finder, video, config, folders[number], chosen, sort, reels[number], fresh, reporter
+                finder, video, config, folder, chosen, sort, reels[number], fresh, reporter
             )
             results.append(result.to_dict())
             _report(result, written, config, as_json, console)
@@ -246,7 +253,8 @@ def _find(
     with folder_lock(folder), reporter:
         result = finder.run(video, config, folder, fresh=fresh)
         sorting = cast(choices.Sort, sort)
-        return result, write_highlights(result, folder, formats, sorting, reel=reel)
+        written = write_highlights(result, folder, formats, sorting, reel=reel, overwrite=fresh)
+        return result, written
 
 
 def _report(

@@ -15,6 +15,8 @@ from ..options.choices import Seek
 from ..options.profiles import Profile
 
 ANSWER = {"answer": True}
+MAX_WINDOWS = 20_000
+"""The most windows one highlights run plans: 10 hours of video in 2-second windows."""
 """Field metadata of the settings that change a window's answer (they key the resume)."""
 
 
@@ -125,6 +127,7 @@ def plan_windows(info: VideoInfo, config: HighlightsConfig) -> list[WindowSpan]:
     range_end = info.duration_s if config.end_s is None else min(config.end_s, info.duration_s)
     first_frame, _ = frame_range(info, config.start_s, config.end_s)
     step = config.window_s - config.overlap_s
+    check_window_count(range_end - config.start_s, config)
     pitch = min(config.window_s, range_end - config.start_s) / config.frames_per_window
     spans: list[WindowSpan] = []
     start = config.start_s
@@ -141,6 +144,24 @@ def plan_windows(info: VideoInfo, config: HighlightsConfig) -> list[WindowSpan]:
         if end >= range_end - 1e-6:
             return spans
         start += step
+
+
+def check_window_count(seconds: float, config: HighlightsConfig) -> None:
+    """Refuse, before any work, a plan of more than MAX_WINDOWS windows: each is a model
+    answer (a second or more even on a fast machine) and a thumbnail file."""
+    step = config.window_s - config.overlap_s
+    count = 1 + max(0, math.ceil((seconds - config.window_s) / step - 1e-9))
+    if count <= MAX_WINDOWS:
+        return
+    hours = count / 3600
+    raise UsageError(
+        f"{setting('window_s', f'{config.window_s:g}')} and"
+        f" {setting('overlap_s', f'{config.overlap_s:g}')} make {count:,} windows over"
+        f" {seconds / 3600:.1f} hours of video (at most {MAX_WINDOWS:,}): at one second per"
+        f" answer that is {hours:.0f} hours of work and {count:,} thumbnails",
+        hint=f"use a longer {setting('window_s')} (30 s suits most videos) or a shorter"
+        f" range with {setting('start_s')}/{setting('end_s')}",
+    )
 
 
 def _grid_times(origin: float, pitch: float, start: float, end: float) -> list[float]:

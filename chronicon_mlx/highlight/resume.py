@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from ..errors import OutputError, field
-from ..files import atomic_write_text
+from ..files import atomic_write_text, open_own, read_own
 from ..text import json_text
 from .params import WindowSpan
 from .result import WindowResult
 from .thumbnails import thumbnail_name
 
 CHECKPOINT_NAME = "checkpoint.jsonl"
+MAX_CHECKPOINT_BYTES = 1 << 30
 TIME_TOLERANCE_S = 0.002
 
 
@@ -42,14 +43,26 @@ def load(
     parameters is not reused; a torn last line (the run was killed mid-write) is ignored;
     any other line that does not fit the plan is skipped with one note.
     """
-    if not path.is_file():
-        return {}, []
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        return {}, [
+            f"{path} is not a file of this tool's (a link, a pipe or a device): it is"
+            " replaced, never followed"
+        ]
     try:
-        lines = path.read_bytes().split(b"\n")
+        data = read_own(path, MAX_CHECKPOINT_BYTES)
     except OSError as exc:
         return {}, [f"cannot read the checkpoint {path} ({exc.strerror}); starting over"]
+    if data is None:
+        return {}, []
+    lines = data.split(b"\n")
     header = _json(lines[0]) if lines else None
-    if not isinstance(header, dict) or header.get("key") != parameters_key(parameters):
+    if not _is_header(header):
+        raise OutputError(
+            f"{path} exists and was not written by this tool",
+            hint=f"move it away, choose another {field('output')} folder, or use"
+            f" {field('fresh')} to replace it",
+        )
+    if header.get("key") != parameters_key(parameters):
         old = header.get("parameters", {}) if isinstance(header, dict) else {}
         changed = _changed(old if isinstance(old, dict) else {}, parameters)
         what = f" ({', '.join(changed)} changed)" if changed else ""
@@ -59,7 +72,7 @@ def load(
     body = lines[1:]
     while body and not body[-1].strip():
         body.pop()
-    torn = bool(body) and not path.read_bytes().endswith(b"\n") and _json(body[-1]) is None
+    torn = bool(body) and not data.endswith(b"\n") and _json(body[-1]) is None
     done: dict[int, WindowResult] = {}
     invalid = 0
     for raw in body[:-1] if torn else body:
@@ -81,8 +94,18 @@ def load(
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
+
+
+def _is_header(data: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether a first line is the header this tool writes: its key and its parameters."""
+    return (
+        isinstance(data, dict)
+        and set(data) == {"key", "parameters"}
+        and isinstance(data["key"], str)
+        and isinstance(data["parameters"], dict)
+    )
 
 
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -162,9 +185,8 @@ class Checkpoint:
         header = {"key": parameters_key(parameters), "parameters": parameters}
         lines = [header] + [done[n].to_dict() for n in sorted(done)]
         atomic_write_text(path, "".join(json_text(line, indent=None) + "\n" for line in lines))
-        flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0)
         try:
-            self._fd: int | None = os.open(path, flags)
+            self._fd: int | None = open_own(path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
             raise self._error(exc) from exc
 

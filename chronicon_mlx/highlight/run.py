@@ -19,7 +19,7 @@ from ..analysis.runlog import RunLog
 from ..analysis.session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
 from ..analysis.spec import SessionSpec
 from ..errors import VideoError, field
-from ..files import folder_lock
+from ..files import folder_lock, own_folder
 from ..media.decode import Frame, decoder_for, iter_windows, sample
 from ..media.probe import VideoInfo
 from ..model.context import check_fits, check_user_text
@@ -31,7 +31,7 @@ from . import ranking, resume, scoring
 from .ask import Asking, ask, token_budget
 from .params import HighlightsConfig, Tuning, WindowSpan, plan_windows
 from .result import HighlightsResult, WindowResult
-from .thumbnails import with_thumbnail
+from .thumbnails import THUMBS_FOLDER, with_thumbnail
 
 
 class HighlightFinder:
@@ -163,6 +163,7 @@ class HighlightsRun:
         if self.output_dir is not None:
             path = self.output_dir / resume.CHECKPOINT_NAME
             checkpoint = resume.Checkpoint(path, self.parameters, self.done)
+            own_folder(self.output_dir / THUMBS_FOLDER)
         try:
             pending = [span for span in self.spans if span.number not in self.done]
             if not pending:

@@ -50,6 +50,7 @@ POSITIVE = {
     ),
 }
 MAX_HEADER_BYTES = 100_000_000
+MAX_DEPTH = 64
 DAMAGED = "the checkpoint looks damaged; download it again"
 
 
@@ -108,23 +109,33 @@ def _read(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read {path}: {exc}", hint=DAMAGED) from exc
+    except RecursionError as exc:
+        raise ModelError(f"{path} nests its values too deeply to read", hint=DAMAGED) from exc
     if not isinstance(data, dict):
         raise ModelError(f"{path} does not hold a JSON object", hint=DAMAGED)
     return data
 
 
-def _refuse_code(path: Path, data: Any, where: str = "") -> None:
-    """Refuse any key that would make a library import code from the folder or the Hub."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key in CODE_KEYS:
+def _refuse_code(path: Path, data: Any) -> None:
+    """Refuse any key that would make a library import code from the folder or the Hub, and
+    settings nested deeper than any checkpoint's (the libraries would recurse through them)."""
+    pending: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while pending:
+        value, where, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise ModelError(f"{path} nests its values too deeply to read", hint=DAMAGED)
+        children = value.items() if isinstance(value, dict) else []
+        if isinstance(value, list):
+            children = [(str(n), item) for n, item in enumerate(value)]
+        for key, child in children:
+            if isinstance(value, dict) and key in CODE_KEYS:
                 raise ModelError(
                     f"{path} has '{where}{key}': loading this folder would run Python code"
                     " from it (or fetch code for it)",
                     hint=f"SmolVLM2 needs no custom code: remove '{where}{key}' from"
                     f" {path.name}, or use the released checkpoint",
                 )
-            _refuse_code(path, value, f"{where}{key}.")
+            pending.append((child, f"{where}{key}.", depth + 1))
 
 
 def _check_numbers(path: Path, config: dict[str, Any]) -> None:

@@ -14,6 +14,10 @@ from .prompt import IMAGE_TOKEN
 from .resolver import ModelRef
 
 DEFAULT_CONTEXT = 8192
+MAX_CHARS_PER_TOKEN = 128
+"""More characters than any token of SmolVLM2's vocabulary covers (the longest is a new line
+and 80 spaces): text past this many per token of context cannot fit, and is refused
+before it is tokenized."""
 FRAME_WRAPPER_TOKENS = 3
 """``<fake_token_around_image><global-img>`` before a frame's image tokens and
 ``<fake_token_around_image>`` after them."""
@@ -36,10 +40,18 @@ def context_length(model: ModelRef) -> int:
 
 
 def check_user_text(model: ModelRef, texts: Mapping[str, str | None]) -> None:
-    """Refuse user text (by setting name) holding one of the tokenizer's added tokens, such
-    as ``<image>``: the model would read it as a frame or a turn boundary."""
+    """Refuse user text (by setting name) longer than the model could ever read (before any
+    of it is tokenized), or holding one of the tokenizer's added tokens, such as
+    ``<image>``: the model would read it as a frame or a turn boundary."""
     _, added = _tokenizer(model.path)
+    most = MAX_CHARS_PER_TOKEN * context_length(model)
     for name, text in texts.items():
+        if text and len(text) > most:
+            raise UsageError(
+                f"{field(name)} is {len(text):,} characters, more than {model.name} can read"
+                f" ({context_length(model):,} tokens)",
+                hint=f"shorten {field(name)}",
+            )
         for token in added:
             if text and token in text:
                 raise UsageError(
@@ -47,6 +59,15 @@ def check_user_text(model: ModelRef, texts: Mapping[str, str | None]) -> None:
                     " use (frames, turns)",
                     hint="remove it, or write it another way (without the angle brackets)",
                 )
+
+
+def without_reserved(model: ModelRef, text: str) -> str:
+    """`text` with the tokenizer's added tokens taken out (a model's earlier answer that
+    printed ``<image>`` must not read as a frame when it is fed back as a turn)."""
+    _, added = _tokenizer(model.path)
+    for token in added:
+        text = text.replace(token, "")
+    return text
 
 
 def prompt_tokens(model: ModelRef, prompt: str) -> int:

@@ -96,12 +96,18 @@ def check_choice(value: str, allowed: tuple[str, ...], what: str) -> None:
 
 
 def check_text(value: str | None, name: str) -> str | None:
-    """Strip a prompt; reject one that is given but empty or blank."""
+    """Strip a prompt; reject one that is given but empty or blank, or that holds bytes
+    that are not UTF-8 text (a command line or a pipe in another encoding)."""
     if value is None:
         return None
     stripped = value.strip()
     if not stripped:
         raise UsageError(
             f"{field(name)} is empty", hint=f"give {field(name)} some text, or leave it out"
+        )
+    if any("\udc80" <= char <= "\udcff" for char in stripped):
+        raise UsageError(
+            f"{field(name)} holds bytes that are not UTF-8 text",
+            hint="write it in UTF-8 (your terminal or file may use another encoding)",
         )
     return stripped

@@ -25,6 +25,11 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise UsageError(
             f"{path} is not valid TOML: {exc}", hint="fix the line it names and try again"
         ) from exc
+    except RecursionError as exc:
+        raise UsageError(
+            f"{path} nests its tables or arrays too deeply to read",
+            hint="settings and profiles are one or two levels deep; fix the file",
+        ) from exc
 
 
 def check_number(where: str, value: Any, allowed: Range, noun: str, hint: str) -> float:

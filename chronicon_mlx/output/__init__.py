@@ -11,6 +11,7 @@ from ..highlight.result import HighlightsResult
 from ..options.choices import DEFAULT_FORMATS, FORMATS, SORTS, Sort, check_choice
 from .captions import write_srt, write_vtt
 from .json_record import write_json
+from .ledger import Ledger
 from .reel import Reel, write_reel
 from .report import write_html, write_markdown
 
@@ -26,8 +27,8 @@ _WRITERS: dict[str, Callable[[HighlightsResult, Path, Sort], Path]] = {
 @dataclass(frozen=True)
 class Written:
     """The files a highlights run wrote, the reel when one was cut, and the reports of
-    formats an earlier run wrote into the folder that were not asked for this time (removed,
-    so the folder holds one run's outputs)."""
+    formats an earlier run wrote into the folder that were not asked for this time (removed
+    when the folder's ledger shows the tool wrote them and nobody changed them since)."""
 
     paths: list[Path] = field(default_factory=list)
     reel: Reel | None = None
@@ -36,7 +37,28 @@ class Written:
 
 def highlights_path(result: HighlightsResult, folder: Path, fmt: str) -> Path:
     """Where format `fmt` of a highlights result goes: ``<stem>_highlights.<fmt>``."""
-    return folder / f"{Path(result.video_path).stem}_highlights.{fmt}"
+    return report_path(Path(result.video_path), folder, fmt)
+
+
+def report_path(video: Path, folder: Path, fmt: str) -> Path:
+    """Where format `fmt` of `video`'s highlights goes: ``<stem>_highlights.<fmt>``."""
+    return folder / f"{video.stem}_highlights.{fmt}"
+
+
+def check_targets(
+    video: Path,
+    folder: Path,
+    formats: Sequence[str],
+    reel: Path | None = None,
+    overwrite: bool = False,
+) -> None:
+    """Fail before any work when a report (or a reel inside the folder) would replace a
+    file the tool did not write there (unless `overwrite`)."""
+    ledger = Ledger.read(folder)
+    for fmt in formats:
+        ledger.check(report_path(video, folder, fmt), overwrite)
+    if reel is not None and reel.parent == folder:
+        ledger.check(reel, overwrite)
 
 
 def write_highlights(
@@ -45,12 +67,18 @@ def write_highlights(
     formats: Sequence[str] = DEFAULT_FORMATS,
     sort: Sort = "score",
     reel: Path | None = None,
+    overwrite: bool = False,
 ) -> Written:
     """Write each of `formats` (json, srt, vtt, md, html) into `folder`, and with `reel` cut
-    the highlights into that clip."""
+    the highlights into that clip. A file of the same name that the tool did not write is
+    never replaced (an OutputError says so) unless `overwrite`; reports of other formats
+    the tool wrote there before are removed, so the folder holds one run's outputs."""
     check_choice(sort, SORTS, field_name("sort"))
     for fmt in formats:
         check_choice(fmt, FORMATS, field_name("formats"))
+    video = Path(result.video_path)
+    check_targets(video, folder, formats, reel, overwrite)
+    ledger = Ledger.read(folder)
     cut = write_reel(result.source, result.highlights, reel) if reel is not None else None
     paths = []
     for fmt in formats:
@@ -61,10 +89,14 @@ def write_highlights(
             paths.append(_WRITERS[fmt](result, target, sort))
     if cut is not None:
         paths.append(cut.path)
+    for path in paths:
+        ledger.add(path)
     removed = []
     for fmt in FORMATS:
         stale = highlights_path(result, folder, fmt)
-        if fmt not in formats and stale.is_file():
+        if fmt not in formats and ledger.owns(stale):
             stale.unlink()
+            ledger.drop(stale)
             removed.append(stale)
+    ledger.save()
     return Written(paths, cut, removed)
