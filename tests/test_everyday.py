@@ -168,7 +168,7 @@ def test_config_file_defaults_and_precedence(
         ("frames = 0\n", "'frames' must be an integer from 1 to 64 (got 0)"),
         ("formats = 3\n", "'formats' must be a list of strings (got 3)"),
         ("formats = ['pdf']\n", "'formats' has an unknown format 'pdf'"),
-        ("backend = 'gpu'\n", "'backend' must be one of auto, mlx, transformers"),
+        ("backend = 'gpu'\n", "'backend' must be one of auto, cpu, mlx, transformers"),
         ("colour = 'red'\n", "unknown setting 'colour'"),
         ("model = \n", "is not valid TOML"),
     ],

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chronicon_mlx.backends import Candidate, GenerationRequest, create, mlx_vision
+from chronicon_mlx.backends import Candidate, GenerationRequest, Tuning, create, mlx_vision
 from chronicon_mlx.model import prompt as prompts
 from chronicon_mlx.model.resolver import resolve
 
@@ -29,17 +29,15 @@ def test_split_cuts_contiguous_near_equal_ranges(
     assert mlx_vision.split(count, groups) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [("3", 3), ("1", 1), ("0", None), ("x", None)])
-def test_stream_count_comes_from_the_environment_else_the_cores(
-    monkeypatch: pytest.MonkeyPatch, value: str, expected: int | None
+@pytest.mark.parametrize(("asked", "expected"), [(3, 3), (1, 1), (0, None), (None, None)])
+def test_stream_count_comes_from_the_tuning_else_the_cores(
+    asked: int | None, expected: int | None
 ) -> None:
-    monkeypatch.setenv(mlx_vision.ENV, value)
-    assert mlx_vision.stream_count() == (expected or mlx_vision.usable_cores())
+    assert mlx_vision.stream_count(asked) == (expected or mlx_vision.usable_cores())
 
 
 def _load(tiny_model: Path, streams: int, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv(mlx_vision.ENV, str(streams))
-    backend = create(Candidate("mlx", "cpu"))
+    backend = create(Candidate("mlx", "cpu"), tuning=Tuning(vision_streams=streams))
     backend.load(resolve(str(tiny_model)))
     return backend
 

@@ -18,6 +18,7 @@ LAYERS = [
     "options",
     "media",
     "model",
+    "engine",
     "backends",
     "analysis",
     "testing",

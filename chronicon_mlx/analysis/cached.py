@@ -5,7 +5,6 @@ and both written after the first answer when they were missing."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from .session import LoadedModel
 from .videocache import CachedFrames, VideoCache
 
 if TYPE_CHECKING:
-    from ..model.resolver import ModelRef
+    pass
 
 NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
 HIT_NOTE = "{what} read from the video cache"
@@ -55,26 +54,6 @@ class CachedVideo:
             identity = CacheIdentity.of(loaded.backend.info, loaded.quantization)
             key = cache.frames_key(planned, seek, loaded.model, identity)
         return cls(cache, backend, key, run)
-
-    @staticmethod
-    def complete(
-        cache: VideoCache,
-        model: ModelRef,
-        identity: CacheIdentity,
-        planned: PlannedVideo,
-        seek: str,
-        prefix: Callable[[list[float]], str],
-        run: RunLog,
-    ) -> bool:
-        """Whether the cache holds this video's frames with their features and the prefix
-        `prefix(frame times)` prefilled, for `model` on a backend of this `identity`."""
-        with run.stage("cache"):
-            key = cache.frames_key(planned, seek, model, identity)
-            entry = cache.read_frames(key, run.note)
-            if entry is None or _misfit(entry, planned) is not None:
-                return False
-            times = [time for _, time in entry.frames]
-            return cache.holds("prefix", cache.prefix_key(key, prefix(times)))
 
     def frames(self, planned: PlannedVideo, sampling: SamplingConfig) -> SampledVideo | None:
         """The sampled video read back from the cache (its features handed to the backend),

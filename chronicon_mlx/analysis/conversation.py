@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import GenerationOutput, GenerationRequest
-from ..backends.base import CacheIdentity
 from ..errors import UsageError
 from ..model.context import check_fits, check_user_text, without_reserved
 from ..model.prompt import (
@@ -21,7 +20,6 @@ from ..model.prompt import (
     render,
     video_prefix,
 )
-from ..model.resolver import ModelRef
 from ..options.choices import check_text
 from ..progress import Reporter
 from .cached import CachedVideo
@@ -77,18 +75,7 @@ class VideoChat:
         )
         count = len(planned.indices)
         counted = check_fits(session.model, planned_prompt, count, generation.max_tokens)
-        cache = session.video_cache
-
-        def prefix(times: list[float]) -> str:
-            return video_prefix(template, times, planned.info.duration_s, system)
-
-        def cached(model: ModelRef, identity: CacheIdentity) -> bool:
-            assert cache is not None
-            return CachedVideo.complete(cache, model, identity, planned, sampling.seek, prefix, run)
-
-        loaded = session.load_stage(
-            run, count, generation.max_tokens, counted, cached if cache is not None else None
-        )
+        loaded = session.load_stage(run, count, generation.max_tokens, counted)
         if loaded.model.random_weights:
             run.note(RANDOM_WEIGHTS_NOTE)
         store = CachedVideo.open(session.video_cache, loaded, planned, sampling.seek, run)

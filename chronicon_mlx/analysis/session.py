@@ -4,7 +4,6 @@ only that fits, load once; tasks (analyze, highlights) run on what it loaded."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -14,10 +13,8 @@ from ..backends import (
     Candidate,
     candidates,
     create,
-    import_libraries,
     missing_modules,
 )
-from ..backends.base import CacheIdentity, TextOnly
 from ..errors import BackendError, ChroniconError, ModelError, ResourceError, field
 from ..model import memory
 from ..model.prompt import load_chat_template
@@ -30,9 +27,6 @@ from .spec import SessionSpec
 from .videocache import VideoCache
 
 _Session = TypeVar("_Session", bound="ModelSession")
-Cached = Callable[[ModelRef, CacheIdentity], bool]
-"""Whether the video cache holds all that a run needs of its video for a model on a
-backend (frames, features and the prefilled prefix)."""
 RANDOM_WEIGHTS_NOTE = (
     "this checkpoint has random weights (built offline for testing): its answer is noise"
 )
@@ -151,18 +145,15 @@ class ModelSession:
         frames: int = DEFAULT_FRAMES,
         max_tokens: int = DEFAULT_MAX_TOKENS,
         prompt_tokens: int | None = None,
-        cached: Cached | None = None,
     ) -> LoadedModel:
         """The loaded model, loading it on the first candidate that works (once).
 
         The memory check (for `frames` frames, a prompt of `prompt_tokens` when counted and
         `max_tokens` to generate) runs before any weights load: a run that cannot fit stops
-        here, and with quantize "auto" one that fits only quantized is quantized. When
-        `cached` says the video cache holds all the run needs, a backend that can load its
-        text model alone does so (backends.base.TextOnly), and the rest when needed.
+        here, and with quantize "auto" one that fits only quantized is quantized.
         """
         if self._loaded is None:
-            self._loaded = self._load(_Need(frames, max_tokens, prompt_tokens), cached)
+            self._loaded = self._load(_Need(frames, max_tokens, prompt_tokens))
         return self._loaded
 
     def load_stage(
@@ -171,13 +162,12 @@ class ModelSession:
         frames: int,
         max_tokens: int,
         prompt_tokens: int | None = None,
-        cached: Cached | None = None,
     ) -> LoadedModel:
         """`load` as the run's "import" and "load" stages; the load's notes go to the run
         (first time)."""
         fresh = self._loaded is None
         self.reporter.stage_started("load")
-        loaded = self.load(frames, max_tokens, prompt_tokens, cached)
+        loaded = self.load(frames, max_tokens, prompt_tokens)
         seconds = loaded.seconds if fresh else 0.0
         imported = loaded.import_seconds if fresh else 0.0
         if imported:
@@ -188,7 +178,7 @@ class ModelSession:
             run.note(message)
         return loaded
 
-    def _load(self, need: _Need, cached: Cached | None = None) -> LoadedModel:
+    def _load(self, need: _Need) -> LoadedModel:
         start = time.perf_counter()
         imports = 0.0
         fallbacks: list[Fallback] = []
@@ -196,17 +186,11 @@ class ModelSession:
             last = position == len(self.candidates) - 1
             try:
                 created = time.perf_counter()
-                backend = create(candidate, dtype=self.dtype, libraries=cached is None)
+                backend = create(candidate, dtype=self.dtype, tuning=self.spec.tuning)
                 imports += time.perf_counter() - created
                 model = self.model if position == 0 else self._resolve(candidate)
                 quantization = self._fit(backend, model, need)
-                notes = self._load_text(backend, model, quantization, cached)
-                if notes is None:
-                    created = time.perf_counter()
-                    if cached is not None:
-                        import_libraries(candidate)
-                    imports += time.perf_counter() - created
-                    notes = backend.load(model, quantize=quantization)
+                notes = backend.load(model, quantize=quantization)
             except (BackendError, ModelError, ImportError, RuntimeError, MemoryError) as exc:
                 if self.explicit or last:
                     if isinstance(exc, ChroniconError):
@@ -236,23 +220,6 @@ class ModelSession:
             )
         raise AssertionError("unreachable: the last candidate raises")  # pragma: no cover
 
-    def _load_text(
-        self, backend: Backend, model: ModelRef, quantization: str | None, cached: Cached | None
-    ) -> list[str] | None:
-        """The text model alone, when the video cache holds all the run needs and the
-        backend can (None: load it whole)."""
-        if cached is None or not isinstance(backend, TextOnly):
-            return None
-        if not backend.text_only_possible(model, quantization):
-            return None
-        if not cached(model, CacheIdentity.of(backend.info, quantization)):
-            return None
-        try:
-            return backend.load_text(model)
-        except BackendError as exc:
-            self.reporter.note(spell(self.reporter, f"{exc.message}; loading the whole model"))
-            return None
-
     def _fit(self, backend: Backend, model: ModelRef, run: _Need) -> str | None:
         """The quantization to load with: the one asked for, or (auto) the least that fits."""
         info, frames = backend.info, run.frames
@@ -262,7 +229,7 @@ class ModelSession:
         if need.total <= have:
             return wanted
         if self.quantize == "auto":
-            for bits in ("8bit", "4bit"):
+            for bits in getattr(backend, "quantizations", ("8bit", "4bit")):
                 if run.estimate(model, info.dtype, bits).total <= have:
                     self.reporter.note(
                         f"{model.name} needs about {memory.gb(need.total)} in {info.dtype} but"

@@ -3,8 +3,9 @@ server all describe a session with a `SessionSpec` and open it as ``ModelSession
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ..backends.base import Tuning
 from ..options import choices
 from ..options.choices import DEFAULT_MODEL, BackendName, Device, Dtype, Quantize
 
@@ -18,6 +19,8 @@ class SessionSpec:
     `backends.candidates`). `quantize`: ``auto`` quantizes only a model that fits in memory
     no other way. `cache_gb`: the video cache's size limit (0: no video cache).
     `allow_download`: whether a model missing from the Hugging Face cache may be fetched.
+    `tuning`: how the backend runs its kernels here (threads, kernel choices), recorded in
+    results.
     """
 
     model: str = DEFAULT_MODEL
@@ -27,6 +30,7 @@ class SessionSpec:
     quantize: Quantize = "auto"
     cache_gb: float = 0.0
     allow_download: bool = True
+    tuning: Tuning = field(default_factory=Tuning)
 
     def __post_init__(self) -> None:
         choices.check_choice(self.backend, choices.BACKENDS, "backend")

@@ -10,7 +10,7 @@ from ..errors import BackendError
 from ..machine import is_apple_silicon, nvidia_gpu_present
 from ..options.choices import BACKENDS as BACKEND_CHOICES
 from ..options.choices import DEVICES, DTYPES, check_choice
-from .base import Backend, BackendInfo, GenerationOutput, GenerationRequest
+from .base import Backend, BackendInfo, GenerationOutput, GenerationRequest, Tuning
 
 __all__ = [
     "BACKENDS",
@@ -21,9 +21,9 @@ __all__ = [
     "Candidate",
     "GenerationOutput",
     "GenerationRequest",
+    "Tuning",
     "candidates",
     "create",
-    "import_libraries",
     "missing_modules",
 ]
 
@@ -35,10 +35,16 @@ class _Entry:
     needs: tuple[str, ...]
     install: str
     libraries: tuple[str, ...]
-    text_libraries: tuple[str, ...] = ()  # what loading the text model alone runs on
 
 
 BACKENDS: dict[str, _Entry] = {
+    "cpu": _Entry(
+        "chronicon_mlx.backends.cpu_backend",
+        "CPUBackend",
+        ("torch", "safetensors", "tokenizers"),
+        "pip install 'chronicon-mlx[torch]' (the cpu engine needs torch only)",
+        ("torch",),
+    ),
     "mlx": _Entry(
         "chronicon_mlx.backends.mlx_backend",
         "MLXBackend",
@@ -57,7 +63,6 @@ BACKENDS: dict[str, _Entry] = {
             "transformers.models.smolvlm.image_processing_pil_smolvlm",
             "transformers.tokenization_utils_tokenizers",
         ),
-        ("torch", "safetensors.torch", "tokenizers"),
     ),
 }
 
@@ -76,10 +81,10 @@ class Candidate:
 def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
     """The backends to try, best first.
 
-    auto: Apple Silicon → MLX on Metal, then transformers on MPS, then CPU; an NVIDIA GPU →
-    transformers on CUDA first; otherwise the faster CPU backend first. On a Linux CPU that
-    is transformers: its vision encoding and prefill measured about 3x faster than MLX's
-    (even with an optimised BLAS), with decoding at the same speed.
+    auto: Apple Silicon → MLX on Metal, then transformers on MPS, then the cpu engine; an
+    NVIDIA GPU → transformers on CUDA first; otherwise the cpu engine (SmolVLM2 in torch
+    without transformers: the fastest here, see docs/benchmarks.md), then transformers on
+    the CPU, then MLX on the CPU.
     """
     check_choice(backend, BACKEND_CHOICES, "backend")
     check_choice(device, DEVICES, "device")
@@ -89,21 +94,14 @@ def candidates(backend: str = "auto", device: str = "auto") -> list[Candidate]:
         return [Candidate("transformers", "cuda"), Candidate("mlx", "cuda")]
     if device == "mps":
         return [Candidate("mlx", "mps"), Candidate("transformers", "mps")]
+    cpu = [Candidate("cpu", "cpu"), Candidate("transformers", "cpu"), Candidate("mlx", "cpu")]
     if device == "cpu":
-        return [Candidate("transformers", "cpu"), Candidate("mlx", "cpu")]
+        return cpu
     if is_apple_silicon():
-        return [
-            Candidate("mlx", "mps"),
-            Candidate("transformers", "mps"),
-            Candidate("transformers", "cpu"),
-        ]
+        return [Candidate("mlx", "mps"), Candidate("transformers", "mps"), Candidate("cpu", "cpu")]
     if nvidia_gpu_present():
-        return [
-            Candidate("transformers", "cuda"),
-            Candidate("mlx", "auto"),
-            Candidate("transformers", "cpu"),
-        ]
-    return [Candidate("transformers", "cpu"), Candidate("mlx", "cpu")]
+        return [Candidate("transformers", "cuda"), Candidate("mlx", "auto"), *cpu[:2]]
+    return cpu
 
 
 def missing_modules(name: str) -> list[str]:
@@ -111,10 +109,9 @@ def missing_modules(name: str) -> list[str]:
     return [module for module in BACKENDS[name].needs if importlib.util.find_spec(module) is None]
 
 
-def create(candidate: Candidate, dtype: str = "auto", libraries: bool = True) -> Backend:
-    """Create (but do not load) a backend, importing the libraries it runs on (with
-    `libraries` false, only those a text-only load needs: `import_libraries` imports the
-    rest when they are needed); raise BackendError with an install hint."""
+def create(candidate: Candidate, dtype: str = "auto", tuning: Tuning | None = None) -> Backend:
+    """Create (but do not load) a backend with its `tuning`, importing the libraries it runs
+    on; raise BackendError with an install hint."""
     check_choice(dtype, DTYPES, "dtype")
     entry = BACKENDS[candidate.backend]
     missing = missing_modules(candidate.backend)
@@ -124,14 +121,9 @@ def create(candidate: Candidate, dtype: str = "auto", libraries: bool = True) ->
             hint=entry.install,
         )
     module = importlib.import_module(entry.module)
-    backend: Backend = getattr(module, entry.cls)(dtype=dtype, device=candidate.device)
+    kind = getattr(module, entry.cls)
+    backend: Backend = kind(dtype=dtype, device=candidate.device, tuning=tuning or Tuning())
     # after: the MLX backend picks its BLAS before mlx loads
-    for library in entry.libraries if libraries else entry.text_libraries:
+    for library in entry.libraries:
         importlib.import_module(library)
     return backend
-
-
-def import_libraries(candidate: Candidate) -> None:
-    """Import what a created backend loads its model with."""
-    for library in BACKENDS[candidate.backend].libraries:
-        importlib.import_module(library)

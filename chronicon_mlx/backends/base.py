@@ -83,6 +83,24 @@ class GenerationOutput:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """How a backend runs its kernels on this machine: an argument, recorded in results
+    (nothing is read from the environment).
+
+    `threads`: torch's threads (the cpu engine; None: torch's choice, one per core).
+    `linear`: the cpu engine's float32 product (``auto``, ``onednn``, ``torch``).
+    `blas`: MLX's BLAS on Linux (``auto``: an OpenBLAS loaded before MLX; ``reference``:
+    mlx-cpu's own). `vision_streams`: MLX CPU streams the vision tower's frames are spread
+    over (None: one per core).
+    """
+
+    threads: int | None = None
+    linear: str = "auto"
+    blas: str = "auto"
+    vision_streams: int | None = None
+
+
+@dataclass(frozen=True)
 class BackendInfo:
     """Which backend ran, on which device and in which dtype.
 
@@ -157,16 +175,3 @@ class Reusable(Protocol):
 
     def forget(self) -> None:
         """Drop every kept frame feature and prefix cache."""
-
-
-@runtime_checkable
-class TextOnly(Protocol):
-    """A backend that can answer from a cached video prefix with its text model alone and
-    load the rest (vision tower, image processor) when a request needs it."""
-
-    def text_only_possible(self, model: ModelRef, quantize: str | None) -> bool:
-        """Whether `load_text` can serve this model with these settings."""
-
-    def load_text(self, model: ModelRef) -> list[str]:
-        """Load the tokenizer and the text model (BackendError when the checkpoint cannot
-        be read that way); return notes for the user."""

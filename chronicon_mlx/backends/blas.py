@@ -4,7 +4,7 @@ The mlx-cpu wheel links Netlib's reference BLAS, tens of times slower at float32
 products than OpenBLAS. Loading an OpenBLAS that exports ``cblas_sgemm`` into the process
 with RTLD_GLOBAL *before* ``mlx.core`` is imported makes MLX resolve its BLAS calls there.
 The opencv-python wheel (a dependency) bundles one; cmeel-openblas and Debian's
-libopenblas are used when present. ``CHRONICON_BLAS=reference`` turns this off.
+libopenblas are used when present; the tuning's blas 'reference' turns this off.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import glob
 import importlib.util
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,8 +41,9 @@ def candidate_libraries() -> list[str]:
     return found
 
 
-def preload() -> str:
-    """Load an optimised BLAS for MLX if possible; return what MLX will use.
+def preload(choice: str = "auto") -> str:
+    """Load an optimised BLAS for MLX if possible (`choice` "reference": do not); return
+    what MLX will use.
 
     Returns the library's file name, "reference" (nothing found, or turned off), or
     "platform" on macOS where MLX uses Accelerate and Metal.
@@ -54,7 +54,7 @@ def preload() -> str:
     if sys.platform != "linux":
         _loaded = "platform"
         return _loaded
-    if os.environ.get("CHRONICON_BLAS", "").lower() in ("reference", "off", "0", "none"):
+    if choice == "reference":
         _loaded = "reference"
         return _loaded
     if "mlx.core" in sys.modules:

@@ -15,6 +15,7 @@ from .base import (
     GenerationOutput,
     GenerationRequest,
     TokenCallback,
+    Tuning,
     package_version,
     use_video_pixel_path,
 )
@@ -37,9 +38,12 @@ class MLXBackend(KeptState):
 
     supports_json_schema = True
 
-    def __init__(self, dtype: str = "auto", device: str = "auto") -> None:
+    def __init__(
+        self, dtype: str = "auto", device: str = "auto", tuning: Tuning | None = None
+    ) -> None:
         quiet_libraries()
-        blas_library = blas.preload()
+        self.tuning = tuning or Tuning()
+        blas_library = blas.preload(self.tuning.blas)
         import mlx.core as mx
 
         self._mx = mx
@@ -105,7 +109,7 @@ class MLXBackend(KeptState):
         embed = self._model.language_model.embed_tokens
         self._state_dtype = embed(self._mx.array([[0]])).dtype
         if self.info.device == "cpu":
-            streams = mlx_vision.stream_count()
+            streams = mlx_vision.stream_count(self.tuning.vision_streams)
             installed = mlx_vision.install(self._model, streams)
             self.info.details["vision_streams"] = str(streams if installed else 1)
         return notes

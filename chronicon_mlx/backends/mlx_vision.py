@@ -8,20 +8,16 @@ threads shared out between the streams, keeps every core busy through the whole 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from ..machine import usable_cores
 from . import blas
 
-ENV = "CHRONICON_VISION_STREAMS"
 
-
-def stream_count() -> int:
-    """Streams to encode frames on: ``CHRONICON_VISION_STREAMS``, else one per usable core."""
-    value = os.environ.get(ENV, "").strip()
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
+def stream_count(asked: int | None = None) -> int:
+    """Streams to encode frames on: `asked` (the tuning's), else one per usable core."""
+    if asked is not None and asked >= 1:
+        return asked
     return usable_cores()
 
 

@@ -49,15 +49,6 @@ class Mask(Protocol):
         """Advance past the chosen token."""
 
 
-class Step(Protocol):
-    """A faster decode step: the logits [1, vocab] after one token, appended to the cache."""
-
-    def __call__(self, token: int, cache: Any) -> Any: ...
-
-    def finish(self, cache: Any) -> None:
-        """Leave the cache as transformers would (after the last token)."""
-
-
 def model_forward(model: Any, cache: Any, cache_kwarg: str) -> Callable[[list[int]], Any]:
     """Run ids through a transformers model's text model into `cache`: the last logits
     [1, vocab] in float32, as generate() computes them."""
@@ -79,39 +70,29 @@ def model_forward(model: Any, cache: Any, cache_kwarg: str) -> Callable[[list[in
 def greedy(
     forward: Callable[[list[int]], Any],
     ids: list[int],
-    cache: Any,
     max_tokens: int,
     stop: set[int],
     mask: Mask | None = None,
     on_token: Callable[[int], None] | None = None,
-    step: Step | None = None,
 ) -> tuple[list[int], float]:
-    """Decode up to `max_tokens` tokens after `ids` (whose head is already in `cache`);
-    stop after a token in `stop`. Returns the tokens and when the first one was chosen.
-
-    The remaining prompt `ids` go through `forward` (which appends to `cache`); each token
-    after, through `step` when one is given, else through `forward` too.
-    """
+    """Decode up to `max_tokens` tokens after `ids` (whose head is already in the cache
+    `forward` appends to); stop after a token in `stop`. Returns the tokens and when the
+    first one was chosen."""
     tokens: list[int] = []
     first_at = 0.0
     feed = list(ids)
-    try:
-        for _ in range(max_tokens):
-            logits = step(tokens[-1], cache) if step is not None and tokens else forward(feed)
-            token = _choose(logits, mask)
-            if not first_at:
-                first_at = time.perf_counter()
-            tokens.append(token)
-            if on_token is not None:
-                on_token(token)
-            if token in stop:
-                break
-            if mask is not None:
-                mask.consume(token)
-            feed = [token]
-    finally:
-        if step is not None:
-            step.finish(cache)
+    for _ in range(max_tokens):
+        token = _choose(forward(feed), mask)
+        if not first_at:
+            first_at = time.perf_counter()
+        tokens.append(token)
+        if on_token is not None:
+            on_token(token)
+        if token in stop:
+            break
+        if mask is not None:
+            mask.consume(token)
+        feed = [token]
     return tokens, first_at
 
 
@@ -120,3 +101,30 @@ def _choose(logits: Any, mask: Mask | None) -> int:
     if mask is not None:
         mask.restrict(logits)
     return int(logits.argmax(dim=-1))
+
+
+def generate_with(
+    model: Any,
+    ids: list[int],
+    cache: Any,
+    cache_kwarg: str,
+    request: Any,
+    streamer: Any,
+    mask: Any | None = None,
+) -> None:
+    """Answer a request with model.generate after the prefilled part of `cache`: sampled
+    when its temperature is above 0, greedy otherwise; `mask` constrains its choices."""
+    import torch
+
+    tensor = torch.tensor([ids], device=model.device)
+    options: dict[str, Any] = {"max_new_tokens": request.max_tokens, "streamer": streamer}
+    if request.temperature > 0:
+        options.update(do_sample=True, temperature=request.temperature, top_p=1.0, top_k=0)
+    else:
+        options.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    if request.ignore_eos:
+        options.update(eos_token_id=None, min_new_tokens=request.max_tokens)
+    if mask is not None:
+        options["logits_processor"] = [mask]
+    attention = torch.ones_like(tensor)
+    model.generate(input_ids=tensor, attention_mask=attention, **{cache_kwarg: cache}, **options)

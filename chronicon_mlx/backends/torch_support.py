@@ -6,8 +6,6 @@ from __future__ import annotations
 import resource
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, field
@@ -107,27 +105,6 @@ class JsonConstraint:
         self.matcher.consume_token(token)
 
 
-class RawTokenizer:
-    """A checkpoint's tokenizer.json through the tokenizers library, encoding and decoding
-    as transformers' fast tokenizer does with it (special tokens neither added nor
-    skipped), without importing transformers."""
-
-    def __init__(self, path: Path) -> None:
-        from tokenizers import Tokenizer
-
-        self._tokenizer = Tokenizer.from_file(str(path))
-
-    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
-        """{"input_ids": the ids of `text`}."""
-        ids: list[int] = self._tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
-        return {"input_ids": ids}
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """The text of `ids`."""
-        text: str = self._tokenizer.decode(list(ids), skip_special_tokens=False)
-        return text
-
-
 def crop(cache: Any, keep: int) -> None:
     """Drop a cache's tokens past `keep` (a negative count works across transformers
     versions: a positive one meant a length, then became an error)."""
@@ -196,3 +173,23 @@ def json_constraint(llg_tokenizer: Any, schema: dict[str, Any]) -> JsonConstrain
     compiler = llguidance.JsonCompiler(separators=(", ", ": "), whitespace_pattern="")
     grammar = compiler.compile(json.dumps(schema))
     return JsonConstraint(llguidance.LLMatcher(llg_tokenizer, grammar))
+
+
+def bitsandbytes(quantize: str, info: Any, options: dict[str, Any]) -> list[str]:
+    """Add bitsandbytes' 4/8-bit loading to transformers' `options` on CUDA (where it is
+    installed); elsewhere return a note that the weights stay in the device's dtype."""
+    import importlib.util
+
+    if info.device == "cuda" and importlib.util.find_spec("bitsandbytes"):
+        from transformers import BitsAndBytesConfig
+
+        four = quantize == "4bit"
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=four, load_in_8bit=not four
+        )
+        options["device_map"] = "cuda"
+        return []
+    return [
+        f"{quantize} needs bitsandbytes on CUDA with the transformers backend;"
+        f" running {info.dtype} on {info.device} instead"
+    ]

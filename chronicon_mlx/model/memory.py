@@ -13,6 +13,7 @@ BYTES_PER_PARAM = {
     "float32": 4.0,
     "float16": 2.0,
     "bfloat16": 2.0,
+    "int8": 1.0,  # the cpu engine: int8, one scale per output row
     "8bit": 1.0 + 4 / 64,  # int8 + an fp16 scale and bias per group of 64
     "4bit": 0.5 + 4 / 64,
 }
@@ -59,7 +60,7 @@ def estimate(
     when counted, else estimated from the frames) plus the answer."""
     compute = BYTES_PER_PARAM.get(dtype, 2.0)
     lm, vis = parameter_counts(config)
-    lm_bytes = BYTES_PER_PARAM[quantize] if quantize in ("4bit", "8bit") else compute
+    lm_bytes = BYTES_PER_PARAM[quantize] if quantize in ("4bit", "8bit", "int8") else compute
     weights = lm * lm_bytes + vis * compute
     shape = ModelShape.of(config)
     v, text = shape.vision, shape.text

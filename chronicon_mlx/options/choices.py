@@ -14,8 +14,8 @@ from ..errors import UsageError, field
 
 Seek = Literal["exact", "keyframe"]
 Strategy = Literal["uniform", "scene"]
-Quantize = Literal["auto", "none", "4bit", "8bit"]
-BackendName = Literal["auto", "mlx", "transformers"]
+Quantize = Literal["auto", "none", "int8", "8bit", "4bit"]
+BackendName = Literal["auto", "cpu", "mlx", "transformers"]
 Device = Literal["auto", "mps", "cuda", "cpu"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 Format = Literal["json", "srt", "vtt", "md", "html"]

@@ -1,0 +1,279 @@
+"""The cpu backend: SmolVLM2 on the engine (`chronicon_mlx.engine`), without transformers.
+
+It keeps what the other backends keep (each frame's features by content, the KV cache of a
+shared prefix), loads the vision tower only when a frame needs encoding, and answers
+several requests in one batch (`generate_many`), each weight read once per step for all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..engine.tuning import LINEAR_KERNELS
+from ..errors import BackendError, field
+from ..model.prompt import expand_images
+from ..model.shapes import ModelShape
+from .base import (
+    BackendInfo,
+    GenerationOutput,
+    GenerationRequest,
+    TokenCallback,
+    Tuning,
+    package_version,
+)
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFIX_CACHES, KeptState, Plan
+from .torch_support import from_numpy, peak_memory_gb, to_numpy
+
+if TYPE_CHECKING:
+    from ..engine import Engine, SequenceCache
+    from ..engine.generate import Stream
+    from ..model.resolver import ModelRef
+
+QUANTIZATIONS = ("int8", "8bit")
+
+
+class CPUBackend(KeptState):
+    """SmolVLM2 on the CPU through the engine: float32, or 8-bit text weights."""
+
+    supports_json_schema = True
+    quantizations = ("int8",)
+
+    def __init__(
+        self, dtype: str = "auto", device: str = "auto", tuning: Tuning | None = None
+    ) -> None:
+        from ..engine import ENGINE_VERSION, EngineTuning
+
+        if device not in ("auto", "cpu"):
+            raise BackendError(
+                f"the cpu backend runs on the CPU, not '{device}'",
+                hint=f"use {field('backend', 'transformers')} for {device}",
+            )
+        if dtype not in ("auto", "float32"):
+            raise BackendError(
+                f"the cpu backend computes in float32, not {dtype}",
+                hint=f"leave out {field('dtype')}, or use {field('quantize', 'int8')} for 8-bit"
+                " weights",
+            )
+        tuning = tuning or Tuning()
+        linear = tuning.linear if tuning.linear in LINEAR_KERNELS else "auto"
+        self.tuning = EngineTuning(threads=tuning.threads, linear=linear)  # type: ignore[arg-type]
+        try:
+            kernels = self.tuning.resolved()
+        except ValueError as error:
+            raise BackendError(str(error), hint="tune the engine with linear='auto'") from error
+        self.info = BackendInfo(
+            name="cpu",
+            device="cpu",
+            dtype="float32",
+            numerics={"engine": ENGINE_VERSION, "torch": package_version("torch")},
+        )
+        self.info.numerics.update(kernels.record())
+        self._engine: Engine | None = None
+        self._shape = ModelShape.of({})
+        self._image_token = -1
+        self._features: LRU[Any] = LRU(FEATURE_CACHE_FRAMES)
+        self._prefixes: LRU[Any] = LRU(PREFIX_CACHES)
+
+    @property
+    def engine(self) -> Engine:
+        """The loaded engine."""
+        if self._engine is None:
+            raise BackendError("the cpu backend was used before load()")
+        return self._engine
+
+    def load(self, model: ModelRef, quantize: str | None = None) -> list[str]:
+        """Read the tokenizer and the text model (8-bit with `quantize` int8 or 8bit); the
+        vision tower is read when a frame first needs it."""
+        from ..engine import Engine, supported
+        from ..engine.checkpoint import CheckpointError
+        from ..engine.generate import plain_greedy
+        from ..engine.tokens import generation_settings
+
+        notes = []
+        if quantize not in (None, *QUANTIZATIONS):
+            notes.append(f"the cpu backend has no {quantize} weights; running float32")
+        reason = supported(model.config)
+        if reason is None and not plain_greedy(generation_settings(model.path)):
+            reason = "its generation settings change greedy choices"
+        if reason is not None:
+            raise BackendError(
+                f"the cpu engine cannot run {model.name}: {reason}",
+                hint=f"use {field('backend', 'transformers')}",
+            )
+        int8 = quantize in QUANTIZATIONS
+        try:
+            self._engine = Engine(model.path, model.config, self.tuning, int8=int8)
+        except (OSError, ValueError, KeyError, CheckpointError) as exc:
+            raise BackendError(
+                f"the cpu engine could not read {model.name}: {exc}",
+                hint="the checkpoint may be damaged, or not in transformers' layout",
+            ) from exc
+        self.info.numerics["weights"] = "int8" if int8 else "float32"
+        self._shape = model.shape
+        self._image_token = self._engine.image_token
+        return notes
+
+    def _ids(self, text: str) -> list[int]:
+        return self.engine.tokenizer.encode(expand_images(text, self._shape.tokens_per_frame))
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        """Token ids fed to the model, with each frame's ``<image>`` expanded."""
+        return self._ids(request.prompt)
+
+    def generate(
+        self, request: GenerationRequest, on_token: TokenCallback | None = None
+    ) -> GenerationOutput:
+        """Prefill through the prompt (reusing a kept prefix and kept frame features), then
+        decode: greedy, sampled, or constrained to the request's JSON schema."""
+        return self.generate_many([request], [on_token])[0]
+
+    def generate_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_tokens: Sequence[TokenCallback | None] | None = None,
+    ) -> list[GenerationOutput]:
+        """Answer several requests in one batch: each is prefilled on its own, then every
+        answer advances one token per step together. Each greedy answer is the one the
+        request gets alone."""
+        from ..engine import generate
+
+        callbacks = list(on_tokens or [None] * len(requests))
+        started = time.perf_counter()
+        prepared = [
+            self._prepare(request, callback)
+            for request, callback in zip(requests, callbacks, strict=True)
+        ]
+        decoding = time.perf_counter()
+        generate.run(self.engine, [stream for _, stream, _ in prepared])
+        return [
+            self._output(request, step, stream, stages, started, decoding)
+            for request, (step, stream, stages) in zip(requests, prepared, strict=True)
+        ]
+
+    def _prepare(
+        self, request: GenerationRequest, on_token: TokenCallback | None
+    ) -> tuple[Plan, Stream, dict[str, float]]:
+        """Encode the request's new frames, prefill its prompt and take its first token."""
+        from ..engine.generate import Stream
+        from ..engine.tokens import JsonConstraint
+
+        engine = self.engine
+        stages: dict[str, float] = {}
+        step, keys = self._plan(request)
+        started = time.perf_counter()
+        missing = [i for i, key in enumerate(keys) if self._features.get(key) is None]
+        pixel_values = engine.preprocess([request.frames[i] for i in missing]) if missing else None
+        stages["preprocess"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if pixel_values is not None:
+            loaded = engine.vision_loaded
+            for index, features in zip(missing, engine.encode(pixel_values), strict=True):
+                self._features.put(keys[index], features)
+            if not loaded:
+                stages["load"] = engine.vision_load_s
+        stages["vision"] = time.perf_counter() - started - stages.get("load", 0.0)
+        stages["encoded"] = float(len(missing))
+        started = time.perf_counter()
+        sequence, reused = self._sequence(step, len(step.ids) + request.max_tokens)
+        ids = step.ids[reused:]
+        first_frame = sum(1 for t in step.ids[:reused] if t == self._image_token)
+        first_frame //= self._shape.tokens_per_frame
+        frames_in = sum(1 for t in ids if t == self._image_token) // self._shape.tokens_per_frame
+        features = [self._features.get(key) for key in keys[first_frame : first_frame + frames_in]]
+        logits = (
+            engine.prefill(sequence, ids[: step.head - reused], features)
+            if step.head > reused
+            else None
+        )
+        self._keep(step, sequence)
+        if step.head - reused < len(ids):
+            logits = engine.prefill(sequence, ids[step.head - reused :])
+        constraint = None
+        if request.json_schema is not None:
+            constraint = JsonConstraint(
+                engine.tokenizer, self._shape.text.vocab, request.json_schema
+            )
+        stop = set() if request.ignore_eos else set(engine.stop)
+        piece = self._piece(on_token)
+        stream = Stream(
+            sequence, request.max_tokens, stop, constraint, request.temperature, request.seed, piece
+        )
+        stream.take(logits)
+        stages["prefill"] = time.perf_counter() - started
+        stages["reused"] = float(reused)
+        return step, stream, stages
+
+    def _sequence(self, step: Plan, room: int) -> tuple[SequenceCache, int]:
+        """A new sequence for a request: its kept prefix's copy when one matches."""
+        kept = self._prefixes.get(step.cache_key) if step.reuse else None
+        if kept is not None and kept.length >= step.reuse:
+            sequence: SequenceCache = kept.fork(step.reuse)
+            sequence.reserve(room - step.reuse)
+            return sequence, step.reuse
+        return self.engine.new_sequence(room), 0
+
+    def _keep(self, step: Plan, sequence: SequenceCache) -> None:
+        """Keep a copy of the shared prefix (once it is prefilled) for later requests."""
+        if (
+            step.reuse
+            and self._prefixes.get(step.cache_key) is None
+            and sequence.length >= step.reuse
+        ):
+            self._prefixes.put(step.cache_key, sequence.fork(step.reuse))
+
+    def _piece(self, on_token: TokenCallback | None) -> Callable[[int], None] | None:
+        if on_token is None:
+            return None
+        tokenizer = self.engine.tokenizer
+        return lambda token: on_token(tokenizer.decode([token]))
+
+    def _output(
+        self,
+        request: GenerationRequest,
+        step: Plan,
+        stream: Stream,
+        stages: dict[str, float],
+        started: float,
+        decoding: float,
+    ) -> GenerationOutput:
+        end = time.perf_counter()
+        tokens = stream.tokens
+        answer = tokens[:-1] if stream.stopped else tokens
+        reused = int(stages.pop("reused"))
+        encoded = int(stages.pop("encoded"))
+        first = stream.first_at or end
+        decode_s = end - max(first, decoding)
+        computed = len(step.ids) - reused
+        prefill_s = stages["prefill"]
+        return GenerationOutput(
+            text=self.engine.tokenizer.decode(answer).strip(),
+            token_ids=tokens,
+            prompt_tokens=len(step.ids),
+            generated_tokens=len(tokens),
+            prompt_tps=computed / prefill_s if prefill_s > 0 else 0.0,
+            generation_tps=(len(tokens) - 1) / decode_s
+            if decode_s > 0 and len(tokens) > 1
+            else 0.0,
+            peak_memory_gb=peak_memory_gb("cpu"),
+            finish_reason="stop" if stream.stopped else "length",
+            stages={**stages, "generate": decode_s},
+            constrained=request.json_schema is not None,
+            cached_tokens=step.reuse,
+            encoded_frames=encoded,
+        )
+
+    def _to_numpy(self, value: Any) -> Any:
+        return to_numpy(value)
+
+    def _from_numpy(self, array: Any) -> Any:
+        return from_numpy(array, "cpu", "float32")
+
+    def _cache_layers(self, cache: Any) -> list[tuple[Any, Any]]:
+        return list(cache.layer_arrays())
+
+    def _cache_from(self, layers: list[tuple[Any, Any]]) -> Any:
+        from ..engine import SequenceCache
+
+        return SequenceCache.from_layers(layers)

@@ -1,0 +1,91 @@
+"""The engine's KV cache: each sequence's keys and values for every layer, allocated in pages
+of PAGE tokens (a sequence grows a page at a time, never a token at a time), so that any
+number of sequences of different lengths live side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PAGE = 256
+
+
+class SequenceCache:
+    """One sequence's keys and values: [layers, 2, kv_heads, capacity, head_dim], the first
+    `length` tokens of it written."""
+
+    def __init__(self, layers: int, kv_heads: int, head_dim: int, pages: int = 1) -> None:
+        import torch
+
+        self.layers, self.kv_heads, self.head_dim = layers, kv_heads, head_dim
+        self.length = 0
+        self._data = torch.empty(layers, 2, kv_heads, pages * PAGE, head_dim)
+
+    @property
+    def capacity(self) -> int:
+        """Tokens it holds room for."""
+        return int(self._data.shape[3])
+
+    @property
+    def pages(self) -> int:
+        """Pages it holds."""
+        return self.capacity // PAGE
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its pages."""
+        return int(self._data.numel() * self._data.element_size())
+
+    def reserve(self, count: int) -> None:
+        """Make room for `count` more tokens (whole pages; what is written is kept)."""
+        import torch
+
+        needed = self.length + count
+        if needed <= self.capacity:
+            return
+        pages = -(-needed // PAGE)
+        grown = torch.empty(self.layers, 2, self.kv_heads, pages * PAGE, self.head_dim)
+        grown[:, :, :, : self.length] = self._data[:, :, :, : self.length]
+        self._data = grown
+
+    def write(self, layer: int, keys: Any, values: Any, at: int) -> tuple[Any, Any]:
+        """Write keys and values [kv_heads, count, head_dim] at position `at` of a layer
+        (room reserved first); return the layer's keys and values through them."""
+        end = at + int(keys.shape[1])
+        self._data[layer, 0, :, at:end] = keys
+        self._data[layer, 1, :, at:end] = values
+        return self._data[layer, 0, :, :end], self._data[layer, 1, :, :end]
+
+    def advance(self, count: int) -> None:
+        """Count `count` tokens written to every layer."""
+        self.length += count
+
+    def crop(self, length: int) -> None:
+        """Keep the first `length` tokens."""
+        self.length = min(self.length, length)
+
+    def fork(self, length: int | None = None) -> SequenceCache:
+        """A new sequence starting with this one's first `length` tokens (all by default),
+        with a page of room to grow."""
+        keep = self.length if length is None else min(length, self.length)
+        other = SequenceCache(self.layers, self.kv_heads, self.head_dim, -(-(keep + 1) // PAGE))
+        other._data[:, :, :, :keep] = self._data[:, :, :, :keep]
+        other.length = keep
+        return other
+
+    def layer_arrays(self) -> list[tuple[Any, Any]]:
+        """Each layer's keys and values [1, kv_heads, length, head_dim] (views)."""
+        end = self.length
+        return [
+            (self._data[n, 0, None, :, :end], self._data[n, 1, None, :, :end])
+            for n in range(self.layers)
+        ]
+
+    @classmethod
+    def from_layers(cls, layers: list[tuple[Any, Any]]) -> SequenceCache:
+        """A sequence holding each layer's keys and values [1, kv_heads, tokens, head_dim]."""
+        _, kv_heads, tokens, head_dim = (int(n) for n in layers[0][0].shape)
+        cache = cls(len(layers), kv_heads, head_dim, -(-(tokens + 1) // PAGE))
+        for number, (keys, values) in enumerate(layers):
+            cache.write(number, keys[0], values[0], 0)
+        cache.length = tokens
+        return cache

@@ -1,0 +1,128 @@
+"""The engine: SmolVLM2 on the CPU in torch over the checkpoint's tensors, without
+transformers. The text model loads first; the vision tower loads when a frame first needs
+encoding (a question about a video whose frames are all cached never loads it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..model.shapes import ModelShape
+from .cache import SequenceCache
+from .checkpoint import Checkpoint
+from .pixels import PixelSettings, pixels
+from .text import Rows, TextModel
+from .tokens import Tokenizer, generation_settings, stop_ids
+from .tuning import EngineTuning, Kernels
+from .vision import VisionTower
+from .weights import text_weights, vision_weights
+
+ENGINE_VERSION = "1"
+
+
+class Engine:
+    """A loaded checkpoint: tokenizer, text model, and (on first use) the vision tower."""
+
+    def __init__(
+        self,
+        folder: Path,
+        config: dict[str, Any],
+        tuning: EngineTuning | None = None,
+        int8: bool = False,
+    ) -> None:
+        import torch
+
+        self.folder = folder
+        self.shape = ModelShape.of(config)
+        self.kernels: Kernels = (tuning or EngineTuning()).resolved()
+        if self.kernels.threads is not None:
+            torch.set_num_threads(self.kernels.threads)
+        self.int8 = int8
+        self.tokenizer = Tokenizer(folder)
+        self.stop = stop_ids(folder, config)
+        self.generation = generation_settings(folder)
+        self.pixel_settings = PixelSettings.read(folder, self.shape.vision.image_size)
+        self._checkpoint = Checkpoint(folder)
+        with torch.inference_mode():
+            weights = text_weights(self._checkpoint, self.shape.text, self.kernels, int8)
+        self.text = TextModel(weights, self.shape.text)
+        self._vision: VisionTower | None = None
+        self.vision_load_s = 0.0
+
+    @property
+    def image_token(self) -> int:
+        """The id of ``<image>``."""
+        assert self.shape.image_token_id is not None
+        return self.shape.image_token_id
+
+    @property
+    def vision_loaded(self) -> bool:
+        """Whether the vision tower has been read."""
+        return self._vision is not None
+
+    def record(self) -> dict[str, str]:
+        """What results say about the engine: its version, kernels and weights."""
+        return {
+            "engine": ENGINE_VERSION,
+            **self.kernels.record(),
+            "weights": "int8" if self.int8 else "float32",
+        }
+
+    def vision(self) -> VisionTower:
+        """The vision tower, read from the checkpoint on first use."""
+        if self._vision is None:
+            import torch
+
+            started = time.perf_counter()
+            with torch.inference_mode():
+                weights = vision_weights(self._checkpoint, self.shape, self.kernels)
+            self._vision = VisionTower(weights, self.shape)
+            self.vision_load_s = time.perf_counter() - started
+        return self._vision
+
+    def preprocess(self, frames: Sequence[Any]) -> Any:
+        """Frames (RGB uint8) as the tower's pixels, float32 N x 3 x S x S."""
+        import torch
+
+        return torch.from_numpy(pixels(frames, self.pixel_settings))
+
+    def encode(self, pixel_values: Any) -> list[Any]:
+        """Each frame's features [tokens_per_frame, text hidden]."""
+        return self.vision().encode(pixel_values)
+
+    def new_sequence(self, tokens: int = 0) -> SequenceCache:
+        """An empty sequence with room for `tokens` tokens."""
+        return self.text.new_cache(tokens)
+
+    def inputs(self, ids: Sequence[int], features: Sequence[Any]) -> Any:
+        """The input rows of `ids`: token embeddings, each frame's image tokens replaced by
+        that frame's features (in order)."""
+        import torch
+
+        x = self.text.embed(ids)
+        if features:
+            slots = torch.tensor([t == self.image_token for t in ids]).nonzero()[:, 0]
+            rows = torch.cat(list(features), dim=0)
+            if int(slots.numel()) != int(rows.shape[0]):
+                raise ValueError(
+                    f"the prompt holds {int(slots.numel())} image tokens but the frames give"
+                    f" {int(rows.shape[0])} feature rows"
+                )
+            x[slots] = rows
+        return x
+
+    def prefill(
+        self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any] = ()
+    ) -> Any:
+        """Append `ids` (each frame's image tokens filled with its features) to a sequence;
+        return the logits [vocab] after the last."""
+        hidden = self.text.forward(self.inputs(ids, features), [(sequence, len(ids))])
+        return self.text.logits(hidden[-1:])[0]
+
+    def decode(self, sequences: Sequence[SequenceCache], tokens: Sequence[int]) -> Any:
+        """One step of several sequences at once, each one token further: logits [N, vocab]."""
+        rows: list[Rows] = [(sequence, 1) for sequence in sequences]
+        hidden = self.text.forward(self.text.embed(tokens), rows)
+        return self.text.logits(hidden)

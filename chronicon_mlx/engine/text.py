@@ -1,0 +1,119 @@
+"""SmolVLM2's text model (Llama) on the CPU: one layer function for prefill and decode, over
+the rows of any number of sequences at once, each at its own position with its own cache.
+The products read every weight once for all rows; attention runs per sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..model.shapes import TextShape
+from .cache import SequenceCache
+from .weights import TextLayer, TextWeights
+
+Rows = tuple[SequenceCache, int]
+"""A sequence's cache and how many consecutive rows of the input are its new tokens."""
+
+
+class TextModel:
+    """The Llama text model over the engine's weights."""
+
+    def __init__(self, weights: TextWeights, shape: TextShape) -> None:
+        import torch
+
+        self.weights = weights
+        self.shape = shape
+        dim = shape.head_dim
+        steps = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
+        self.inv_freq = 1.0 / (shape.rope_theta**steps)
+        self.scaling = dim**-0.5
+        # RoPE's cos and sin at every position, computed once as transformers computes them.
+        positions = torch.arange(shape.max_positions).float()
+        angles = torch.cat((positions[:, None] * self.inv_freq[None, :],) * 2, dim=-1)
+        self._cos, self._sin = angles.cos()[:, None, :], angles.sin()[:, None, :]
+
+    def new_cache(self, tokens: int = 0) -> SequenceCache:
+        """An empty sequence with room for `tokens` tokens."""
+        from .cache import PAGE
+
+        s = self.shape
+        return SequenceCache(s.layers, s.kv_heads, s.head_dim, max(1, -(-tokens // PAGE)))
+
+    def embed(self, ids: Sequence[int]) -> Any:
+        """Token embeddings [len(ids), hidden]."""
+        import torch
+
+        return self.weights.embed[torch.tensor(list(ids), dtype=torch.long)]
+
+    def forward(self, x: Any, rows: Sequence[Rows]) -> Any:
+        """Run input rows [R, hidden] through every layer: each sequence's rows (in `rows`
+        order) are its next tokens, their keys and values appended to its cache; returns the
+        last hidden states [R, hidden] (before the final norm)."""
+        import torch
+
+        positions = torch.cat(
+            [torch.arange(cache.length, cache.length + count) for cache, count in rows]
+        )
+        if int(positions.max()) >= self.shape.max_positions:
+            raise ValueError(f"past the model's {self.shape.max_positions} positions")
+        rotation = (self._cos[positions], self._sin[positions])
+        for cache, count in rows:
+            cache.reserve(count)
+        with torch.inference_mode():
+            for number, layer in enumerate(self.weights.layers):
+                x = self._layer(number, layer, x, rows, rotation)
+        for cache, count in rows:
+            cache.advance(count)
+        return x
+
+    def logits(self, hidden: Any) -> Any:
+        """Logits [rows, vocab] of hidden states [rows, hidden]."""
+        import torch
+
+        with torch.inference_mode():
+            return self.weights.head(self._norm(hidden, self.weights.norm))
+
+    def _norm(self, x: Any, weight: Any) -> Any:
+        import torch.nn.functional as F
+
+        return F.rms_norm(x, (self.shape.hidden,), weight, self.shape.rms_eps)
+
+    @staticmethod
+    def _rope(x: Any, cos: Any, sin: Any) -> Any:
+        import torch
+
+        half = x.shape[-1] // 2
+        rotated = torch.cat((x[..., half:].neg(), x[..., :half]), dim=-1)
+        return torch.addcmul(x * cos, rotated, sin)
+
+    def _layer(
+        self, number: int, layer: TextLayer, x: Any, rows: Sequence[Rows], rotation: tuple[Any, Any]
+    ) -> Any:
+        import torch
+        import torch.nn.functional as F
+
+        s = self.shape
+        total = int(x.shape[0])
+        qkv = layer.qkv(self._norm(x, layer.norm_in))
+        qk = self._rope(
+            qkv[:, : s.q_size + s.kv_size].view(total, s.heads + s.kv_heads, s.head_dim), *rotation
+        )
+        v = qkv[:, s.q_size + s.kv_size :].view(total, s.kv_heads, s.head_dim)
+        attended = []
+        start = 0
+        for cache, count in rows:
+            end = start + count
+            at = cache.length
+            keys, values = cache.write(
+                number, qk[start:end, s.heads :].transpose(0, 1), v[start:end].transpose(0, 1), at
+            )
+            query = qk[start:end, : s.heads].transpose(0, 1)[None]
+            mask = None if count == 1 else torch.ones(count, at + count, dtype=torch.bool).tril(at)
+            out = F.scaled_dot_product_attention(
+                query, keys[None], values[None], attn_mask=mask, scale=self.scaling, enable_gqa=True
+            )
+            attended.append(out[0].transpose(0, 1).reshape(count, s.q_size))
+            start = end
+        x = x + layer.o(attended[0] if len(attended) == 1 else torch.cat(attended))
+        gate, up = layer.gate_up(self._norm(x, layer.norm_post)).split(s.ffn, dim=-1)
+        return x + layer.down(F.silu(gate) * up)

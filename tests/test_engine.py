@@ -1,0 +1,303 @@
+"""The cpu engine against its reference, transformers' SmolVLM2: weights laid out from the
+checkpoint, the KV cache's pages, the vision tower and each text layer within float32
+rounding, greedy tokens identical (plain, over a cached prefix, past 300 tokens, constrained
+to JSON) on the tiny checkpoint and on the 256M architecture, batches equal to solo runs,
+8-bit weights within bounds, and a cached video answered without the vision tower or any
+transformers import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chronicon_mlx.analysis.analyze import Analyzer
+from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
+from chronicon_mlx.analysis.spec import SessionSpec
+from chronicon_mlx.analysis.videocache import VideoCache
+from chronicon_mlx.backends import Candidate, GenerationRequest, create
+from chronicon_mlx.engine import PAGE, Engine, SequenceCache, supported
+from chronicon_mlx.highlight import scoring
+from chronicon_mlx.model import prompt as prompts
+from chronicon_mlx.model.random_weights import cached_checkpoint
+from chronicon_mlx.model.resolver import resolve
+
+pytestmark = pytest.mark.torch
+HIT = "frames, their features and the prefilled prompt read from the video cache"
+
+
+def _frames(count: int, seed: int = 7, size: tuple[int, int] = (72, 128)) -> list[Any]:
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, (*size, 3), dtype=np.uint8) for _ in range(count)]
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_model: Path) -> tuple[Any, Any]:
+    """The tiny checkpoint on the cpu engine and on transformers (CPU, float32)."""
+    ref = resolve(str(tiny_model))
+    engine, reference = create(Candidate("cpu", "cpu")), create(Candidate("transformers", "cpu"))
+    engine.load(ref)
+    reference.load(ref)
+    return engine, reference
+
+
+@pytest.fixture(scope="module")
+def model_256m() -> Path:
+    """SmolVLM2-256M's architecture with random weights (built once, offline)."""
+    return cached_checkpoint("256m")
+
+
+def test_the_weights_are_laid_out_from_the_checkpoint(tiny_model: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    ref = resolve(str(tiny_model))
+    tensors = load_file(str(tiny_model / "model.safetensors"))
+    engine = Engine(tiny_model, ref.config)
+    layer, at = engine.text.weights.layers[1], "model.text_model.layers.1."
+    names = ("q_proj", "k_proj", "v_proj")
+    qkv = torch.cat([tensors[f"{at}self_attn.{n}.weight"] for n in names])
+    assert torch.equal(layer.qkv.weight, qkv)
+    gate_up = torch.cat([tensors[f"{at}mlp.{n}.weight"] for n in ("gate_proj", "up_proj")])
+    assert torch.equal(layer.gate_up.weight, gate_up)
+    assert torch.equal(engine.text.weights.head.weight, tensors["lm_head.weight"])
+    quantized = Engine(tiny_model, ref.config, int8=True)
+    eight = quantized.text.weights.layers[1].gate_up
+    assert eight.weight.dtype == torch.int8 and eight.scales is not None
+    error = (eight.dequantized() - gate_up).abs().max(dim=1).values
+    assert bool((error <= eight.scales.float() * 0.5 + 1e-7).all())  # half a step at most
+    assert quantized.text.weights.decode_bytes < engine.text.weights.decode_bytes / 3
+    assert supported(ref.config) is None
+    assert "not Llama" in (
+        supported({**ref.config, "text_config": {"model_type": "mistral"}}) or ""
+    )
+
+
+def test_the_cache_grows_a_page_at_a_time_and_keeps_what_it_holds() -> None:
+    import torch
+
+    cache = SequenceCache(layers=2, kv_heads=3, head_dim=4)
+    assert (cache.pages, cache.capacity) == (1, PAGE)
+    first = torch.randn(3, PAGE - 1, 4)
+    cache.reserve(PAGE - 1)
+    for layer in (0, 1):
+        cache.write(layer, first, first + 1, 0)
+    cache.advance(PAGE - 1)
+    cache.reserve(5)  # past the page: one more page, the first kept
+    assert cache.pages == 2
+    more = torch.randn(3, 5, 4)
+    cache.write(1, more, more, PAGE - 1)
+    keys, values = cache.write(0, more, more, PAGE - 1)
+    cache.advance(5)
+    assert keys.shape == (3, PAGE + 4, 4) and torch.equal(keys[:, : PAGE - 1], first)
+    assert torch.equal(values[:, : PAGE - 1], first + 1) and torch.equal(keys[:, PAGE - 1 :], more)
+    short = cache.fork(10)
+    assert (short.length, short.pages) == (10, 1) and cache.length == PAGE + 4
+    layers = cache.layer_arrays()
+    again = SequenceCache.from_layers([(k.clone(), v.clone()) for k, v in layers])
+    assert again.length == cache.length and again.pages == 2
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(again.layer_arrays(), layers, strict=True))
+    cache.crop(3)
+    assert cache.length == 3 and cache.layer_arrays()[0][0].shape[2] == 3
+
+
+@pytest.mark.parametrize("layout", ["tiny", "256m-files", "2.2b-files"])
+def test_vision_and_each_text_layer_match_transformers(
+    layout: str, tiny_model: Path, real_files_checkpoint: Callable[[str], Path]
+) -> None:
+    """Frame features and prefill/decode logits within float32 rounding of transformers'
+    SmolVLM2, on the tiny checkpoint and the 256M and 2.2B geometries."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    folder = tiny_model if layout == "tiny" else real_files_checkpoint(layout.split("-")[0])
+    ref = resolve(str(folder))
+    engine = Engine(folder, ref.config)
+    reference = create(Candidate("transformers", "cpu"))
+    reference.load(ref)
+    frames = _frames(2)
+    mine = engine.encode(engine.preprocess(frames))
+    values, mask = reference._pixels(GenerationRequest(frames, ""), [0, 1])
+    assert torch.equal(engine.preprocess(frames), values[0])  # the same pixels
+    with torch.inference_mode():
+        out = reference._model.model.get_image_features(values, mask).pooler_output
+    theirs = torch.cat(list(out)).reshape(2, ref.tokens_per_frame, -1)
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=2e-5)
+    model = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=torch.float32).eval()
+    ids = torch.randint(
+        0, ref.shape.text.vocab, (1, 40), generator=torch.Generator().manual_seed(1)
+    )
+    sequence = engine.new_sequence()
+    prefilled = engine.prefill(sequence, ids[0, :36].tolist())
+    for token in ids[0, 36:].tolist():
+        last = engine.decode([sequence], [token])[0]
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0]
+    torch.testing.assert_close(prefilled, logits[35], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(last, logits[39], rtol=1e-4, atol=1e-5)
+
+
+def _requests(template: str, frames: list[Any], long: int = 320) -> list[GenerationRequest]:
+    system = scoring.system_prompt("You rate sports.", "Rate 1 to 10.")
+    times = [i * 0.5 for i in range(len(frames))]
+    text = prompts.build_prompt(template, scoring.user_prompt(None), times, 3.0, system)
+    prefix = prompts.shared_prefix(text)
+    schema = dict(json_schema=scoring.SCHEMA, max_tokens=scoring.CONSTRAINED_MAX_TOKENS)
+    return [
+        GenerationRequest(frames, text, max_tokens=24),
+        GenerationRequest(frames, text, max_tokens=24, prefix=prefix),
+        GenerationRequest(frames, text, max_tokens=long, ignore_eos=True),
+        GenerationRequest(frames, text, prefix=prefix, **schema),  # type: ignore[arg-type]
+    ]
+
+
+def test_greedy_tokens_equal_transformers_on_the_tiny_checkpoint(
+    tiny_model: Path, pair: tuple[Any, Any]
+) -> None:
+    engine, reference = pair
+    template = prompts.load_chat_template(tiny_model)
+    for request in _requests(template, _frames(6)):
+        pieces: list[str] = []
+        mine = engine.generate(request, pieces.append)
+        theirs = reference.generate(request)
+        assert mine.token_ids == theirs.token_ids and mine.token_ids
+        assert mine.finish_reason == theirs.finish_reason
+        assert len(pieces) == len(mine.token_ids) and mine.text == theirs.text
+        assert mine.cached_tokens == theirs.cached_tokens
+    assert scoring.parse(mine.text) is not None and mine.constrained
+
+
+@pytest.mark.slow
+def test_greedy_tokens_equal_transformers_on_the_256m_architecture(model_256m: Path) -> None:
+    ref = resolve(str(model_256m))
+    engine, reference = create(Candidate("cpu", "cpu")), create(Candidate("transformers", "cpu"))
+    engine.load(ref)
+    reference.load(ref)
+    template = prompts.load_chat_template(model_256m)
+    for request in _requests(template, _frames(2, size=(180, 320)), long=40):
+        assert engine.generate(request).token_ids == reference.generate(request).token_ids
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_a_batch_gives_each_sequence_its_solo_tokens(tiny_model: Path, int8: bool) -> None:
+    """One step advances every sequence (each at its own position); sequences join and
+    leave between steps; each one's greedy tokens are those it gets alone."""
+    from chronicon_mlx.engine import generate
+
+    ref = resolve(str(tiny_model))
+    engine = Engine(tiny_model, ref.config, int8=int8)
+    prompts_ids = [list(range(5, 5 + n)) for n in (3, 40, 17, 90)]
+    budgets = [30, 12, 45, 20]
+
+    def stream(ids: list[int], budget: int) -> Any:
+        sequence = engine.new_sequence()
+        s = generate.Stream(sequence, budget, set())
+        s.take(engine.prefill(sequence, ids))
+        return s
+
+    alone = []
+    for ids, budget in zip(prompts_ids, budgets, strict=True):
+        s = stream(ids, budget)
+        generate.run(engine, [s])
+        alone.append(s.tokens)
+    streams = [
+        stream(ids, budget) for ids, budget in zip(prompts_ids[:2], budgets[:2], strict=True)
+    ]
+    active = list(streams)
+    for _ in range(5):
+        active = generate.step(engine, active)
+    late = [stream(ids, budget) for ids, budget in zip(prompts_ids[2:], budgets[2:], strict=True)]
+    streams += late
+    active += late  # joins between steps
+    while active:
+        active = generate.step(engine, active)
+    assert [s.tokens for s in streams] == alone
+
+
+def test_several_requests_in_one_batch_answer_as_each_alone(
+    tiny_model: Path, pair: tuple[Any, Any]
+) -> None:
+    engine, _ = pair
+    template = prompts.load_chat_template(tiny_model)
+    frames = _frames(4)
+    times = [i * 0.5 for i in range(4)]
+    prefix = prompts.video_prefix(template, times, 2.0)
+    requests = [
+        GenerationRequest(
+            frames,
+            prompts.build_prompt(template, question, times, 2.0),
+            max_tokens=16,
+            ignore_eos=True,
+            prefix=prefix,
+        )
+        for question in ("What moves?", "Which colours?", "Where is it?")
+    ]
+    alone = [engine.generate(request).token_ids for request in requests]
+    together = engine.generate_many(requests)
+    assert [out.token_ids for out in together] == alone
+    assert [out.cached_tokens > 0 for out in together] == [True, True, True]
+
+
+def test_int8_stays_close_to_float32(tiny_model: Path) -> None:
+    """8-bit weights: the logits drift little from float32's and the greedy choice mostly
+    holds (the bench reports the same on the 256M architecture)."""
+    ref = resolve(str(tiny_model))
+    full, eight = Engine(tiny_model, ref.config), Engine(tiny_model, ref.config, int8=True)
+    agree = total = 0
+    worst = 0.0
+    for seed in range(8):
+        ids = np.random.default_rng(seed).integers(0, 400, 24).tolist()
+        a, b = full.new_sequence(), eight.new_sequence()
+        full.prefill(a, ids[:8])
+        eight.prefill(b, ids[:8])
+        for token in ids[8:]:
+            x, y = full.decode([a], [token])[0], eight.decode([b], [token])[0]
+            agree += int(x.argmax()) == int(y.argmax())
+            total += 1
+            worst = max(worst, float((x - y).abs().max()))
+    assert agree / total >= 0.9 and worst < 0.5 * float(x.abs().max())
+
+
+_SECOND_PROCESS = """
+import json, sys
+from pathlib import Path
+from chronicon_mlx.analysis.analyze import Analyzer
+from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
+from chronicon_mlx.analysis.spec import SessionSpec
+from chronicon_mlx.analysis.videocache import VideoCache
+model, folder, clip, question = sys.argv[1:5]
+spec = SessionSpec(model=model, backend="cpu")
+session = Analyzer(spec, video_cache=VideoCache(Path(folder), 10**10))
+result = session.analyze(clip, question, None, SamplingConfig(frames=4),
+                         GenerationConfig(max_tokens=12, ignore_eos=True))
+vision = session.load().backend.engine.vision_loaded
+print(json.dumps({"analysis": result.analysis, "notes": result.notes, "vision": vision,
+                  "imported": sorted(m for m in sys.modules if m.split(".")[0] == "transformers")}))
+"""
+
+
+@pytest.mark.slow
+def test_a_cached_video_is_answered_without_the_vision_tower_or_transformers(
+    tiny_model: Path, ball_clip: Path, tmp_path: Path
+) -> None:
+    sampling, generation = (
+        SamplingConfig(frames=4),
+        GenerationConfig(max_tokens=12, ignore_eos=True),
+    )
+    cache = VideoCache(tmp_path / "videos", 10**10)
+    spec = SessionSpec(model=str(tiny_model), backend="cpu")
+    Analyzer(spec, video_cache=cache).analyze(ball_clip, "What moves?", None, sampling, generation)
+    plain = Analyzer(spec).analyze(ball_clip, "Which colours?", None, sampling, generation)
+    command = [sys.executable, "-c", _SECOND_PROCESS, str(tiny_model), str(cache.root)]
+    command += [str(ball_clip), "Which colours?"]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=300)
+    second = json.loads(done.stdout)
+    assert second["imported"] == [] and HIT in second["notes"]
+    assert second["vision"] is False and second["analysis"] == plain.analysis
