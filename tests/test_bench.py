@@ -73,7 +73,7 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     rows = {row["label"]: row for row in report["results"]}
-    for label in ("mlx cpu", "transformers cpu"):
+    for label in ("mlx cpu", "transformers cpu", "cpu engine float32", "cpu engine int8"):
         assert rows[label]["trials"] == 1
         assert rows[label]["generated_tokens"] == 6  # end-of-sequence ignored
         assert rows[label]["prompt_tokens"] == rows["mlx cpu"]["prompt_tokens"]
@@ -85,15 +85,27 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "not available here: torch sees no CUDA device" in result.stdout
     assert report["random_weights"] is True
-    generate = rows["transformers cpu (model.generate)"]
-    assert generate["trials"] == 1 and generate["generated_tokens"] == 6
+    assert rows["cpu engine int8"]["details"]["weights"] == "int8 text, float16 vision"
+    assert rows["cpu engine float32"]["details"]["weights"] == "float32"
+    for label in ("cpu engine float32", "mlx cpu"):
+        row = rows[label]
+        assert 0 < row["setup"]["median"] < row["end_to_end"]["median"]
+        assert row["exit"]["median"] >= 0
     limits = report["limits"]
     assert limits["bandwidth_bytes_per_s"] > 1e8 and limits["gemm_flops_per_s"] > 1e8
-    for label in ("mlx cpu", "transformers cpu", "transformers cpu (model.generate)"):
+    for label in ("mlx cpu", "transformers cpu", "cpu engine float32", "cpu engine int8"):
         mark = rows[label]["limits"]
         assert mark["vision_flops_per_s"] > 0 and mark["decode_of_bandwidth"] > 0
         assert mark["imports_s"] > 0 and mark["load_without_imports_s"] > 0
     assert "of bandwidth" in result.stdout
+    engine = report["engine"]
+    for weights in ("none", "int8"):
+        rows_ = engine[f"batch_{weights}"]["rows"]
+        assert [row["sequences"] for row in rows_] == [1, 2, 4, 8]
+        assert all(row["same_as_solo"] and row["decode_tps"] > 0 for row in rows_)
+        assert [row["tokens"] for row in rows_] == [6, 12, 24, 48]
+    drift = engine["drift"]
+    assert drift["positions"] == 4 * 6 and 0.5 <= drift["top1_agreement"] <= 1.0
 
 
 def test_the_work_of_the_256m_architecture() -> None:

@@ -7,6 +7,7 @@ transformers import."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -263,6 +264,52 @@ def test_int8_stays_close_to_float32(tiny_model: Path) -> None:
             total += 1
             worst = max(worst, float((x - y).abs().max()))
     assert agree / total >= 0.9 and worst < 0.5 * float(x.abs().max())
+
+
+def test_int8_weights_are_kept_on_disk_and_read_back_as_they_were(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """The first int8 load quantizes and keeps the result; the next reads it back (the same
+    bytes, the same logits); a file of another layout or a torn one is not used."""
+    import torch
+
+    from chronicon_mlx.engine import store
+
+    ref = resolve(str(tiny_model))
+    first = Engine(tiny_model, ref.config, int8=True, store=tmp_path)
+    [kept] = list(tmp_path.glob("int8-*.pt"))
+    assert kept.stat().st_mode & 0o777 == 0o600
+    shape = first.shape.text
+    loaded = store.load(kept, shape, first.kernels)
+    assert loaded is not None
+    made = first.text.weights
+    assert torch.equal(loaded.layers[1].gate_up.weight, made.layers[1].gate_up.weight)
+    assert torch.equal(loaded.head.scales, made.head.scales)
+    assert (loaded.embed is loaded.head) == (made.embed is made.head)
+    second = Engine(tiny_model, ref.config, int8=True, store=tmp_path)
+    ids = list(range(5, 40))
+    a, b = first.new_sequence(), second.new_sequence()
+    assert torch.equal(first.prefill(a, ids), second.prefill(b, ids))
+    assert torch.equal(first.decode([a], [9]), second.decode([b], [9]))
+
+    other = dataclasses.replace(shape, layers=shape.layers + 1)
+    assert store.load(kept, other, first.kernels) is None
+    torn = tmp_path / "torn.pt"
+    torn.write_bytes(kept.read_bytes()[: kept.stat().st_size // 2])
+    assert store.load(torn, shape, first.kernels) is None
+
+
+def test_int8_keeps_the_vision_tower_in_16_bits_close_to_float32(tiny_model: Path) -> None:
+    """With int8, the tower's weights are kept in float16 (float32 arithmetic): features stay
+    within float16's rounding of float32's, for half the tower's memory."""
+    ref = resolve(str(tiny_model))
+    full, eight = Engine(tiny_model, ref.config), Engine(tiny_model, ref.config, int8=True)
+    pixels = full.preprocess(_frames(2))
+    for x, y in zip(full.encode(pixels), eight.encode(pixels), strict=True):
+        assert float((x - y).abs().max()) <= 2e-2 * float(x.abs().max())
+    layer = eight.vision().weights.layers[0]
+    assert str(layer.fc1.weight.dtype) == "torch.float16"
+    assert str(full.vision().weights.layers[0].fc1.weight.dtype) == "torch.float32"
 
 
 _SECOND_PROCESS = """

@@ -15,6 +15,7 @@ from ..engine.tuning import LINEAR_KERNELS
 from ..errors import BackendError, field
 from ..model.prompt import expand_images
 from ..model.shapes import ModelShape
+from ..paths import cache_root, private_folder
 from .base import (
     BackendInfo,
     GenerationOutput,
@@ -104,13 +105,18 @@ class CPUBackend(KeptState):
             )
         int8 = quantize in QUANTIZATIONS
         try:
-            self._engine = Engine(model.path, model.config, self.tuning, int8=int8)
+            store = (
+                private_folder(cache_root() / "engine", "the engine's 8-bit weights")
+                if int8
+                else None
+            )
+            self._engine = Engine(model.path, model.config, self.tuning, int8=int8, store=store)
         except (OSError, ValueError, KeyError, CheckpointError) as exc:
             raise BackendError(
                 f"the cpu engine could not read {model.name}: {exc}",
                 hint="the checkpoint may be damaged, or not in transformers' layout",
             ) from exc
-        self.info.numerics["weights"] = "int8" if int8 else "float32"
+        self.info.numerics["weights"] = self._engine.record()["weights"]
         self._shape = model.shape
         self._image_token = self._engine.image_token
         return notes
@@ -171,6 +177,7 @@ class CPUBackend(KeptState):
             loaded = engine.vision_loaded
             for index, features in zip(missing, engine.encode(pixel_values), strict=True):
                 self._features.put(keys[index], features)
+            del pixel_values  # the frames' pixels leave before the prompt's activations come
             if not loaded:
                 stages["load"] = engine.vision_load_s
         stages["vision"] = time.perf_counter() - started - stages.get("load", 0.0)

@@ -67,6 +67,8 @@ def bench_table(report: dict[str, Any]) -> Table:
         "prefill",
         "decode tok/s",
         "end to end",
+        "setup",
+        "exit",
         "peak GB",
         "prompt tokens",
         "note",
@@ -75,13 +77,11 @@ def bench_table(report: dict[str, Any]) -> Table:
     for row in report["results"]:
         if not row.get("trials") and "end_to_end_longer_than_s" in row:
             limit = row["end_to_end_longer_than_s"]
-            cells = [""] * 7 + [f"> {limit:.0f}", "", ""]
+            cells = [""] * 7 + [f"> {limit:.0f}", "", "", "", ""]
             _add(table, row["label"], *cells, f"stopped after {limit:.0f} s")
             continue
         if not row.get("trials"):
-            reason = row.get("reason") or "; ".join(row.get("errors", [])) or "failed"
-            _add(table, row["label"], *[""] * 10, Text(f"not available here: {reason}", "dim"))
-            continue
+            continue  # listed under the table (`unavailable`)
         _add(
             table,
             row["label"],
@@ -93,6 +93,8 @@ def bench_table(report: dict[str, Any]) -> Table:
             _cell(row, "prefill"),
             f"{row['decode_tps']['median']:.1f}",
             _cell(row, "end_to_end"),
+            _cell(row, "setup"),
+            _cell(row, "exit"),
             f"{row['peak_memory_gb']['max']:.2f}",
             str(row["prompt_tokens"]),
             _note(row),
@@ -101,6 +103,16 @@ def bench_table(report: dict[str, Any]) -> Table:
     if baseline:
         _add(table, "mlx-vlm generate --video", *_baseline_cells(baseline))
     return table
+
+
+def unavailable(report: dict[str, Any]) -> list[Text]:
+    """A line for each configuration that did not run here, with why."""
+    lines = []
+    for row in report["results"]:
+        if not row.get("trials") and "end_to_end_longer_than_s" not in row:
+            reason = row.get("reason") or "; ".join(row.get("errors", [])) or "failed"
+            lines.append(Text(f"{row['label']}: not available here: {reason}", "dim"))
+    return lines
 
 
 def _baseline_cells(baseline: dict[str, Any]) -> list[str]:
@@ -116,8 +128,8 @@ def _baseline_cells(baseline: dict[str, Any]) -> list[str]:
         if baseline["prompt_tokens"]:
             note += f"; {baseline['prefilled_tokens']} of {tokens} prompt tokens prefilled"
     else:
-        return [""] * 10 + [f"failed: {baseline.get('error', '')}"]
-    return [""] * 7 + [wall, "", tokens, note]
+        return [""] * 12 + [f"failed: {baseline.get('error', '')}"]
+    return [""] * 7 + [wall, "", "", "", tokens, note]
 
 
 def limits_table(report: dict[str, Any]) -> Table:
@@ -157,6 +169,39 @@ def limits_table(report: dict[str, Any]) -> Table:
             f"{mark['decode_limit_tps']:.1f}",
             f"{mark['decode_of_bandwidth'] * 100:.0f}%",
         )
+    return table
+
+
+def engine_table(extras: dict[str, Any]) -> Table:
+    """The cpu engine's batched decode and its int8 drift."""
+    drift = extras.get("drift", {})
+    caption = (
+        f"int8 against float32 over {drift['positions']} positions: top-1 agreement"
+        f" {drift['top1_agreement'] * 100:.1f}%, largest logit difference"
+        f" {drift['max_logit_difference']:.3f}"
+        if "positions" in drift
+        else f"int8 drift: {drift.get('error', 'not measured')}"
+    )
+    table = Table(title="cpu engine: batched decode", title_justify="left", caption=caption)
+    for column in ("weights", "sequences", "aggregate tok/s", "of one sequence", "answers"):
+        table.add_column(column, justify="left" if column == "weights" else "right")
+    for key in ("batch_none", "batch_int8"):
+        result = extras.get(key, {})
+        rows = result.get("rows", [])
+        if not rows:
+            _add(table, key.removeprefix("batch_"), "", "", "", result.get("error", ""))
+            continue
+        one = rows[0]["decode_tps"] or 1.0
+        for row in rows:
+            same = "same as solo" if row["same_as_solo"] else "DIFFER from solo"
+            _add(
+                table,
+                result["weights"],
+                str(row["sequences"]),
+                f"{row['decode_tps']:.1f}",
+                f"{row['decode_tps'] / one:.2f}x",
+                same,
+            )
     return table
 
 
@@ -211,6 +256,21 @@ def bench_command(
     chart_path: Path | None = options.value(
         None, "--chart", help="PNG chart.", metavar="FILE", shown="beside the JSON report"
     ),
+    backends: str | None = options.value(
+        None,
+        "--backends",
+        metavar="LIST",
+        help="Only these configurations (comma-separated): cpu, cpu-int8, transformers, mlx,"
+        " mlx-reference, or one on a device such as transformers-cuda.",
+        shown="every one this machine runs",
+    ),
+    engine: bool = typer.Option(
+        True,
+        "--engine/--no-engine",
+        help="Also measure the cpu engine's batched decode (1, 2, 4, 8 sequences) and int8"
+        " drift from float32.",
+        metavar="",
+    ),
     as_json: bool = options.flag("--json", help="Print the JSON report on stdout."),
     quiet: bool = options.QUIET,
 ) -> None:
@@ -244,6 +304,15 @@ def bench_command(
         if video is None:
             video = bench.bench_clip()
         plan = bench.plan(include_reference_blas=reference_blas)
+        if backends is not None:
+            wanted = {key.strip() for key in backends.split(",") if key.strip()}
+            known = {bench.config_key(item.config) for item in plan}
+            if not wanted or wanted - known:
+                raise UsageError(
+                    f"unknown --backends {', '.join(sorted(wanted - known)) or backends!r}",
+                    hint=f"choose from {', '.join(sorted(known))}",
+                )
+            plan = [item for item in plan if bench.config_key(item.config) in wanted]
         configs = [item.config for item in plan if item.available]
         started = datetime.now(timezone.utc)
         with console.status("benchmarking") as status:
@@ -263,6 +332,15 @@ def bench_command(
                 base = baseline_run(model_path, video, frames, tokens, baseline_timeout)
             status.update("measuring this machine's memory bandwidth and GEMM rate")
             measured = limits.measure()
+            extras: dict[str, Any] = {}
+            if engine and any(c.backend == "cpu" for c in configs):
+                for quantize in ("none", "int8"):
+                    status.update(f"the cpu engine's batched decode ({quantize})")
+                    extras[f"batch_{quantize}"] = bench.run_engine(
+                        "batch", model_path, video, frames, tokens, quantize
+                    )
+                status.update("int8 drift from float32")
+                extras["drift"] = bench.run_engine("drift", model_path, video, frames, tokens)
         results = bench.summarize(trials)
         marks = limits.against_limits(results, ref.config, frames, measured)
         for item in plan:
@@ -283,6 +361,7 @@ def bench_command(
             "results": results,
             "limits": marks,
             "baseline": None if base is None else base.__dict__,
+            "engine": extras,
         }
         target = output or Path("results") / "bench.json"
         atomic_write_text(target, json.dumps(report, indent=2) + "\n")
@@ -304,7 +383,11 @@ def bench_command(
             if not out.is_terminal:
                 out = Console(width=240)
             out.print(bench_table(report))
+            for missing in unavailable(report):
+                out.print(missing)
             out.print(limits_table(report))
+            if extras:
+                out.print(engine_table(extras))
         if ref.random_weights:
             console.print(
                 line(("note:", "yellow"), " random weights: speed is real, the output is noise")

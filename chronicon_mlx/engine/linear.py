@@ -13,7 +13,8 @@ INT8_MAX = 127
 class Linear:
     """`y = x W^T + b` (then a tanh GELU when `gelu`), for x of any leading shape.
 
-    float32: W is kept as [out, in] and runs through the tuning's kernel. int8: W becomes
+    float32: W is kept as [out, in] and runs through the tuning's kernel (with `half`, kept
+    in float16 and widened to float32 for each product). int8: W becomes
     int8 [out, in] with a float scale per output row (symmetric, the row's largest
     magnitude at 127); the product runs in torch's `_weight_int8pack_mm` on bfloat16
     activations, which reads a quarter of float32's bytes.
@@ -26,28 +27,30 @@ class Linear:
         kernels: Kernels,
         int8: bool = False,
         gelu: bool = False,
+        half: bool = False,
     ) -> None:
-        import torch
 
         self.out_features, self.in_features = (int(n) for n in weight.shape)
         self.bias = None if bias is None else bias.contiguous()
         self.gelu = gelu
         self.int8 = int8
+        self.half = half and not int8
         self._op = onednn_linear() if kernels.linear == "onednn" and not int8 else None
         if int8:
-            # The kernel takes bfloat16 scales: quantize against the scale it will use,
-            # rounded up so that the row's largest weight still fits in 127 steps.
-            largest = weight.abs().amax(dim=1).clamp(min=1e-12)
-            scales = (largest / INT8_MAX).to(torch.bfloat16)
-            scales = torch.where(
-                scales.float() * INT8_MAX < largest, scales.float() * (1 + 2**-7), scales.float()
-            ).to(torch.bfloat16)
-            quantized = torch.round(weight / scales.float()[:, None]).clamp(-INT8_MAX, INT8_MAX)
-            self.weight = quantized.to(torch.int8).contiguous()
-            self.scales = scales.contiguous()
+            self.weight, self.scales = _quantized(weight)
         else:
-            self.weight = weight.contiguous()
+            self.weight = (weight.half() if self.half else weight).contiguous()
             self.scales = None
+
+    @classmethod
+    def quantized(cls, weight: Any, scales: Any, kernels: Kernels) -> Linear:
+        """A linear layer over int8 weights [out, in] and their bfloat16 row scales, quantized
+        earlier (see `save` in engine.store)."""
+        layer = cls.__new__(cls)
+        layer.out_features, layer.in_features = (int(n) for n in weight.shape)
+        layer.bias, layer.gelu, layer.int8, layer.half, layer._op = None, False, True, False, None
+        layer.weight, layer.scales = weight, scales
+        return layer
 
     @property
     def nbytes(self) -> int:
@@ -58,8 +61,14 @@ class Linear:
     def dequantized(self) -> Any:
         """The weight as float32 [out, in] (int8 weights times their scales)."""
         if self.scales is None:
-            return self.weight
+            return self.weight.float()
         return self.weight.float() * self.scales.float()[:, None]
+
+    def rows(self, ids: Any) -> Any:
+        """Rows `ids` of the weight as float32 (a lookup table's entries: embeddings)."""
+        if self.scales is None:
+            return self.weight[ids].float()
+        return self.weight[ids].float() * self.scales[ids].float()[:, None]
 
     def __call__(self, x: Any) -> Any:
         import torch
@@ -72,8 +81,33 @@ class Linear:
             if self.bias is not None:
                 out = out + self.bias
             return F.gelu(out, approximate="tanh") if self.gelu else out
+        # 16-bit weights are widened for each product: float32 arithmetic, half the memory.
+        weight = self.weight.float() if self.half else self.weight
         if self._op is not None:
             kind, algorithm = ("gelu", "tanh") if self.gelu else ("none", "")
-            return self._op(x, self.weight, self.bias, kind, [], algorithm)
-        out = F.linear(x, self.weight, self.bias)
+            return self._op(x, weight, self.bias, kind, [], algorithm)
+        out = F.linear(x, weight, self.bias)
         return F.gelu(out, approximate="tanh") if self.gelu else out
+
+
+def _quantized(weight: Any, rows: int = 4096) -> tuple[Any, Any]:
+    """int8 weights [out, in] and their bfloat16 scale per output row (the kernel takes
+    bfloat16 scales: each row is quantized against the scale it will use, rounded up so that
+    its largest weight still fits in 127 steps); a few rows at a time, so the float
+    temporaries stay small."""
+    import torch
+
+    out, width = (int(n) for n in weight.shape)
+    quantized = torch.empty(out, width, dtype=torch.int8)
+    scales = torch.empty(out, dtype=torch.bfloat16)
+    for first in range(0, out, rows):
+        part = weight[first : first + rows]
+        largest = part.abs().amax(dim=1).clamp(min=1e-12)
+        scale = (largest / INT8_MAX).to(torch.bfloat16).float()
+        scale = torch.where(scale * INT8_MAX < largest, scale * (1 + 2**-7), scale)
+        scale = scale.to(torch.bfloat16).float()
+        quantized[first : first + rows] = torch.round(part / scale[:, None]).clamp(
+            -INT8_MAX, INT8_MAX
+        )
+        scales[first : first + rows] = scale
+    return quantized, scales

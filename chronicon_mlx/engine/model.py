@@ -4,6 +4,7 @@ encoding (a question about a video whose frames are all cached never loads it)."
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +18,20 @@ from .text import Rows, TextModel
 from .tokens import Tokenizer, generation_settings, stop_ids
 from .tuning import EngineTuning, Kernels
 from .vision import VisionTower
-from .weights import text_weights, vision_weights
+from .weights import TextWeights, text_weights, vision_weights
 
 ENGINE_VERSION = "1"
+
+
+def release_freed_memory() -> None:
+    """Give the heap's freed pages back to the system (Linux's C library keeps what the
+    load's temporaries freed otherwise); nothing elsewhere."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class Engine:
@@ -31,6 +43,7 @@ class Engine:
         config: dict[str, Any],
         tuning: EngineTuning | None = None,
         int8: bool = False,
+        store: Path | None = None,
     ) -> None:
         import torch
 
@@ -46,10 +59,25 @@ class Engine:
         self.pixel_settings = PixelSettings.read(folder, self.shape.vision.image_size)
         self._checkpoint = Checkpoint(folder)
         with torch.inference_mode():
-            weights = text_weights(self._checkpoint, self.shape.text, self.kernels, int8)
+            weights = self._text_weights(store) if int8 and store is not None else None
+            weights = weights or text_weights(self._checkpoint, self.shape.text, self.kernels, int8)
         self.text = TextModel(weights, self.shape.text)
+        release_freed_memory()
         self._vision: VisionTower | None = None
         self.vision_load_s = 0.0
+
+    def _text_weights(self, store: Path) -> TextWeights | None:
+        """8-bit text weights from the store (`store` folder), quantized and kept there the
+        first time."""
+        from ..model.fingerprint import fingerprint
+        from . import store as kept
+
+        path = store / kept.key_of(fingerprint(self.folder, store / "digests"), ENGINE_VERSION)
+        found = kept.load(path, self.shape.text, self.kernels)
+        if found is None:
+            found = text_weights(self._checkpoint, self.shape.text, self.kernels, True)
+            kept.save(path, found)
+        return found
 
     @property
     def image_token(self) -> int:
@@ -67,7 +95,7 @@ class Engine:
         return {
             "engine": ENGINE_VERSION,
             **self.kernels.record(),
-            "weights": "int8" if self.int8 else "float32",
+            "weights": "int8 text, float16 vision" if self.int8 else "float32",
         }
 
     def vision(self) -> VisionTower:
@@ -77,8 +105,9 @@ class Engine:
 
             started = time.perf_counter()
             with torch.inference_mode():
-                weights = vision_weights(self._checkpoint, self.shape, self.kernels)
+                weights = vision_weights(self._checkpoint, self.shape, self.kernels, self.int8)
             self._vision = VisionTower(weights, self.shape)
+            release_freed_memory()
             self.vision_load_s = time.perf_counter() - started
         return self._vision
 

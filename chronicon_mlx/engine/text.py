@@ -43,7 +43,7 @@ class TextModel:
         """Token embeddings [len(ids), hidden]."""
         import torch
 
-        return self.weights.embed[torch.tensor(list(ids), dtype=torch.long)]
+        return self.weights.embed.rows(torch.tensor(list(ids), dtype=torch.long))
 
     def forward(self, x: Any, rows: Sequence[Rows]) -> Any:
         """Run input rows [R, hidden] through every layer: each sequence's rows (in `rows`

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model.shapes import ModelShape, TextShape, VisionShape
-from .checkpoint import CONNECTOR, TEXT, VISION, Checkpoint, CheckpointError
+from .checkpoint import CONNECTOR, TEXT, VISION, Checkpoint, CheckpointError, Section
 from .linear import Linear
 from .tuning import Kernels
 
@@ -26,9 +26,10 @@ class TextLayer:
 
 @dataclass(frozen=True)
 class TextWeights:
-    """The text model: embeddings, layers, final norm and LM head."""
+    """The text model: embeddings (a table looked up by rows), layers, final norm and LM
+    head (the same object as the embeddings when the checkpoint ties them)."""
 
-    embed: Any
+    embed: Linear
     layers: list[TextLayer]
     norm: Any
     head: Linear
@@ -88,20 +89,40 @@ def supported(config: dict[str, Any]) -> str | None:
 
 
 def _linear(
-    reader: Checkpoint, names: list[tuple[str, int]], width: int, kernels: Kernels, int8: bool
+    reader: Section, names: list[tuple[str, int]], width: int, kernels: Kernels, int8: bool
 ) -> Linear:
     import torch
 
     parts = [reader.read(name, (rows, width)) for name, rows in names]
-    weight = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+    if len(parts) == 1:  # int8 quantizes the view; float32 keeps a copy of its own
+        return Linear(parts[0] if int8 else parts[0].clone(), None, kernels, int8=int8)
+    weight = torch.cat(parts, dim=0)
     return Linear(weight, None, kernels, int8=int8)
 
 
-def text_weights(reader: Checkpoint, text: TextShape, kernels: Kernels, int8: bool) -> TextWeights:
-    """The text model's weights (8-bit products with `int8`; norms and embeddings stay)."""
+def text_weights(
+    checkpoint: Checkpoint, text: TextShape, kernels: Kernels, int8: bool
+) -> TextWeights:
+    """The text model's weights (8-bit products and embeddings with `int8`; norms stay),
+    a layer at a time: with 8 bits, the float32 pages of one layer leave before the next."""
+    layers = [_text_layer(checkpoint, n, text, kernels, int8) for n in range(text.layers)]
+    with checkpoint.opened() as reader:
+        # float32: a view, a token's row read from the file when a prompt first uses it.
+        table = reader.read(TEXT + "embed_tokens.weight", (text.vocab, text.hidden))
+        embed = Linear(table, None, kernels, int8=int8)
+        if "lm_head.weight" in reader:
+            head = _linear(reader, [("lm_head.weight", text.vocab)], text.hidden, kernels, int8)
+        else:  # tied to the embeddings
+            head = embed
+        norm = reader.read(TEXT + "norm.weight", (text.hidden,))
+    return TextWeights(embed, layers, norm, head)
+
+
+def _text_layer(
+    checkpoint: Checkpoint, n: int, text: TextShape, kernels: Kernels, int8: bool
+) -> TextLayer:
     h, q, kv, ffn = text.hidden, text.q_size, text.kv_size, text.ffn
-    layers = []
-    for n in range(text.layers):
+    with checkpoint.opened() as reader:
         at = f"{TEXT}layers.{n}."
         attn, mlp = at + "self_attn.", at + "mlp."
         qkv = [
@@ -110,71 +131,74 @@ def text_weights(reader: Checkpoint, text: TextShape, kernels: Kernels, int8: bo
             (attn + "v_proj.weight", kv),
         ]
         gate_up = [(mlp + "gate_proj.weight", ffn), (mlp + "up_proj.weight", ffn)]
-        layers.append(
-            TextLayer(
-                norm_in=reader.read(at + "input_layernorm.weight", (h,)),
-                qkv=_linear(reader, qkv, h, kernels, int8),
-                o=_linear(reader, [(attn + "o_proj.weight", h)], q, kernels, int8),
-                norm_post=reader.read(at + "post_attention_layernorm.weight", (h,)),
-                gate_up=_linear(reader, gate_up, h, kernels, int8),
-                down=_linear(reader, [(mlp + "down_proj.weight", h)], ffn, kernels, int8),
-            )
+        return TextLayer(
+            norm_in=reader.read(at + "input_layernorm.weight", (h,)).clone(),
+            qkv=_linear(reader, qkv, h, kernels, int8),
+            o=_linear(reader, [(attn + "o_proj.weight", h)], q, kernels, int8),
+            norm_post=reader.read(at + "post_attention_layernorm.weight", (h,)).clone(),
+            gate_up=_linear(reader, gate_up, h, kernels, int8),
+            down=_linear(reader, [(mlp + "down_proj.weight", h)], ffn, kernels, int8),
         )
-    embed = reader.read(TEXT + "embed_tokens.weight", (text.vocab, h))
-    if "lm_head.weight" in reader:
-        head = _linear(reader, [("lm_head.weight", text.vocab)], h, kernels, int8)
-    else:  # tied to the embeddings
-        head = Linear(embed, None, kernels, int8=int8)
-    return TextWeights(embed, layers, reader.read(TEXT + "norm.weight", (h,)), head)
 
 
-def _norm(reader: Checkpoint, name: str, width: int) -> tuple[Any, Any]:
-    return reader.read(name + ".weight", (width,)), reader.read(name + ".bias", (width,))
+def _norm(reader: Section, name: str, width: int) -> tuple[Any, Any]:
+    weight = reader.read(name + ".weight", (width,)).clone()
+    return weight, reader.read(name + ".bias", (width,)).clone()
 
 
 def _affine(
-    reader: Checkpoint, name: str, rows: int, width: int, kernels: Kernels, gelu: bool = False
+    reader: Section, name: str, size: tuple[int, int], kernels: Kernels, half: bool, gelu: bool
 ) -> Linear:
-    weight = reader.read(name + ".weight", (rows, width))
-    return Linear(weight, reader.read(name + ".bias", (rows,)), kernels, gelu=gelu)
+    weight = reader.read(name + ".weight", size)
+    weight = weight if half else weight.clone()
+    bias = reader.read(name + ".bias", (size[0],)).clone()
+    return Linear(weight, bias, kernels, gelu=gelu, half=half)
 
 
-def vision_weights(reader: Checkpoint, shape: ModelShape, kernels: Kernels) -> VisionWeights:
-    """The vision tower (float32: it is compute-bound) and the connector."""
-    import torch
-
+def vision_weights(
+    checkpoint: Checkpoint, shape: ModelShape, kernels: Kernels, half: bool = False
+) -> VisionWeights:
+    """The vision tower (float32 arithmetic: it is compute-bound; with `half`, its layers'
+    weights kept in float16) and the connector, in tensors of their own, a layer at a time
+    (its file pages leave before the next layer's)."""
     v: VisionShape = shape.vision
     embeddings = VISION + "embeddings."
-    conv = reader.read(embeddings + "patch_embedding.weight", (v.hidden, 3, v.patch, v.patch))
-    patch = Linear(
-        conv.reshape(v.hidden, -1),
-        reader.read(embeddings + "patch_embedding.bias", (v.hidden,)),
-        kernels,
-    )
-    layers = []
-    for n in range(v.layers):
-        at = f"{VISION}encoder.layers.{n}."
-        attn = at + "self_attn."
-        names = [attn + "q_proj", attn + "k_proj", attn + "v_proj"]
+    with checkpoint.opened() as reader:
+        conv = reader.read(embeddings + "patch_embedding.weight", (v.hidden, 3, v.patch, v.patch))
+        bias = reader.read(embeddings + "patch_embedding.bias", (v.hidden,)).clone()
+        patch = Linear(conv.reshape(v.hidden, -1).clone(), bias, kernels)
+        shape_ = (v.patches, v.hidden)
+        positions = reader.read(embeddings + "position_embedding.weight", shape_).clone()
+        post = _norm(reader, VISION + "post_layernorm", v.hidden)
+        width = v.hidden * v.scale * v.scale
+        projection = reader.read(CONNECTOR, (shape.text.hidden, width)).clone()
+        connector = Linear(projection, None, kernels)
+    layers = [_vision_layer(checkpoint, n, v, kernels, half) for n in range(v.layers)]
+    return VisionWeights(patch, positions, layers, post, connector)
+
+
+def _vision_layer(
+    checkpoint: Checkpoint, n: int, v: VisionShape, kernels: Kernels, half: bool
+) -> VisionLayer:
+    import torch
+
+    at = f"{VISION}encoder.layers.{n}."
+    attn = at + "self_attn."
+    names = [attn + "q_proj", attn + "k_proj", attn + "v_proj"]
+    with checkpoint.opened() as reader:
         qkv_weight = torch.cat(
             [reader.read(name + ".weight", (v.hidden, v.hidden)) for name in names]
         )
         qkv_bias = torch.cat([reader.read(name + ".bias", (v.hidden,)) for name in names])
-        layers.append(
-            VisionLayer(
-                norm1=_norm(reader, at + "layer_norm1", v.hidden),
-                qkv=Linear(qkv_weight, qkv_bias, kernels),
-                out=_affine(reader, attn + "out_proj", v.hidden, v.hidden, kernels),
-                norm2=_norm(reader, at + "layer_norm2", v.hidden),
-                fc1=_affine(reader, at + "mlp.fc1", v.ffn, v.hidden, kernels, gelu=True),
-                fc2=_affine(reader, at + "mlp.fc2", v.hidden, v.ffn, kernels),
-            )
+        square, up, down = (v.hidden, v.hidden), (v.ffn, v.hidden), (v.hidden, v.ffn)
+        return VisionLayer(
+            norm1=_norm(reader, at + "layer_norm1", v.hidden),
+            qkv=Linear(qkv_weight, qkv_bias, kernels, half=half),
+            out=_affine(reader, attn + "out_proj", square, kernels, half, gelu=False),
+            norm2=_norm(reader, at + "layer_norm2", v.hidden),
+            fc1=_affine(reader, at + "mlp.fc1", up, kernels, half, gelu=True),
+            fc2=_affine(reader, at + "mlp.fc2", down, kernels, half, gelu=False),
         )
-    width = v.hidden * v.scale * v.scale
-    connector = Linear(reader.read(CONNECTOR, (shape.text.hidden, width)), None, kernels)
-    positions = reader.read(embeddings + "position_embedding.weight", (v.patches, v.hidden))
-    post = _norm(reader, VISION + "post_layernorm", v.hidden)
-    return VisionWeights(patch, positions, layers, post, connector)
 
 
 __all__ = [

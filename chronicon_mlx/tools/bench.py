@@ -13,6 +13,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ STAGES = (
     "prefill",
     "generate",
     "end_to_end",
+    "setup",
+    "exit",
 )
 REFERENCE_TIMEOUT_S = 600.0
 BENCH_PROMPT = DEFAULT_PROMPT
@@ -44,21 +47,35 @@ class BenchConfig:
     device: str
     dtype: str = "auto"
     blas: str = "auto"
-    decode: str = "auto"
-    """`decode="generate"`: every token through transformers' model.generate (the way
-    before the greedy loop and its CPU step), for a side-by-side figure."""
+    quantize: str = "none"
+    """The weights' quantization (``int8`` on the cpu engine)."""
 
     @property
     def label(self) -> str:
         """A short name for tables."""
-        text = f"{self.backend} {self.device}"
+        text = "cpu engine" if self.backend == "cpu" else f"{self.backend} {self.device}"
+        if self.quantize != "none":
+            text += f" {self.quantize}"
+        elif self.backend == "cpu":
+            text += " float32"
         if self.dtype != "auto":
             text += f" {self.dtype}"
         if self.blas == "reference":
             text += " (reference BLAS)"
-        if self.decode == "generate":
-            text += " (model.generate)"
         return text
+
+
+def config_key(config: BenchConfig) -> str:
+    """How `--backends` names a configuration: cpu, cpu-int8, transformers, mlx,
+    mlx-reference (devices other than the CPU: transformers-cuda, mlx-mps, ...)."""
+    key = (
+        config.backend if config.device in ("cpu", "auto") else f"{config.backend}-{config.device}"
+    )
+    if config.quantize != "none":
+        key += f"-{config.quantize}"
+    if config.blas == "reference":
+        key += "-reference"
+    return key
 
 
 @dataclass
@@ -93,14 +110,14 @@ def plan(include_reference_blas: bool = False) -> list[Availability]:
     out: list[Availability] = []
     apple = is_apple_silicon()
     mlx_gpu = "mps" if apple else "cuda"
+    out.append(Availability(BenchConfig("cpu", "cpu"), have_torch, torch_reason))
+    out.append(Availability(BenchConfig("cpu", "cpu", quantize="int8"), have_torch, torch_reason))
     out.append(Availability(BenchConfig("mlx", "cpu"), have_mlx, "" if have_mlx else "no mlx"))
     if include_reference_blas and sys.platform == "linux":
         out.append(Availability(BenchConfig("mlx", "cpu", blas="reference"), have_mlx))
     gpu_ok, gpu_reason = have_mlx and _mlx_gpu(), "MLX has no GPU device here"
     out.append(Availability(BenchConfig("mlx", mlx_gpu), gpu_ok, "" if gpu_ok else gpu_reason))
     out.append(Availability(BenchConfig("transformers", "cpu"), have_torch, torch_reason))
-    generate = BenchConfig("transformers", "cpu", decode="generate")
-    out.append(Availability(generate, have_torch, torch_reason))
     for device in ("mps", "cuda"):
         if not have_torch:
             out.append(Availability(BenchConfig("transformers", device), False, torch_reason))
@@ -167,7 +184,6 @@ def run_trial(
     source tree to run the worker from instead of the installed package (the worker then
     starts in its temporary folder, so that no package in this one shadows it)."""
     env = dict(os.environ)
-    env["CHRONICON_BLAS"] = "reference" if config.blas == "reference" else ""
     if source is not None:
         env["PYTHONPATH"] = str(source)
     with tempfile.TemporaryDirectory(prefix="chronicon-bench-") as tmp:
@@ -182,6 +198,8 @@ def run_trial(
             "output": str(out),
         }
         command = [sys.executable, "-m", "chronicon_mlx.tools.bench_worker", json.dumps(job)]
+        job["launched_at"] = time.time()
+        command[-1] = json.dumps(job)
         try:
             proc = subprocess.run(
                 command,
@@ -202,7 +220,34 @@ def run_trial(
             tail = (proc.stderr or proc.stdout).strip().splitlines()
             return Trial(config, ok=False, error=tail[-1] if tail else f"exit {proc.returncode}")
         data = json.loads(out.read_text())
+        ended = time.time()
+    data["stages"]["exit"] = max(0.0, ended - data.pop("answered_at"))
     return Trial(config=config, ok=True, **{k: v for k, v in data.items() if k != "config"})
+
+
+def run_engine(
+    mode: str, model: Path, video: Path, frames: int, tokens: int, quantize: str = "none"
+) -> dict[str, Any]:
+    """One of the cpu engine's measurements (``batch`` or ``drift``, see bench_engine) in a
+    fresh worker process; {"error": ...} when it fails."""
+    with tempfile.TemporaryDirectory(prefix="chronicon-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        job = {
+            "mode": mode,
+            "config": {"backend": "cpu", "device": "cpu", "quantize": quantize},
+            "model": str(Path(model).resolve()),
+            "video": str(Path(video).resolve()),
+            "frames": frames,
+            "tokens": tokens,
+            "output": str(out),
+        }
+        command = [sys.executable, "-m", "chronicon_mlx.tools.bench_worker", json.dumps(job)]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0 or not out.is_file():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()
+            return {"error": tail[-1] if tail else f"exit {proc.returncode}"}
+        result: dict[str, Any] = json.loads(out.read_text())
+    return result
 
 
 def run(

@@ -12,28 +12,53 @@ from ..files import atomic_write_text
 from .bench import BENCH_PROMPT, BenchConfig
 
 
+class _Clock:
+    """A reporter that notes when the request reaches the backend (its "prefill" stage
+    starts: frames are preprocessed and encoded from there)."""
+
+    def __init__(self) -> None:
+        self.asked_at = 0.0
+
+    def stage_started(self, stage: str, total: int | None = None) -> None:
+        if stage == "prefill" and not self.asked_at:
+            self.asked_at = time.time()
+
+    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None:
+        """Ignore."""
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        """Ignore."""
+
+    def note(self, message: str) -> None:
+        """Ignore."""
+
+
 def worker(job: dict[str, Any]) -> dict[str, Any]:
-    """Inside the worker process: one full analysis with end-of-sequence ignored."""
+    """Inside the worker process: one full analysis with end-of-sequence ignored.
+
+    `end_to_end` runs from the process's launch (the driver's clock, `launched_at`) to the
+    answer; `setup` to the first frame encoded: imports, load, frames decoded and
+    preprocessed, and one frame's share of the vision stage."""
     from ..analysis.analyze import analyze_video
     from ..analysis.params import GenerationConfig, SamplingConfig
     from ..analysis.session import ModelSession
     from ..analysis.spec import SessionSpec
-    from ..options.choices import BackendName, Device, Dtype
+    from ..backends.base import Tuning
+    from ..options.choices import BackendName, Device, Dtype, Quantize
 
     config = BenchConfig(**job["config"])
-    started = time.perf_counter()
-    if config.decode == "generate":
-        session, loading = _generate_session(config, job["model"])
-    else:
-        spec = SessionSpec(
-            model=job["model"],
-            backend=cast(BackendName, config.backend),
-            device=cast(Device, config.device),
-            dtype=cast(Dtype, config.dtype),
-            allow_download=False,
-        )
-        session = ModelSession(spec)
-        loading = {}
+    launched = float(job.get("launched_at") or time.time())
+    clock = _Clock()
+    spec = SessionSpec(
+        model=job["model"],
+        backend=cast(BackendName, config.backend),
+        device=cast(Device, config.device),
+        dtype=cast(Dtype, config.dtype),
+        quantize=cast(Quantize, config.quantize),
+        allow_download=False,
+        tuning=Tuning(blas=config.blas),
+    )
+    session = ModelSession(spec, reporter=clock)
     result = analyze_video(
         session,
         job["video"],
@@ -41,11 +66,15 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
         sampling=SamplingConfig(frames=int(job["frames"])),
         generation=GenerationConfig(max_tokens=int(job["tokens"]), ignore_eos=True),
     )
-    end_to_end = time.perf_counter() - started
-    stages = {**result.stages, **loading}
-    stages["end_to_end"] = end_to_end
+    answered = time.time()
+    stages = dict(result.stages)
+    stages["end_to_end"] = answered - launched
+    frames = max(1, result.usage.encoded_frames)
+    first_frame = stages.get("preprocess", 0.0) + stages.get("vision", 0.0) / frames
+    stages["setup"] = (clock.asked_at or answered) - launched + first_frame
     data: dict[str, Any] = {
         "stages": stages,
+        "answered_at": answered,
         "prompt_tokens": result.prompt_tokens,
         "generated_tokens": result.generated_tokens,
         "decode_tps": result.generated_tokens / stages["generate"] if stages["generate"] else 0.0,
@@ -60,26 +89,6 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
     if job.get("bare_mlx") and config.backend == "mlx":
         data["details"].update(_wrapper_overhead(session, result, job))
     return data
-
-
-def _generate_session(config: BenchConfig, model: str) -> tuple[Any, dict[str, float]]:
-    """A session on a transformers backend that decodes with model.generate, loaded here
-    (with its import and load times) since the session does not load a ready backend."""
-    from ..analysis.session import ModelSession
-    from ..backends import Candidate, create
-    from ..backends.transformers_backend import TransformersBackend
-    from ..model.resolver import resolve
-
-    start = time.perf_counter()
-    backend = create(Candidate(config.backend, config.device), dtype=config.dtype)
-    imported = time.perf_counter()
-    if isinstance(backend, TransformersBackend):
-        backend.greedy_loop = False
-    ref = resolve(model, allow_download=False)
-    backend.load(ref)
-    loaded = time.perf_counter()
-    session = ModelSession.from_backend(backend, str(ref.path))
-    return session, {"import": imported - start, "load": loaded - imported}
 
 
 def _wrapper_overhead(session: Any, result: Any, job: dict[str, Any]) -> dict[str, float]:
@@ -116,8 +125,11 @@ def _wrapper_overhead(session: Any, result: Any, job: dict[str, Any]) -> dict[st
 
 def main() -> None:
     """Run the job given as JSON on the command line; write the result to its output."""
+    from . import bench_engine
+
     job = json.loads(sys.argv[1])
-    result = worker(job)
+    modes = {"trial": worker, "batch": bench_engine.batch, "drift": bench_engine.drift}
+    result = modes[job.get("mode", "trial")](job)
     atomic_write_text(Path(job["output"]), json.dumps(result))
 
 

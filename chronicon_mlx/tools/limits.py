@@ -82,7 +82,9 @@ def against_limits(
     for row in rows:
         if not row.get("trials"):
             continue
-        per_token = decode_bytes(config, str(row.get("details", {}).get("dtype", "float32")))
+        details = row.get("details", {})
+        kind = "int8" if details.get("weights") == "int8" else str(details.get("dtype", "float32"))
+        per_token = decode_bytes(config, kind)
         vision_s = row.get("vision", {}).get("median", 0.0)
         rate = flops / vision_s if vision_s > 0 else 0.0
         tps = row["decode_tps"]["median"]
