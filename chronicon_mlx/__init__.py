@@ -20,6 +20,7 @@ _EXPORTS = {
     "LoadedModel": "analysis.session",
     "ModelSession": "analysis.session",
     "SessionSpec": "analysis.spec",
+    "Tuning": "backends.base",
     "VideoCache": "analysis.videocache",
     "VideoChat": "analysis.conversation",
     "Answer": "analysis.result",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from .analysis.session import LoadedModel, ModelSession
     from .analysis.spec import SessionSpec
     from .analysis.videocache import VideoCache
+    from .backends.base import Tuning
     from .errors import (
         BackendError,
         ChroniconError,

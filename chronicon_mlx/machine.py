@@ -49,3 +49,23 @@ def describe() -> str:
     """A short description of the machine: OS, architecture and memory."""
     memory = total_memory_bytes() / 2**30
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, {memory:.1f} GiB RAM"
+
+
+def peak_resident_bytes(pid: int | str = "self") -> int:
+    """A process's peak resident memory so far. On Linux its own high-water mark (VmHWM):
+    `getrusage`'s maxrss also counts the parent's memory that a spawned process inherited
+    before it exec'd, so a worker started by a large process would report the parent's
+    size. Elsewhere (this process only) maxrss."""
+    import resource
+    import sys
+
+    status = f"/proc/{pid}/status"
+    if os.path.exists(status):
+        with open(status, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    if pid != "self":
+        return 0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)

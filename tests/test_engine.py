@@ -246,6 +246,71 @@ def test_several_requests_in_one_batch_answer_as_each_alone(
     assert [out.cached_tokens > 0 for out in together] == [True, True, True]
 
 
+def test_requests_prepared_in_slices_between_decode_steps_answer_as_alone(
+    tiny_model: Path,
+) -> None:
+    """A request's frames are encoded a layer at a time and its prompt prefilled a few rows
+    at a time, while another request keeps decoding between the slices; both answers are
+    the ones they get alone (prepared in the same slices), and the sliced vision equals the
+    whole pass."""
+    from chronicon_mlx.backends.cpu_backend import CPUBackend
+
+    ref = resolve(str(tiny_model))
+    backend = create(Candidate("cpu", "cpu"))
+    assert isinstance(backend, CPUBackend)
+    backend.load(ref)
+    template = prompts.load_chat_template(tiny_model)
+    times = [0.0, 0.5, 1.0]
+
+    def request(seed: int, question: str) -> GenerationRequest:
+        prompt = prompts.build_prompt(template, question, times, 1.5)
+        return GenerationRequest(_frames(3, seed), prompt, max_tokens=24, ignore_eos=True)
+
+    first, second = request(1, "What moves?"), request(2, "Which colours?")
+
+    def alone(item: GenerationRequest) -> list[int]:
+        backend.forget()
+        pending = backend.submit(item, rows=16)
+        while not backend.work(pending):
+            pass
+        while backend.decode([pending]):
+            pass
+        return backend.finish(pending).token_ids
+
+    solo = [alone(first), alone(second)]
+    backend.forget()
+    running = backend.submit(first, rows=16)
+    while not backend.work(running):
+        pass
+    joining = backend.submit(second, rows=16)
+    slices = steps = 0
+    active = [running]
+    while not backend.work(joining):
+        slices += 1
+        active = backend.decode(active)
+        steps += 1
+    layers = backend.engine.shape.vision.layers
+    assert slices >= 3 * layers and steps == slices
+    active.append(joining)
+    while active:
+        active = backend.decode(active)
+    assert [backend.finish(p).token_ids for p in (running, joining)] == solo
+
+    pixels = backend.engine.preprocess(_frames(2))
+    whole = backend.engine.encode(pixels)
+    steps_ = backend.engine.encode_steps(pixels)
+    count = 0
+    while True:
+        try:
+            next(steps_)
+            count += 1
+        except StopIteration as done:
+            sliced = done.value
+            break
+    assert count == 2 * layers
+    assert all(bool((a == b).all()) for a, b in zip(whole, sliced, strict=True))
+
+
 def test_int8_stays_close_to_float32(tiny_model: Path) -> None:
     """8-bit weights: the logits drift little from float32's and the greedy choice mostly
     holds (the bench reports the same on the 256M architecture)."""
@@ -310,6 +375,55 @@ def test_int8_keeps_the_vision_tower_in_16_bits_close_to_float32(tiny_model: Pat
     layer = eight.vision().weights.layers[0]
     assert str(layer.fc1.weight.dtype) == "torch.float16"
     assert str(full.vision().weights.layers[0].fc1.weight.dtype) == "torch.float32"
+
+
+class _Notes:
+    """A reporter that keeps the notes."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def stage_started(self, stage: str, total: int | None = None) -> None: ...
+    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None: ...
+    def stage_finished(self, stage: str, seconds: float) -> None: ...
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+
+def test_the_memory_check_picks_int8_for_the_2_2b_model_where_float32_does_not_fit(
+    tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With the needs of the 2.2B architecture and memory between its float32 and int8
+    needs, `quantize auto` on the cpu engine loads int8 and says so; with less than the
+    int8 need, the run stops before loading."""
+    from chronicon_mlx.errors import ResourceError
+    from chronicon_mlx.model import memory
+    from chronicon_mlx.model.catalog import find_spec
+
+    monkeypatch.setenv("CHRONICON_CACHE", str(tmp_path / "cache"))
+    spec = find_spec("2.2b")
+    assert spec is not None
+    config = {"text_config": spec.text, "vision_config": spec.vision}
+    config["scale_factor"] = spec.scale_factor
+    real = memory.estimate
+    full, eight = (real(config, "float32", q, 8, 64) for q in (None, "int8"))
+    assert eight.total < 0.45 * full.total
+    monkeypatch.setattr(
+        memory, "estimate", lambda _c, dtype, quantize, *rest: real(config, dtype, quantize, *rest)
+    )
+    available = (full.total + eight.total) / 2
+    monkeypatch.setattr(memory, "available_bytes", lambda device: (available, "available RAM"))
+    reporter = _Notes()
+    answer = Analyzer(SessionSpec(model=str(tiny_model), backend="cpu"), reporter=reporter)
+    result = answer.analyze(ball_clip, "What moves?", generation=GenerationConfig(max_tokens=4))
+    assert result.quantization == "int8"
+    assert result.backend_details["weights"] == "int8 text, float16 vision"
+    assert any("using the int8 variant" in note for note in reporter.notes)
+
+    monkeypatch.setattr(memory, "available_bytes", lambda device: (eight.total / 2, "RAM"))
+    with pytest.raises(ResourceError):
+        Analyzer(SessionSpec(model=str(tiny_model), backend="cpu")).analyze(ball_clip, "Why?")
 
 
 _SECOND_PROCESS = """

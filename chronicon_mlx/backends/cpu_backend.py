@@ -7,8 +7,9 @@ several requests in one batch (`generate_many`), each weight read once per step 
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine.tuning import LINEAR_KERNELS
@@ -33,6 +34,36 @@ if TYPE_CHECKING:
     from ..model.resolver import ModelRef
 
 QUANTIZATIONS = ("int8", "8bit")
+
+
+@dataclasses.dataclass(eq=False)
+class Pending:
+    """A request on its way through the cpu backend: prepared in slices (`work`), then
+    decoded in steps together with others (`decode`)."""
+
+    request: GenerationRequest
+    preparing: Generator[None, None, tuple[Plan, Stream, dict[str, float]]]
+    plan: Plan | None = None
+    stream: Stream | None = None
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    decoding_at: float = 0.0
+
+    @property
+    def ready(self) -> bool:
+        """Whether its preparation is over (it decodes from here)."""
+        return self.stream is not None
+
+    @property
+    def done(self) -> bool:
+        """Whether its answer is complete."""
+        return self.stream is not None and self.stream.done
+
+    def cancel(self) -> None:
+        """Stop it: its preparation is dropped, its stream ends at the next step."""
+        self.preparing.close()
+        if self.stream is not None:
+            self.stream.cancelled = True
 
 
 class CPUBackend(KeptState):
@@ -143,25 +174,68 @@ class CPUBackend(KeptState):
         """Answer several requests in one batch: each is prefilled on its own, then every
         answer advances one token per step together. Each greedy answer is the one the
         request gets alone."""
-        from ..engine import generate
-
         callbacks = list(on_tokens or [None] * len(requests))
-        started = time.perf_counter()
-        prepared = [
-            self._prepare(request, callback)
+        pending = [
+            self.submit(request, callback)
             for request, callback in zip(requests, callbacks, strict=True)
         ]
-        decoding = time.perf_counter()
-        generate.run(self.engine, [stream for _, stream, _ in prepared])
-        return [
-            self._output(request, step, stream, stages, started, decoding)
-            for request, (step, stream, stages) in zip(requests, prepared, strict=True)
-        ]
+        for item in pending:
+            while not self.work(item):
+                pass
+        active = pending
+        while active:
+            active = self.decode(active)
+        return [self.finish(item) for item in pending]
 
-    def _prepare(
-        self, request: GenerationRequest, on_token: TokenCallback | None
-    ) -> tuple[Plan, Stream, dict[str, float]]:
-        """Encode the request's new frames, prefill its prompt and take its first token."""
+    def submit(
+        self,
+        request: GenerationRequest,
+        on_token: TokenCallback | None = None,
+        rows: int | None = None,
+    ) -> Pending:
+        """Start a request: its frames are encoded and its prompt prefilled by `work`, a
+        slice at a time (one encoder layer of one frame, or `rows` prompt tokens: None, the
+        whole prompt at once), then it decodes in `decode` steps with others."""
+        return Pending(request, self._preparing(request, on_token, rows))
+
+    def work(self, pending: Pending) -> bool:
+        """Do the next slice of a request's preparation; True once it is ready to decode."""
+        if pending.stream is not None:
+            return True
+        try:
+            next(pending.preparing)
+        except StopIteration as done:
+            pending.plan, pending.stream, pending.stages = done.value
+            pending.decoding_at = time.perf_counter()
+            return True
+        return False
+
+    def decode(self, pending: Sequence[Pending]) -> list[Pending]:
+        """One decode step for every prepared, unfinished request together (each weight
+        read once for all); returns those still going."""
+        from ..engine import generate
+
+        streams = [item.stream for item in pending if item.stream is not None]
+        going = {id(stream) for stream in generate.step(self.engine, streams)}
+        return [item for item in pending if item.stream is not None and id(item.stream) in going]
+
+    def finish(self, pending: Pending) -> GenerationOutput:
+        """The answer of a request whose stream has ended."""
+        assert pending.stream is not None and pending.plan is not None
+        return self._output(
+            pending.request,
+            pending.plan,
+            pending.stream,
+            pending.stages,
+            pending.started,
+            pending.decoding_at,
+        )
+
+    def _preparing(
+        self, request: GenerationRequest, on_token: TokenCallback | None, rows: int | None
+    ) -> Generator[None, None, tuple[Plan, Stream, dict[str, float]]]:
+        """Encode the request's new frames, prefill its prompt and take its first token,
+        yielding between slices of the work."""
         from ..engine.generate import Stream
         from ..engine.tokens import JsonConstraint
 
@@ -175,7 +249,8 @@ class CPUBackend(KeptState):
         started = time.perf_counter()
         if pixel_values is not None:
             loaded = engine.vision_loaded
-            for index, features in zip(missing, engine.encode(pixel_values), strict=True):
+            encoded = yield from engine.encode_steps(pixel_values)
+            for index, features in zip(missing, encoded, strict=True):
                 self._features.put(keys[index], features)
             del pixel_values  # the frames' pixels leave before the prompt's activations come
             if not loaded:
@@ -189,14 +264,13 @@ class CPUBackend(KeptState):
         first_frame //= self._shape.tokens_per_frame
         frames_in = sum(1 for t in ids if t == self._image_token) // self._shape.tokens_per_frame
         features = [self._features.get(key) for key in keys[first_frame : first_frame + frames_in]]
-        logits = (
-            engine.prefill(sequence, ids[: step.head - reused], features)
-            if step.head > reused
-            else None
-        )
+        logits = None
+        if step.head > reused:
+            head = ids[: step.head - reused]
+            logits = yield from self._prefill(sequence, head, features, rows)
         self._keep(step, sequence)
         if step.head - reused < len(ids):
-            logits = engine.prefill(sequence, ids[step.head - reused :])
+            logits = yield from self._prefill(sequence, ids[step.head - reused :], [], rows)
         constraint = None
         if request.json_schema is not None:
             constraint = JsonConstraint(
@@ -211,6 +285,13 @@ class CPUBackend(KeptState):
         stages["prefill"] = time.perf_counter() - started
         stages["reused"] = float(reused)
         return step, stream, stages
+
+    def _prefill(
+        self, sequence: SequenceCache, ids: Sequence[int], features: list[Any], rows: int | None
+    ) -> Generator[None, None, Any]:
+        if rows is None:
+            return self.engine.prefill(sequence, ids, features)
+        return (yield from self.engine.prefill_steps(sequence, ids, features, rows))
 
     def _sequence(self, step: Plan, room: int) -> tuple[SequenceCache, int]:
         """A new sequence for a request: its kept prefix's copy when one matches."""

@@ -3,12 +3,11 @@ streamer that times the first token, a JSON constraint, and KV-cache helpers."""
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from typing import Any
 
 from ..errors import BackendError, field
+from ..machine import peak_resident_bytes
 from .base import TokenCallback
 
 
@@ -135,8 +134,7 @@ def peak_memory_gb(device: str) -> float:
         return float(torch.cuda.max_memory_allocated()) / 1e9
     if device == "mps":
         return float(torch.mps.driver_allocated_memory()) / 1e9
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / 1e9 if sys.platform == "darwin" else rss * 1024 / 1e9
+    return peak_resident_bytes() / 1e9
 
 
 def to_numpy(value: Any) -> Any:

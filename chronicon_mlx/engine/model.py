@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,10 @@ class Engine:
         """Each frame's features [tokens_per_frame, text hidden]."""
         return self.vision().encode(pixel_values)
 
+    def encode_steps(self, pixel_values: Any) -> Generator[None, None, list[Any]]:
+        """`encode` in slices of one encoder layer of one frame (see VisionTower)."""
+        return self.vision().encode_steps(pixel_values)
+
     def new_sequence(self, tokens: int = 0) -> SequenceCache:
         """An empty sequence with room for `tokens` tokens."""
         return self.text.new_cache(tokens)
@@ -148,6 +152,20 @@ class Engine:
         """Append `ids` (each frame's image tokens filled with its features) to a sequence;
         return the logits [vocab] after the last."""
         hidden = self.text.forward(self.inputs(ids, features), [(sequence, len(ids))])
+        return self.text.logits(hidden[-1:])[0]
+
+    def prefill_steps(
+        self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any], rows: int
+    ) -> Generator[None, None, Any]:
+        """`prefill` in chunks of `rows` tokens, yielding between them; returns the logits
+        after the last token."""
+        x = self.inputs(ids, features)
+        hidden = x[:0]
+        for first in range(0, len(ids), rows):
+            if first:
+                yield
+            part = x[first : first + rows]
+            hidden = self.text.forward(part, [(sequence, int(part.shape[0]))])
         return self.text.logits(hidden[-1:])[0]
 
     def decode(self, sequences: Sequence[SequenceCache], tokens: Sequence[int]) -> Any:

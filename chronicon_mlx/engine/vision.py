@@ -4,6 +4,7 @@ its tokens_per_frame feature rows out, as transformers computes them."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import Any
 
 from ..model.shapes import ModelShape
@@ -22,20 +23,34 @@ class VisionTower:
     def encode(self, pixels: Any) -> list[Any]:
         """Each frame's features [tokens_per_frame, text hidden] (a frame at a time: its
         intermediates stay small enough to be reused from the heap)."""
+        steps = self.encode_steps(pixels)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                features: list[Any] = done.value
+                return features
+
+    def encode_steps(self, pixels: Any) -> Generator[None, None, list[Any]]:
+        """`encode` in slices: yields after each encoder layer of each frame (so that other
+        work can run between them), returns each frame's features."""
         import torch
 
-        with torch.inference_mode():
-            return [self._frame(frame) for frame in pixels]
-
-    def _frame(self, pixels: Any) -> Any:
         v, w = self.shape, self.weights
-        patches = pixels.unfold(1, v.patch, v.patch).unfold(2, v.patch, v.patch)
-        patches = patches.permute(1, 2, 0, 3, 4).reshape(v.patches, -1)
-        x = w.patch(patches) + w.positions
-        for layer in w.layers:
-            x = self._layer(layer, x)
-        x = self._layer_norm(x, w.post_norm)
-        return w.connector(self._pixel_shuffle(x))
+        features = []
+        for frame in pixels:
+            with torch.inference_mode():
+                patches = frame.unfold(1, v.patch, v.patch).unfold(2, v.patch, v.patch)
+                patches = patches.permute(1, 2, 0, 3, 4).reshape(v.patches, -1)
+                x = w.patch(patches) + w.positions
+            for layer in w.layers:
+                yield
+                with torch.inference_mode():
+                    x = self._layer(layer, x)
+            with torch.inference_mode():
+                x = self._layer_norm(x, w.post_norm)
+                features.append(w.connector(self._pixel_shuffle(x)))
+        return features
 
     def _layer_norm(self, x: Any, norm: tuple[Any, Any]) -> Any:
         import torch.nn.functional as F

@@ -55,13 +55,15 @@ def estimate(
     max_tokens: int,
     prompt_tokens: int | None = None,
 ) -> Estimate:
-    """Weights (language model quantized if asked; the vision tower never is), vision
-    activations for all frames at once, and the KV cache for the prompt (`prompt_tokens`
-    when counted, else estimated from the frames) plus the answer."""
+    """Weights (language model quantized if asked; the vision tower never is, though the cpu
+    engine's int8 keeps its weights in 16 bits), vision activations for all frames at once,
+    and the KV cache for the prompt (`prompt_tokens` when counted, else estimated from the
+    frames) plus the answer."""
     compute = BYTES_PER_PARAM.get(dtype, 2.0)
     lm, vis = parameter_counts(config)
     lm_bytes = BYTES_PER_PARAM[quantize] if quantize in ("4bit", "8bit", "int8") else compute
-    weights = lm * lm_bytes + vis * compute
+    vis_bytes = min(compute, 2.0) if quantize == "int8" else compute
+    weights = lm * lm_bytes + vis * vis_bytes
     shape = ModelShape.of(config)
     v, text = shape.vision, shape.text
     per_frame = v.patches * v.hidden * 4 * 20 + v.heads * v.patches * v.patches * 4
