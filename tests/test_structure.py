@@ -26,6 +26,7 @@ LAYERS = [
     "output",
     "archive",
     "tools",
+    "serve",
     "cli",
 ]
 

@@ -4,8 +4,10 @@ conversation, follow-ups see the earlier turns."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,10 +61,12 @@ class VideoChat:
         sampling: SamplingConfig | None = None,
         generation: GenerationConfig | None = None,
         longest: str = "?",
+        guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
     ) -> VideoChat:
         """Plan the video's frames, check the prompt fits (with a question as long as
         `longest`), load the model, then read the frames back from the session's video
-        cache or decode them: a conversation ready for its first question."""
+        cache or decode them: a conversation ready for its first question. `guard` is held
+        while the backend's kept state is read into (when another thread runs it)."""
         sampling = sampling or SamplingConfig()
         generation = generation or GenerationConfig()
         system = check_text(system, "system")
@@ -79,12 +83,15 @@ class VideoChat:
         if loaded.model.random_weights:
             run.note(RANDOM_WEIGHTS_NOTE)
         store = CachedVideo.open(session.video_cache, loaded, planned, sampling.seek, run)
-        video = store.frames(planned, sampling) if store is not None else None
+        with guard():
+            video = store.frames(planned, sampling) if store is not None else None
         video = video or decode_video(planned, sampling, run)
         chat = cls(session, loaded, video, system, generation, run)
         if store is not None:
-            store.prefix(chat._prefix)
+            with guard():
+                store.prefix(chat._prefix)
         chat._store = store
+        chat._guard = guard
         return chat
 
     def transcript(self) -> dict[str, Any]:
@@ -113,20 +120,50 @@ class VideoChat:
 
     def __post_init__(self) -> None:
         self._store: CachedVideo | None = None
+        self._guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
         self._keys = list(self.video.keys)
         self._prefix = video_prefix(
             self.loaded.chat_template, self.video.times, self.video.info.duration_s, self.system
         )
 
-    def prompt(self, question: str) -> str:
-        """The full prompt text for `question` (earlier turns included with history)."""
+    def prompt(self, question: str, earlier: Sequence[tuple[str, str]] | None = None) -> str:
+        """The full prompt text for `question` after `earlier` (question, answer) turns (by
+        default this conversation's, with history)."""
         model = self.loaded.model
-        turns = self.turns if self.history else []
-        earlier = [(a.question, without_reserved(model, a.text)) for a in turns]
+        if earlier is None:
+            turns = self.turns if self.history else []
+            earlier = [(a.question, a.text) for a in turns]
+        earlier = [(q, without_reserved(model, a)) for q, a in earlier]
         messages = build_conversation(
             earlier, question, self.video.times, self.video.info.duration_s, self.system
         )
         return render(self.loaded.chat_template, messages)
+
+    def request(
+        self,
+        prompt: str,
+        generation: GenerationConfig | None = None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> GenerationRequest:
+        """The request for a full prompt (see `prompt`), reusing the video's prefix."""
+        generation = generation or self.generation
+        return GenerationRequest(
+            frames=self.video.images,
+            prompt=prompt,
+            max_tokens=generation.max_tokens,
+            temperature=generation.temperature,
+            seed=generation.seed,
+            ignore_eos=generation.ignore_eos,
+            prefix=self._prefix,
+            frame_keys=self._keys,
+            json_schema=json_schema,
+        )
+
+    def keep(self, request: GenerationRequest) -> None:
+        """Write to the video cache what it lacks, now that the backend keeps it."""
+        if self._store is not None:
+            with self._guard():
+                self._store.save(self.video, request)
 
     def ask(self, question: str, on_token: TokenCallback | None = None) -> Answer:
         """Answer `question`, reusing the video's prefilled prefix."""
@@ -144,23 +181,12 @@ class VideoChat:
                 f"the conversation no longer fits: {error.message}",
                 hint="type /reset to start again with the same video",
             ) from error
-        generation = self.generation
-        request = GenerationRequest(
-            frames=self.video.images,
-            prompt=prompt,
-            max_tokens=generation.max_tokens,
-            temperature=generation.temperature,
-            seed=generation.seed,
-            ignore_eos=generation.ignore_eos,
-            prefix=self._prefix,
-            frame_keys=self._keys,
-        )
+        request = self.request(prompt)
         reporter = self.reporter or self.session.reporter
         output = generate_reported(self.loaded, request, reporter, on_token)
         for stage, seconds in output.stages.items():
             self.run.timings[stage] = self.run.timings.get(stage, 0.0) + seconds
-        if self._store is not None:
-            self._store.save(self.video, request)
+        self.keep(request)
         answer = Answer(text, output.text, Usage.from_output(output), dict(output.stages))
         self.turns.append(answer)
         return answer

@@ -157,6 +157,29 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class Batched(Protocol):
+    """A backend that runs several requests at once: each is prepared a slice at a time
+    (`work`), then every prepared one advances a token per `decode` step, together."""
+
+    def submit(
+        self,
+        request: GenerationRequest,
+        on_token: TokenCallback | None = None,
+        rows: int | None = None,
+    ) -> Any:
+        """Start a request (prompt prefilled `rows` tokens per slice; None: at once)."""
+
+    def work(self, pending: Any) -> bool:
+        """Do the next slice of a request's preparation; True once it decodes."""
+
+    def decode(self, pending: Sequence[Any]) -> list[Any]:
+        """One step for every prepared, unfinished request; those still going."""
+
+    def finish(self, pending: Any) -> GenerationOutput:
+        """The answer of a request whose decoding ended (or was cancelled)."""
+
+
+@runtime_checkable
 class Reusable(Protocol):
     """A backend whose kept state (frame features, a prefix's KV cache) can be exported as
     arrays and imported again: what the video cache stores on disk."""

@@ -277,7 +277,7 @@ class CPUBackend(KeptState):
                 engine.tokenizer, self._shape.text.vocab, request.json_schema
             )
         stop = set() if request.ignore_eos else set(engine.stop)
-        piece = self._piece(on_token)
+        piece = self._piece(on_token, stop)
         stream = Stream(
             sequence, request.max_tokens, stop, constraint, request.temperature, request.seed, piece
         )
@@ -311,11 +311,30 @@ class CPUBackend(KeptState):
         ):
             self._prefixes.put(step.cache_key, sequence.fork(step.reuse))
 
-    def _piece(self, on_token: TokenCallback | None) -> Callable[[int], None] | None:
+    def _piece(
+        self, on_token: TokenCallback | None, stop: set[int]
+    ) -> Callable[[int], None] | None:
+        """Each token's new text for `on_token`: the answer so far decoded as a whole, so
+        that a character split over tokens comes out whole (held back until complete); a
+        stop token adds nothing."""
         if on_token is None:
             return None
         tokenizer = self.engine.tokenizer
-        return lambda token: on_token(tokenizer.decode([token]))
+        tokens: list[int] = []
+        sent = 0
+
+        def piece(token: int) -> None:
+            nonlocal sent
+            if token in stop:
+                return
+            tokens.append(token)
+            text = tokenizer.decode(tokens)
+            if text.endswith("\ufffd") or len(text) <= sent:
+                return
+            on_token(text[sent:])
+            sent = len(text)
+
+        return piece
 
     def _output(
         self,

@@ -25,6 +25,7 @@ from .models import models_command
 from .process import after_closed_pipe, guard_standard_streams, stop_on_sigterm
 from .profiles import profiles_app
 from .render import line, stderr_console
+from .serve import serve_command
 
 
 class Commands(Group):
@@ -77,6 +78,7 @@ app = typer.Typer(
 app.command("analyze", cls=Command)(analyze_command)
 app.command("highlights", cls=Command)(highlights_command)
 app.command("chat", cls=Command)(chat_command)
+app.command("serve", cls=Command)(serve_command)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")

@@ -73,7 +73,7 @@ BACKEND = value(
     None,
     "--backend",
     "-b",
-    help="auto, mlx or transformers (auto falls back when one fails).",
+    help="auto, cpu (the CPU engine), mlx or transformers (auto falls back when one fails).",
     metavar="NAME",
     shown="auto",
 )
@@ -89,7 +89,7 @@ QUANTIZE = value(
     None,
     "--quantize",
     "-q",
-    help="auto (quantized only when nothing else fits), none, 4bit, 8bit.",
+    help="auto (quantized only when nothing else fits), none, 4bit, 8bit, int8 (cpu).",
     metavar="NAME",
     shown="auto",
 )

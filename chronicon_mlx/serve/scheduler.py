@@ -1,0 +1,228 @@
+"""The model's thread: requests wait in a bounded queue and run there.
+
+On a backend that batches (the cpu engine), every running request's decode advances in one
+step, a request joins at the next step and leaves when done (continuous batching), and a
+new request's preparation (a vision layer of one frame, or a few prompt rows) runs between
+steps, so that running streams keep flowing. Elsewhere requests run one at a time.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backends.base import Batched, GenerationOutput, GenerationRequest
+from .metrics import Metrics
+
+PREFILL_ROWS = 64
+"""Prompt rows prefilled per slice between decode steps (about 60 ms for the 256M model on
+2 cores of an AMD EPYC: `make bench-serve`)."""
+
+
+class QueueFull(Exception):
+    """The queue holds as many requests as it may."""
+
+
+class Cancelled(Exception):
+    """The request was cancelled (its client went away, or the server is stopping)."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One request for the model thread. `on_piece` and `on_done` are called there."""
+
+    request: GenerationRequest
+    on_piece: Callable[[str], None] | None = None
+    on_done: Callable[[GenerationOutput | None, BaseException | None], None] = (
+        lambda output, error: None
+    )
+    cancelled: bool = False
+    stopping: bool = False
+    pending: Any = None
+    queued_at: float = field(default_factory=time.perf_counter)
+
+    def cancel(self) -> None:
+        """The client went away: drop it at the next step."""
+        self.cancelled = True
+
+    def stop(self) -> None:
+        """Its answer is complete (a stop string): end it at the next step, keeping it."""
+        self.stopping = True
+
+
+class Scheduler:
+    """Runs jobs on one backend, in a thread of its own."""
+
+    def __init__(
+        self,
+        backend: Any,
+        max_batch: int = 8,
+        max_queue: int = 64,
+        metrics: Metrics | None = None,
+        rows: int = PREFILL_ROWS,
+    ) -> None:
+        self.backend = backend
+        self.batched = isinstance(backend, Batched) and max_batch > 1
+        self.max_batch = max_batch if self.batched else 1
+        self.max_queue = max_queue
+        self.metrics = metrics or Metrics()
+        self.rows = rows
+        self.lock = threading.RLock()
+        """Held while the backend works; others that touch its kept state take it too."""
+        self._changed = threading.Condition()
+        self._queue: collections.deque[Job] = collections.deque()
+        self._preparing: list[Job] = []
+        self._decoding: list[Job] = []
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.metrics.gauges["chronicon_queue_depth"] = lambda: float(len(self._queue))
+        self.metrics.gauges["chronicon_running_requests"] = lambda: float(self.running)
+
+    @property
+    def running(self) -> int:
+        """Requests being prepared or decoded."""
+        return len(self._preparing) + len(self._decoding)
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        """Start the model thread."""
+        self._thread = threading.Thread(target=self._run, name="chronicon-model", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue a job; QueueFull when the queue is full."""
+        with self._changed:
+            if self._stopping:
+                raise Cancelled("the server is stopping")
+            if len(self._queue) >= self.max_queue:
+                raise QueueFull(f"{len(self._queue)} requests are waiting")
+            self._queue.append(job)
+            self._changed.notify()
+
+    def wake(self) -> None:
+        """Look at the jobs again (one was cancelled)."""
+        with self._changed:
+            self._changed.notify()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Take no more jobs; let the running ones finish for up to `timeout` seconds, then
+        cancel what is left."""
+        with self._changed:
+            self._stopping = True
+            waiting = list(self._queue)
+            self._queue.clear()
+            self._changed.notify()
+        for job in waiting:
+            job.on_done(None, Cancelled("the server is stopping"))
+        deadline = time.monotonic() + timeout
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for job in [*self._preparing, *self._decoding]:
+            job.cancel()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue and not self.running and not self._stopping:
+                    self._changed.wait()
+                if self._stopping and not self.running:
+                    return
+                admitted: list[Job] = []
+                while self._queue and self.running + len(admitted) < self.max_batch:
+                    admitted.append(self._queue.popleft())
+            if self.batched:
+                self._tick(admitted)
+            else:
+                for job in admitted:
+                    self._alone(job)
+
+    def _tick(self, admitted: list[Job]) -> None:
+        """Admit jobs, do one slice of the first one's preparation, one decode step."""
+        for job in admitted:
+            if job.cancelled:
+                job.on_done(None, Cancelled("cancelled"))
+                continue
+            with self.lock:
+                job.pending = self.backend.submit(job.request, job.on_piece, self.rows)
+            self._preparing.append(job)
+        if self._preparing:
+            self._prepare_slice(self._preparing[0])
+        self._decode_step()
+
+    def _prepare_slice(self, job: Job) -> None:
+        if job.cancelled:
+            self._preparing.remove(job)
+            job.pending.cancel()
+            job.on_done(None, Cancelled("cancelled"))
+            return
+        try:
+            with self.lock:
+                ready = self.backend.work(job.pending)
+        except Exception as error:  # the request failed; the others go on
+            self._preparing.remove(job)
+            job.on_done(None, error)
+            return
+        if ready:
+            self._preparing.remove(job)
+            self._decoding.append(job)
+
+    def _decode_step(self) -> None:
+        for job in self._decoding:
+            if job.cancelled or job.stopping:
+                job.pending.cancel()
+        if not self._decoding:
+            return
+        try:
+            with self.lock:
+                going = self.backend.decode([job.pending for job in self._decoding])
+        except Exception as error:  # a step failed: every request in it fails
+            failed, self._decoding = self._decoding, []
+            for job in failed:
+                job.on_done(None, error)
+            return
+        self.metrics.batch(len(self._decoding))
+        still = {id(pending) for pending in going}
+        ended = [job for job in self._decoding if id(job.pending) not in still]
+        self._decoding = [job for job in self._decoding if id(job.pending) in still]
+        for job in ended:
+            if job.cancelled:
+                job.on_done(None, Cancelled("cancelled"))
+                continue
+            with self.lock:
+                output = self.backend.finish(job.pending)
+            job.on_done(output, None)
+
+    def _alone(self, job: Job) -> None:
+        """A backend without batching: the whole request, then the next."""
+        if job.cancelled:
+            job.on_done(None, Cancelled("cancelled"))
+            return
+
+        def piece(text: str) -> None:
+            if job.cancelled:
+                raise Cancelled("cancelled")
+            if job.on_piece is not None:
+                job.on_piece(text)
+
+        self._decoding.append(job)
+        try:
+            with self.lock:
+                output = self.backend.generate(job.request, piece)
+        except Exception as error:
+            job.on_done(None, error)
+        else:
+            self.metrics.batch(1)
+            job.on_done(output, None)
+        finally:
+            self._decoding.remove(job)
