@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -80,6 +80,9 @@ bench: install-test
 bench-llamacpp: install-test
 	@test -n "$(LLAMA_CPP)" || { echo "usage: make bench-llamacpp LLAMA_CPP=<a built llama.cpp source tree>"; exit 2; }
 	$(BIN)/python scripts/bench_llamacpp.py $(LLAMA_CPP) --runs $(RUNS)
+
+bench-serve: install-test
+	$(BIN)/python scripts/bench_serve.py
 
 bench-frames: install-test
 	$(BIN)/python scripts/bench_frames.py
