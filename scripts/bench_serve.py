@@ -283,8 +283,9 @@ async def load_run(
             text = done.choices[0].message.content or ""
             if kind == "json" and set(json.loads(text)) != {"moving"}:
                 wrong.append(f"a JSON answer that does not fit: {text!r}")
-        except openai.RateLimitError:
-            count("429")
+        except openai.RateLimitError as error:
+            count("429")  # as clients do: wait as long as Retry-After says
+            await asyncio.sleep(float(error.response.headers.get("retry-after", "1")))
         except openai.APIStatusError as error:
             count(str(error.status_code))
             wrong.append(f"{kind}: {error.status_code} {error.message}")

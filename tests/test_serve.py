@@ -307,12 +307,76 @@ def test_a_highlights_job_with_its_events(server: Server) -> None:
     assert status == 404 and missing["error"]["code"] == "job_not_found"
 
 
-def test_sigterm_stops_cleanly(tiny_model: Path) -> None:
-    running = Server(["-m", str(tiny_model)])
+def test_sigterm_stops_cleanly_and_ends_running_streams(tiny_model: Path) -> None:
+    """SIGTERM: no new requests; a stream still running after the grace period ends with
+    an error event; the server exits 0 without a traceback."""
+    running = Server(["-m", str(tiny_model), "--max-tokens", "8000"])
     running.wait_ready()
+    body = {"messages": [{"role": "user", "content": "Tell a long story."}]}
+    body.update(max_tokens=8000, stream=True)
+    connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=60)
+    connection.request(
+        "POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"}
+    )
+    response = connection.getresponse()
+    assert response.readline().startswith(b"data: ")
+    started = time.monotonic()
+    running.process.send_signal(signal.SIGTERM)
+    lines = [line.decode() for line in response.read().splitlines() if line.startswith(b"data: ")]
     code, err = running.stop(signal.SIGTERM)
+    assert time.monotonic() - started < 20
+    assert json.loads(lines[-1][6:])["error"]["message"].endswith("the server is stopping")
     assert code == 0, err
     assert "Traceback" not in err and "listening on http://127.0.0.1:" in err
+
+
+def test_images_fifos_and_uploads(server: Server, media: Path, tmp_path: Path) -> None:
+    """Images come as data URLs or files under a root; a FIFO under a root is refused; an
+    upload leaves nothing behind."""
+    import io
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((40, 60, 3), 200, np.uint8)).save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    content = [{"type": "image_url", "image_url": {"url": url}}] * 2
+    content.append({"type": "text", "text": "What is in these pictures?"})
+    body = {"messages": [{"role": "user", "content": content}], "max_tokens": 4}
+    status, answer, _ = server.request("POST", "/v1/chat/completions", body, _auth())
+    assert status == 200 and answer["usage"]["prompt_tokens"] > 2 * 4
+
+    fifo = media / "pipe.mp4"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    status, answer, _ = server.request(
+        "POST", "/v1/chat/completions", {"messages": _ask("x", "pipe.mp4")}, _auth()
+    )
+    assert status == 400 and answer["error"]["code"] == "path_not_allowed"
+
+
+def test_an_upload_is_removed_after_its_request(tiny_model: Path, tmp_path: Path) -> None:
+    from chronicon_mlx.media.synthetic import write_sample_video
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    clip = write_sample_video(tmp_path / "up.mp4", seconds=1, fps=10, size=(64, 48))
+    running = Server(["-m", str(tiny_model)], env={"TMPDIR": str(temp)})
+    try:
+        running.wait_ready()
+        data = base64.b64encode(clip.read_bytes()).decode()
+        upload = {"type": "video_url", "video_url": {"url": f"data:video/mp4;base64,{data}"}}
+        content = [upload, {"type": "text", "text": "What moves?"}]
+        body = {"messages": [{"role": "user", "content": content}], "max_tokens": 3}
+        status, _, _ = running.request("POST", "/v1/chat/completions", body)
+        assert status == 200
+        [folder] = list(temp.glob("chronicon-serve-*"))
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert list(folder.iterdir()) == []
+    finally:
+        running.stop()
 
 
 def test_a_public_address_needs_a_key(tiny_model: Path) -> None:

@@ -34,15 +34,16 @@ def add_chat_route(app: FastAPI, state: ServerState) -> None:
         call = read_chat(body)
         if call.model and call.model not in state.names():
             raise no_model(call.model)
-        state.require_ready()
+        _, preparer, _ = state.require_ready()
+        checked = await run_in_threadpool(preparer.check, call)
         state.admit()
         uploads = state.media.uploads()
         released = False
         try:
             loop = asyncio.get_running_loop()
-            preparer = state.preparer
-            assert preparer is not None
-            prepared = await loop.run_in_executor(state.preparing, preparer.chat, call, uploads)
+            prepared = await loop.run_in_executor(
+                state.preparing, preparer.chat, checked, call, uploads
+            )
             answer = Answer(state, prepared, call)
             answer.start()
             if call.stream:
@@ -194,7 +195,7 @@ async def answer_streamed(answer: Answer, model: str, include_usage: bool) -> As
         except Exception as error:
             failure = error if isinstance(error, ApiError) else api_error(error)
             if isinstance(error, Cancelled):
-                failure = ApiError(503, "the request was cancelled", "server_error")
+                failure = ApiError(503, f"the request ended: {error}", "server_error")
             yield completions.event(failure.body())
             done = True
             return

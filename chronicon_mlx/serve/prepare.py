@@ -32,6 +32,16 @@ class Caps:
     max_tokens: int = 1024
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A request's settings, checked."""
+
+    system: str | None
+    question: str
+    generation: GenerationConfig
+    sampling: SamplingConfig
+
+
 @dataclass
 class Prepared:
     """A request ready to run, and what to do once it is answered."""
@@ -63,14 +73,25 @@ class Preparer:
         self.caps = caps
         self.guard = guard
 
-    def chat(self, call: ChatCall, uploads: Uploads) -> Prepared:
-        """The generation request for a chat call (ApiError when it cannot be served)."""
+    def check(self, call: ChatCall) -> Checked:
+        """The request's settings checked against the model and the server's caps, before
+        it is taken in (ApiError when it cannot be served)."""
         try:
-            return self._chat(call, uploads)
+            return self._check(call)
         except ChroniconError as error:
             raise from_chronicon(error) from error
 
-    def _chat(self, call: ChatCall, uploads: Uploads) -> Prepared:
+    def chat(self, checked: Checked, call: ChatCall, uploads: Uploads) -> Prepared:
+        """The generation request for a checked chat call: frames sampled or read back,
+        prompt rendered (ApiError when it cannot be served)."""
+        try:
+            if call.video is not None:
+                return self._video(checked, call, uploads)
+            return self._images(checked, call)
+        except ChroniconError as error:
+            raise from_chronicon(error) from error
+
+    def _check(self, call: ChatCall) -> Checked:
         profile = profiles.get(call.profile) if call.profile else None
         system = check_text(call.system, "system") or (profile.system if profile else None)
         question = check_text(call.question, "prompt") or ""
@@ -82,29 +103,16 @@ class Preparer:
         generation = GenerationConfig(
             max_tokens=max_tokens, temperature=call.temperature, seed=call.seed
         )
-        model = self.loaded.model
         texts = {"system": system, "prompt": question}
         # Earlier questions are the user's too; earlier answers lose reserved tokens instead.
         texts.update({f"messages[{n}]": q for n, (q, _) in enumerate(call.turns)})
-        check_user_text(model, texts)
+        check_user_text(self.loaded.model, texts)
         if call.json_schema is not None and not self.loaded.backend.supports_json_schema:
             raise bad_request(
                 "this server's backend cannot constrain answers to a schema", "response_format"
             )
-        if call.video is not None:
-            return self._video(call, uploads, system, question, generation, profile)
-        return self._images(call, system, question, generation)
-
-    def _video(
-        self,
-        call: ChatCall,
-        uploads: Uploads,
-        system: str | None,
-        question: str,
-        generation: GenerationConfig,
-        profile: profiles.Profile | None,
-    ) -> Prepared:
-        assert call.video is not None
+        if len(call.images) > self.caps.max_frames:
+            raise too_many("max_frames", len(call.images), self.caps.max_frames, "messages")
         frames = call.frames or min(
             profile.frames if profile else choices.DEFAULT_FRAMES, self.caps.max_frames
         )
@@ -117,21 +125,29 @@ class Preparer:
             fps=call.fps,
             strategy=call.sampling,  # type: ignore[arg-type]
         )
+        return Checked(system, question, generation, sampling)
+
+    def _video(self, checked: Checked, call: ChatCall, uploads: Uploads) -> Prepared:
+        assert call.video is not None
         path = self.media.video(call.video, uploads, call.video_param)
         chat = VideoChat.open(
-            self.session, path, system, sampling, generation, question, guard=self.guard
+            self.session,
+            path,
+            checked.system,
+            checked.sampling,
+            checked.generation,
+            checked.question,
+            guard=self.guard,
         )
         if len(chat.video.frames) > self.caps.max_frames:
             raise too_many("max_frames", len(chat.video.frames), self.caps.max_frames, "fps")
-        prompt = chat.prompt(question, call.turns)
+        prompt = chat.prompt(checked.question, call.turns)
+        generation = checked.generation
         check_fits(self.loaded.model, prompt, len(chat.video.frames), generation.max_tokens)
         return Prepared(chat.request(prompt, generation, call.json_schema), chat)
 
-    def _images(
-        self, call: ChatCall, system: str | None, question: str, generation: GenerationConfig
-    ) -> Prepared:
-        if len(call.images) > self.caps.max_frames:
-            raise too_many("max_frames", len(call.images), self.caps.max_frames, "messages")
+    def _images(self, checked: Checked, call: ChatCall) -> Prepared:
+        system, question, generation = checked.system, checked.question, checked.generation
         images = [self.media.image(url, param) for url, param in call.images]
         model = self.loaded.model
         first, *later = [*(q for q, _ in call.turns), question]

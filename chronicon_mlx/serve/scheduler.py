@@ -147,11 +147,14 @@ class Scheduler:
                 for job in admitted:
                     self._alone(job)
 
+    def _cancelled(self) -> Cancelled:
+        return Cancelled("the server is stopping" if self._stopping else "cancelled")
+
     def _tick(self, admitted: list[Job]) -> None:
         """Admit jobs, do one slice of the first one's preparation, one decode step."""
         for job in admitted:
             if job.cancelled:
-                job.on_done(None, Cancelled("cancelled"))
+                job.on_done(None, self._cancelled())
                 continue
             with self.lock:
                 job.pending = self.backend.submit(job.request, job.on_piece, self.rows)
@@ -164,7 +167,7 @@ class Scheduler:
         if job.cancelled:
             self._preparing.remove(job)
             job.pending.cancel()
-            job.on_done(None, Cancelled("cancelled"))
+            job.on_done(None, self._cancelled())
             return
         try:
             with self.lock:
@@ -197,7 +200,7 @@ class Scheduler:
         self._decoding = [job for job in self._decoding if id(job.pending) in still]
         for job in ended:
             if job.cancelled:
-                job.on_done(None, Cancelled("cancelled"))
+                job.on_done(None, self._cancelled())
                 continue
             with self.lock:
                 output = self.backend.finish(job.pending)
@@ -206,12 +209,12 @@ class Scheduler:
     def _alone(self, job: Job) -> None:
         """A backend without batching: the whole request, then the next."""
         if job.cancelled:
-            job.on_done(None, Cancelled("cancelled"))
+            job.on_done(None, self._cancelled())
             return
 
         def piece(text: str) -> None:
             if job.cancelled:
-                raise Cancelled("cancelled")
+                raise self._cancelled()
             if job.on_piece is not None:
                 job.on_piece(text)
 

@@ -64,7 +64,7 @@ def serve(
     server = uvicorn.Server(config)
     state.load()
     watcher = threading.Thread(
-        target=_announce, args=(server, settings, on_listening or log), daemon=True
+        target=_watch, args=(server, state, on_listening or log), daemon=True
     )
     watcher.start()
     try:
@@ -79,13 +79,19 @@ def serve(
         )
 
 
-def _announce(server: Any, settings: ServeSettings, say: Callable[[str], None]) -> None:
-    deadline = time.monotonic() + 60
-    while not server.started and not server.should_exit and time.monotonic() < deadline:
+def _watch(server: Any, state: ServerState, say: Callable[[str], None]) -> None:
+    """Say where the server listens once it does; when it is told to stop, give running
+    requests most of the grace period, then end them (their streams get an error event)."""
+    settings = state.settings
+    while not server.started and not server.should_exit:
         time.sleep(0.02)
     if server.started:
         host = settings.host if ":" not in settings.host else f"[{settings.host}]"
         say(f"listening on http://{host}:{settings.port} (OpenAI API at /v1)")
+    while not server.should_exit:
+        time.sleep(0.05)
+    if state.scheduler is not None:
+        state.scheduler.stop(timeout=GRACE_S - 2.0)
 
 
 @contextlib.contextmanager
