@@ -345,10 +345,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         report["batched"] = await batched(client, model, videos[0])
         report["gaps"] = await gaps(client, model, videos[0], videos[1])
         report["in_process"] = await against_in_process(client, model, videos[2], folder)
+        await asyncio.sleep(2.0)
         warm = resident_bytes(server.pid)
         report["load"] = await load_run(
             client, model, base, videos, args.load_seconds, args.clients
         )
+        await asyncio.sleep(2.0)  # the server goes idle
         after = resident_bytes(server.pid)
         report["load"].update(
             seconds=args.load_seconds,

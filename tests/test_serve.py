@@ -470,3 +470,18 @@ def test_a_job_resumes_after_a_restart(
         assert len(job["result"]["windows"]) == 40
     finally:
         second.stop()
+
+
+def test_the_readme_client_example_runs_against_the_server(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `openai` example, pointed at this server, streams an answer."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    [example] = [b for b in readme.split("```python\n")[1:] if "from openai" in b]
+    code = example.split("```")[0]
+    code = code.replace("http://127.0.0.1:8000/v1", server.url + "/v1")
+    code = code.replace('"unused-on-loopback"', repr(KEY)).replace("match.mp4", "clip.mp4")
+    _, models, _ = server.request("GET", "/v1/models", headers=_auth())
+    code = code.replace('"256m"', repr(models["data"][0]["id"]))
+    exec(compile(code, "README.md", "exec"), {})
+    assert len(capsys.readouterr().out) > 0

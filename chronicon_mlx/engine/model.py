@@ -4,12 +4,12 @@ encoding (a question about a video whose frames are all cached never loads it)."
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..machine import release_freed_memory
 from ..model.shapes import ModelShape
 from .cache import SequenceCache
 from .checkpoint import Checkpoint
@@ -21,17 +21,6 @@ from .vision import VisionTower
 from .weights import TextWeights, text_weights, vision_weights
 
 ENGINE_VERSION = "1"
-
-
-def release_freed_memory() -> None:
-    """Give the heap's freed pages back to the system (Linux's C library keeps what the
-    load's temporaries freed otherwise); nothing elsewhere."""
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class Engine:

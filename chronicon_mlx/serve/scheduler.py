@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import Batched, GenerationOutput, GenerationRequest
+from ..machine import release_freed_memory
 from .metrics import Metrics
 
 PREFILL_ROWS = 64
@@ -132,10 +133,17 @@ class Scheduler:
             self._thread.join(timeout=timeout)
 
     def _run(self) -> None:
+        worked = False
         while True:
             with self._changed:
+                if worked and not self._queue and not self.running:
+                    # Idle: hand the heap's freed pages back (the answers' caches and
+                    # activations), so that a busy hour does not leave the process large.
+                    release_freed_memory()
+                    worked = False
                 while not self._queue and not self.running and not self._stopping:
                     self._changed.wait()
+                worked = True
                 if self._stopping and not self.running:
                     return
                 admitted: list[Job] = []
