@@ -122,7 +122,7 @@ class Scheduler:
             self._queue.clear()
             self._changed.notify()
         for job in waiting:
-            job.on_done(None, Cancelled("the server is stopping"))
+            self._end(job, None, Cancelled("the server is stopping"))
         deadline = time.monotonic() + timeout
         while self.running and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -155,6 +155,13 @@ class Scheduler:
                 for job in admitted:
                     self._alone(job)
 
+    @staticmethod
+    def _end(job: Job, output: GenerationOutput | None, error: BaseException | None) -> None:
+        """Hand a job its answer; its sequence (the KV cache) is let go at once, not when
+        the garbage collector next finds the job's cycles."""
+        job.pending = None
+        job.on_done(output, error)
+
     def _cancelled(self) -> Cancelled:
         return Cancelled("the server is stopping" if self._stopping else "cancelled")
 
@@ -162,7 +169,7 @@ class Scheduler:
         """Admit jobs, do one slice of the first one's preparation, one decode step."""
         for job in admitted:
             if job.cancelled:
-                job.on_done(None, self._cancelled())
+                self._end(job, None, self._cancelled())
                 continue
             with self.lock:
                 job.pending = self.backend.submit(job.request, job.on_piece, self.rows)
@@ -175,14 +182,14 @@ class Scheduler:
         if job.cancelled:
             self._preparing.remove(job)
             job.pending.cancel()
-            job.on_done(None, self._cancelled())
+            self._end(job, None, self._cancelled())
             return
         try:
             with self.lock:
                 ready = self.backend.work(job.pending)
         except Exception as error:  # the request failed; the others go on
             self._preparing.remove(job)
-            job.on_done(None, error)
+            self._end(job, None, error)
             return
         if ready:
             self._preparing.remove(job)
@@ -200,7 +207,7 @@ class Scheduler:
         except Exception as error:  # a step failed: every request in it fails
             failed, self._decoding = self._decoding, []
             for job in failed:
-                job.on_done(None, error)
+                self._end(job, None, error)
             return
         self.metrics.batch(len(self._decoding))
         still = {id(pending) for pending in going}
@@ -208,16 +215,16 @@ class Scheduler:
         self._decoding = [job for job in self._decoding if id(job.pending) in still]
         for job in ended:
             if job.cancelled:
-                job.on_done(None, self._cancelled())
+                self._end(job, None, self._cancelled())
                 continue
             with self.lock:
                 output = self.backend.finish(job.pending)
-            job.on_done(output, None)
+            self._end(job, output, None)
 
     def _alone(self, job: Job) -> None:
         """A backend without batching: the whole request, then the next."""
         if job.cancelled:
-            job.on_done(None, self._cancelled())
+            self._end(job, None, self._cancelled())
             return
 
         def piece(text: str) -> None:
@@ -231,9 +238,9 @@ class Scheduler:
             with self.lock:
                 output = self.backend.generate(job.request, piece)
         except Exception as error:
-            job.on_done(None, error)
+            self._end(job, None, error)
         else:
             self.metrics.batch(1)
-            job.on_done(output, None)
+            self._end(job, output, None)
         finally:
             self._decoding.remove(job)
