@@ -59,9 +59,11 @@ def serve_command(
         show_default="the cache's serve-jobs",
     ),
 ) -> None:
-    """Serve the model over an OpenAI-compatible HTTP API (chat completions with video,
-    models, health, metrics, highlights jobs). Concurrent requests are batched on the cpu
-    engine."""
+    """Serve the model over an OpenAI-compatible HTTP API, batching concurrent requests.
+
+    Chat completions with video, models, health, metrics and highlights jobs; concurrent
+    requests are batched on the cpu engine.
+    """
     from ..serve.prepare import Caps
     from ..serve.server import serve
     from ..serve.state import ServeSettings

@@ -48,7 +48,7 @@ def run_baseline(
     comparison is of the video path, not of the BLAS.
     """
     command = _command(model, video, frames, tokens)
-    env = dict(os.environ, CHRONICON_BLAS="")
+    env = dict(os.environ)
     library = blas.find() if sys.platform == "linux" else None
     if library is not None:
         env["LD_PRELOAD"] = " ".join(filter(None, [library, env.get("LD_PRELOAD", "")]))
