@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-audio bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -83,6 +83,9 @@ bench-llamacpp: install-test
 
 bench-serve: install-test
 	$(BIN)/python scripts/bench_serve.py
+
+bench-audio: install-test
+	$(BIN)/python scripts/bench_audio.py
 
 bench-frames: install-test
 	$(BIN)/python scripts/bench_frames.py

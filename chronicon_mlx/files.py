@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import OutputError, field
@@ -265,4 +265,39 @@ def own_folder(folder: Path) -> Path:
         raise _not_ours(folder, "a symbolic link")
     if not folder.is_dir():
         raise _not_ours(folder, "not a folder")
+    return folder
+
+
+def built_once(folder: Path, done: str, build: Callable[[Path], object]) -> Path:
+    """`folder`, built by `build(folder)` on first use under a lock, so concurrent callers
+    build it once; `done` names the file that marks a finished build. A build is written
+    to a temporary sibling and renamed into place; what a killed one left is cleared."""
+    import fcntl
+    import shutil
+
+    if (folder / done).is_file():
+        return folder
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(folder.parent / f".{folder.name}.lock", "w")  # noqa: SIM115
+    except OSError as exc:
+        raise OutputError(
+            f"cannot make the folder {folder.parent}: {exc.strerror or exc}",
+            hint="CHRONICON_CACHE must name a folder you can write (or leave it unset)",
+        ) from exc
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for leftover in folder.parent.glob(f".{folder.name}.*"):
+            if leftover.is_dir() and not leftover.is_symlink():  # a killed build's
+                shutil.rmtree(leftover, ignore_errors=True)
+        if not (folder / done).is_file():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+            try:
+                build(tmp)
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp, folder)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
     return folder

@@ -32,6 +32,15 @@ def tiny_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_whisper() -> Path:
+    """A tiny random-weight Whisper, converted for faster-whisper by CTranslate2's own
+    converter (building it needs torch and transformers)."""
+    from chronicon_mlx.audio.random_whisper import cached_whisper
+
+    return cached_whisper("tiny-random", root=CACHE)
+
+
+@pytest.fixture(scope="session")
 def coded_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 s at 30 fps, 160x120; every frame carries its own index (see read_frame_code)."""
     path = tmp_path_factory.mktemp("videos") / "coded.mp4"

@@ -18,6 +18,7 @@ LAYERS = [
     "options",
     "media",
     "model",
+    "audio",
     "engine",
     "backends",
     "analysis",

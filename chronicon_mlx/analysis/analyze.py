@@ -18,7 +18,7 @@ from ..options.choices import (
 )
 from ..progress import Reporter
 from .conversation import VideoChat
-from .params import GenerationConfig, SamplingConfig
+from .params import GenerationConfig, HearingConfig, SamplingConfig
 from .result import AnalysisResult, FrameRef, VideoFacts
 from .session import ModelSession
 from .spec import SessionSpec
@@ -34,12 +34,14 @@ def analyze_video(
     sampling: SamplingConfig | None = None,
     generation: GenerationConfig | None = None,
     on_token: TokenCallback | None = None,
+    hearing: HearingConfig | None = None,
 ) -> AnalysisResult:
     """Answer `prompt` about one video with the session's model (loaded on first use).
 
     `prompt` may be several questions: the frames are decoded and encoded once and the video
     prefilled once; each question then costs only its own tokens (`result.answers`).
-    `on_token` receives each answer's text as it is generated.
+    `on_token` receives each answer's text as it is generated. `hearing` says what to do
+    with the audio track (by default: speech in the prompt when the speech model is here).
     """
     sampling = sampling or SamplingConfig()
     generation = generation or GenerationConfig()
@@ -50,7 +52,9 @@ def analyze_video(
         check_user_text(session.model, {"prompt": question, "system": system})
     texts = [question or DEFAULT_PROMPT for question in questions]
     longest = max(texts, key=len)
-    chat = VideoChat.open(session, video_path, system, sampling, generation, longest)
+    chat = VideoChat.open(
+        session, video_path, system, sampling, generation, longest, hearing=hearing
+    )
     chat.history = False
     answers = [chat.ask(text, on_token) for text in texts]
     video, run, loaded = chat.video, chat.run, chat.loaded
@@ -74,6 +78,7 @@ def analyze_video(
         started_at=run.started_at,
         notes=run.notes,
         answers=answers if len(answers) > 1 else [],
+        audio=chat.hearing,
     )
 
 
@@ -88,9 +93,12 @@ class Analyzer(ModelSession):
         sampling: SamplingConfig | None = None,
         generation: GenerationConfig | None = None,
         on_token: TokenCallback | None = None,
+        hearing: HearingConfig | None = None,
     ) -> AnalysisResult:
         """Answer `prompt` about one video (see `analyze_video`)."""
-        return analyze_video(self, video_path, prompt, system, sampling, generation, on_token)
+        return analyze_video(
+            self, video_path, prompt, system, sampling, generation, on_token, hearing
+        )
 
 
 def open_model(model: str | SessionSpec | ModelSession, reporter: Reporter | None) -> ModelSession:
@@ -120,12 +128,17 @@ def analyze(
     seed: int | None = None,
     reporter: Reporter | None = None,
     on_token: TokenCallback | None = None,
+    speech: bool | None = None,
+    audio_track: int | None = None,
 ) -> AnalysisResult:
     """Analyze one video with a SmolVLM2 model and return the result (nothing is printed).
 
     `prompt` may be several questions (the video is read and encoded once). `model` is an
     alias, Hub id or folder; a `SessionSpec` for every session setting (backend, device,
-    dtype, quantization, the video cache); or an open `ModelSession`, reused as it is.
+    dtype, quantization, the video cache, the speech model); or an open `ModelSession`,
+    reused as it is. `speech`: what is said goes into the prompt (None: when the speech
+    model is here; True: always, downloading it if needed; False: never); `audio_track`
+    picks the audio track (from 0).
     """
     sampling = SamplingConfig(
         frames=frames,
@@ -137,5 +150,8 @@ def analyze(
         strategy=strategy,
     )
     generation = GenerationConfig(max_tokens=max_tokens, temperature=temperature, seed=seed)
+    hearing = HearingConfig(speech=speech, track=audio_track)
     session = open_model(model, reporter)
-    return analyze_video(session, video_path, prompt, system, sampling, generation, on_token)
+    return analyze_video(
+        session, video_path, prompt, system, sampling, generation, on_token, hearing
+    )

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..audio.hear import Hearing
 from ..backends import GenerationOutput, GenerationRequest
 from ..errors import UsageError
 from ..model.context import check_fits, check_user_text, without_reserved
 from ..model.prompt import (
+    Speech,
     build_conversation,
     build_prompt,
     load_chat_template,
@@ -26,7 +28,8 @@ from ..options.choices import check_text
 from ..progress import Reporter
 from .cached import CachedVideo
 from .frames import SampledVideo, decode_video, plan_video
-from .params import GenerationConfig, SamplingConfig
+from .listen import fit_speech, listen, room_for_speech
+from .params import GenerationConfig, HearingConfig, SamplingConfig
 from .result import SCHEMA_VERSION, Answer, Usage, turn_record
 from .runlog import RunLog
 from .session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
@@ -51,6 +54,8 @@ class VideoChat:
     history: bool = True
     turns: list[Answer] = field(default_factory=list)
     reporter: Reporter | None = None
+    hearing: Hearing | None = None
+    speech: Speech = ()
 
     @classmethod
     def open(
@@ -62,23 +67,34 @@ class VideoChat:
         generation: GenerationConfig | None = None,
         longest: str = "?",
         guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext,
+        hearing: HearingConfig | None = None,
     ) -> VideoChat:
         """Plan the video's frames, check the prompt fits (with a question as long as
-        `longest`), load the model, then read the frames back from the session's video
-        cache or decode them: a conversation ready for its first question. `guard` is held
-        while the backend's kept state is read into (when another thread runs it)."""
+        `longest`), hear the audio (see `HearingConfig`), load the model, then read the
+        frames back from the session's video cache or decode them: a conversation ready
+        for its first question. `guard` is held while the backend's kept state is read into
+        (when another thread runs it)."""
         sampling = sampling or SamplingConfig()
         generation = generation or GenerationConfig()
+        hearing = hearing or HearingConfig()
         system = check_text(system, "system")
         check_user_text(session.model, {"system": system})
         run = RunLog(session.reporter)
         planned = plan_video(video_path, sampling, session.model.frame_size, run)
         template = load_chat_template(session.model.path)
-        planned_prompt = build_prompt(
-            template, longest, planned.times, planned.info.duration_s, system
-        )
+        duration = planned.info.duration_s
+        planned_prompt = build_prompt(template, longest, planned.times, duration, system)
         count = len(planned.indices)
         counted = check_fits(session.model, planned_prompt, count, generation.max_tokens)
+        span = (sampling.start_s, sampling.end_s)
+        heard = listen(session.speech, planned.info.path, hearing, span, run)
+        room = room_for_speech(session.model, counted, generation.max_tokens)
+        speech = fit_speech(session.model, heard, room, run)
+        if speech:
+            planned_prompt = build_prompt(
+                template, longest, planned.times, duration, system, speech
+            )
+            counted = check_fits(session.model, planned_prompt, count, generation.max_tokens)
         loaded = session.load_stage(run, count, generation.max_tokens, counted)
         if loaded.model.random_weights:
             run.note(RANDOM_WEIGHTS_NOTE)
@@ -86,7 +102,7 @@ class VideoChat:
         with guard():
             video = store.frames(planned, sampling) if store is not None else None
         video = video or decode_video(planned, sampling, run)
-        chat = cls(session, loaded, video, system, generation, run)
+        chat = cls(session, loaded, video, system, generation, run, hearing=heard, speech=speech)
         if store is not None:
             with guard():
                 store.prefix(chat._prefix)
@@ -115,6 +131,7 @@ class VideoChat:
                 for f in self.video.frames
             ],
             "turns": [turn_record(turn) for turn in self.turns],
+            "audio": self.hearing.to_dict() if self.hearing else None,
             "notes": list(self.run.notes),
         }
 
@@ -123,7 +140,11 @@ class VideoChat:
         self._guard: Callable[[], AbstractContextManager[Any]] = contextlib.nullcontext
         self._keys = list(self.video.keys)
         self._prefix = video_prefix(
-            self.loaded.chat_template, self.video.times, self.video.info.duration_s, self.system
+            self.loaded.chat_template,
+            self.video.times,
+            self.video.info.duration_s,
+            self.system,
+            self.speech,
         )
 
     def prompt(self, question: str, earlier: Sequence[tuple[str, str]] | None = None) -> str:
@@ -135,7 +156,12 @@ class VideoChat:
             earlier = [(a.question, a.text) for a in turns]
         earlier = [(q, without_reserved(model, a)) for q, a in earlier]
         messages = build_conversation(
-            earlier, question, self.video.times, self.video.info.duration_s, self.system
+            earlier,
+            question,
+            self.video.times,
+            self.video.info.duration_s,
+            self.system,
+            self.speech,
         )
         return render(self.loaded.chat_template, messages)
 

@@ -81,3 +81,24 @@ def frames_for_fps(fps: float, seconds: float) -> tuple[int, bool]:
     most = int(choices.FRAMES.high)
     wanted = max(1, round(fps * seconds))
     return min(wanted, most), wanted > most
+
+
+@dataclass(frozen=True)
+class HearingConfig:
+    """What to do with the video's audio track.
+
+    `speech`: None (the default) transcribes when the video has an audio track and the
+    session's speech model is here (a note says when it is off for lack of one); True
+    transcribes, downloading the model if needed; False leaves the audio alone. `track`:
+    the audio track, numbered from 0 (None: the container's default one).
+    """
+
+    speech: bool | None = None
+    track: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.track is not None and self.track < 0:
+            raise UsageError(
+                f"{field('audio_track')} must be 0 or more, not {self.track}",
+                hint="audio tracks are numbered from 0",
+            )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from .params import GenerationConfig, SamplingConfig
 
 if TYPE_CHECKING:
+    from ..audio.hear import Hearing
     from ..backends.base import BackendInfo, GenerationOutput
     from ..media.probe import VideoInfo
 
@@ -140,6 +141,9 @@ class AnalysisResult:
     answers: list[Answer] = field(default_factory=list)
     """Every question's answer when several were asked (the first is also `prompt`,
     `analysis` and `usage`); empty for one question."""
+    audio: Hearing | None = None
+    """What was heard (the track, voice regions, transcript, loudness); None when the
+    audio was left alone."""
 
     @property
     def video_path(self) -> str:
@@ -256,6 +260,7 @@ class AnalysisResult:
                 "stages": {stage: round(s, 4) for stage, s in self.stages.items()},
             },
             "video_info": _video_record(video),
+            "audio": self.audio.to_dict() if self.audio else None,
             "notes": list(self.notes),
             "profile": self.profile,
             **({"answers": [turn_record(a) for a in self.answers]} if self.answers else {}),

@@ -21,6 +21,7 @@ from ..model.prompt import load_chat_template
 from ..model.resolver import ModelRef, resolve
 from ..options.choices import DEFAULT_FRAMES, DEFAULT_MAX_TOKENS, Quantize
 from ..progress import NullReporter, Reporter, spell
+from .listen import SpeechSlot
 from .result import Fallback, ModelInfo
 from .runlog import RunLog
 from .spec import SessionSpec
@@ -103,6 +104,7 @@ class ModelSession:
         if video_cache is None and spec.cache_gb > 0:
             video_cache = VideoCache.default(spec.cache_gb)
         self.video_cache = video_cache
+        self.speech = SpeechSlot(spec.speech_model, spec.allow_download)
         self._loaded: LoadedModel | None = None
         if ready is None:
             self.explicit = spec.backend != "auto"

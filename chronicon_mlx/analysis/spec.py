@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 
 from ..backends.base import Tuning
 from ..options import choices
-from ..options.choices import DEFAULT_MODEL, BackendName, Device, Dtype, Quantize
+from ..options.choices import (
+    DEFAULT_MODEL,
+    DEFAULT_SPEECH_MODEL,
+    BackendName,
+    Device,
+    Dtype,
+    Quantize,
+)
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,8 @@ class SessionSpec:
     no other way. `cache_gb`: the video cache's size limit (0: no video cache).
     `allow_download`: whether a model missing from the Hugging Face cache may be fetched.
     `tuning`: how the backend runs its kernels here (threads, kernel choices), recorded in
-    results.
+    results. `speech_model`: the speech-to-text model (a faster-whisper size such as
+    ``base``, ``tiny-random``, a Hub id or a folder), loaded on first use.
     """
 
     model: str = DEFAULT_MODEL
@@ -31,6 +39,7 @@ class SessionSpec:
     cache_gb: float = 0.0
     allow_download: bool = True
     tuning: Tuning = field(default_factory=Tuning)
+    speech_model: str = DEFAULT_SPEECH_MODEL
 
     def __post_init__(self) -> None:
         choices.check_choice(self.backend, choices.BACKENDS, "backend")

@@ -78,6 +78,9 @@ def analyze_command(
         "--verbose", "-v", help="Stream tokens and show a per-stage timing table."
     ),
     no_cache: bool = options.NO_CACHE,
+    speech: bool | None = options.SPEECH,
+    speech_model: str | None = options.SPEECH_MODEL,
+    audio_track: int | None = options.AUDIO_TRACK,
     ray: str | None = options.RAY,
     workers: int | None = options.WORKERS,
     fresh: bool = options.flag(
@@ -97,6 +100,7 @@ def analyze_command(
     console = stderr_console(quiet)
     with handle_errors(console):
         from ..analysis.analyze import Analyzer
+        from ..analysis.params import HearingConfig
 
         defaults = userconfig.load()
         files = expand(videos, recursive)
@@ -118,6 +122,7 @@ def analyze_command(
             temperature,
             seed,
         )
+        hearing = HearingConfig(speech=speech, track=audio_track)
         output = output.expanduser() if output is not None else None
         if ray is not None:
             from ..archive.jobs import AnalyzeJob
@@ -131,7 +136,9 @@ def analyze_command(
                 )
 
             folder = archive_folder(output, defaults.output_folder())
-            spec = session_spec(defaults, model, backend, device, dtype, quantize, not no_cache)
+            spec = session_spec(
+                defaults, model, backend, device, dtype, quantize, not no_cache, speech_model
+            )
             job = AnalyzeJob(spec, questions, system, sampling, generation, profile_name)
             size = (sampling.frames, generation.max_tokens)
             run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
@@ -151,12 +158,15 @@ def analyze_command(
             dtype,
             quantize,
             cache=not no_cache,
+            speech_model=speech_model,
         )
         records: list[dict[str, Any]] = []
 
         def work(number: int, video: Path) -> Done:
             with reporter:
-                result = session.analyze(video, questions, system, sampling, generation)
+                result = session.analyze(
+                    video, questions, system, sampling, generation, hearing=hearing
+                )
             result.profile = profile_name
             record = result.to_dict()
             target = targets[number]

@@ -69,6 +69,9 @@ def chat_command(
     ),
     as_json: bool = options.flag("--json", help="Print each answer as one line of JSON."),
     no_cache: bool = options.NO_CACHE,
+    speech: bool | None = options.SPEECH,
+    speech_model: str | None = options.SPEECH_MODEL,
+    audio_track: int | None = options.AUDIO_TRACK,
     quiet: bool = options.QUIET,
 ) -> None:
     """Ask one video questions, one after another; follow-ups see the earlier answers.
@@ -80,6 +83,7 @@ def chat_command(
     console = stderr_console(quiet)
     with handle_errors(console):
         from ..analysis.conversation import VideoChat
+        from ..analysis.params import HearingConfig
         from ..analysis.session import ModelSession
 
         defaults = userconfig.load()
@@ -99,6 +103,7 @@ def chat_command(
             temperature,
             seed,
         )
+        hearing = HearingConfig(speech=speech, track=audio_track)
         check_file(video)
         if 0 in CLOSED:
             raise UsageError(
@@ -119,9 +124,10 @@ def chat_command(
             dtype,
             quantize,
             cache=not no_cache,
+            speech_model=speech_model,
         )
         with reporter:
-            chat = VideoChat.open(session, video, system, sampling, generation)
+            chat = VideoChat.open(session, video, system, sampling, generation, hearing=hearing)
         chat.reporter = NullReporter()
         terminal = sys.stdin.isatty()
         if terminal and not quiet:

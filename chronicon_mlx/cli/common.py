@@ -139,10 +139,11 @@ def open_session(
     dtype: str | None,
     quantize: str | None,
     cache: bool = False,
+    speech_model: str | None = None,
 ) -> _Session:
     """A model session from the flags, falling back to the config file and built-ins; with
     `cache`, one that keeps videos in the video cache (unless its size is set to 0)."""
-    spec = session_spec(settings, model, backend, device, dtype, quantize, cache)
+    spec = session_spec(settings, model, backend, device, dtype, quantize, cache, speech_model)
     return kind(spec, reporter=reporter)
 
 
@@ -154,6 +155,7 @@ def session_spec(
     dtype: str | None,
     quantize: str | None,
     cache: bool = False,
+    speech_model: str | None = None,
 ) -> SessionSpec:
     """The session settings from the flags, the config file and the built-ins (a model
     folder made absolute, so that workers elsewhere find it too)."""
@@ -170,6 +172,7 @@ def session_spec(
         dtype=userconfig.resolve(dtype, "dtype", settings),
         quantize=cast(choices.Quantize, quantize or "auto"),
         cache_gb=float(settings["cache_gb"]) if cache else 0.0,
+        speech_model=str(userconfig.resolve(speech_model, "speech_model", settings)),
     )
 
 

@@ -34,5 +34,7 @@ FLAGS: dict[str, str] = {
     "fresh": "--fresh",
     "ray": "--ray",
     "workers": "--workers",
+    "audio_track": "--audio-track",
+    "speech_model": "--speech-model",
 }
 """How the command line names each setting that core messages refer to."""

@@ -164,3 +164,26 @@ WORKERS = value(
     metavar="N",
     shown="one per CPU (per GPU) that the cluster's memory allows",
 )
+SPEECH = typer.Option(
+    None,
+    "--speech/--no-speech",
+    help="Put what is said (speech to text, with times) into the prompt; --speech fetches"
+    " the speech model if needed.",
+    metavar="",
+    show_default="on when the video has audio and the speech model is here",
+)
+SPEECH_MODEL = value(
+    None,
+    "--speech-model",
+    help="tiny, base, small, large-v3-turbo, tiny-random (offline, random weights), a Hub id"
+    " or a folder (faster-whisper).",
+    metavar="MODEL",
+    shown=f"{choices.DEFAULT_SPEECH_MODEL}, or the config file's",
+)
+AUDIO_TRACK = value(
+    None,
+    "--audio-track",
+    help="The audio track to hear, numbered from 0.",
+    metavar="N",
+    shown="the default one",
+)

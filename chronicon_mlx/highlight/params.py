@@ -46,6 +46,7 @@ class HighlightsConfig:
     frame_grid: bool = field(default=True, metadata=ANSWER)
     min_significance: int = choices.DEFAULT_MIN_SIGNIFICANCE
     max_highlights: int = choices.DEFAULT_MAX_HIGHLIGHTS
+    audio_weight: float = 0.0
 
     @classmethod
     def for_profile(
@@ -63,7 +64,7 @@ class HighlightsConfig:
             frames_per_window=(
                 profile.frames_per_window if frames_per_window is None else frames_per_window
             ),
-            **settings,
+            **{"audio_weight": profile.audio_weight, **settings},
         )
 
     def answer_settings(self) -> dict[str, Any]:
@@ -85,6 +86,7 @@ class HighlightsConfig:
             "min_significance", self.min_significance, "6 keeps clearly notable moments"
         )
         choices.MAX_HIGHLIGHTS.check("max_highlights", self.max_highlights, "try 10")
+        choices.AUDIO_WEIGHT.check("audio_weight", self.audio_weight, "0.3 suits sports")
         if self.max_tokens is not None:
             choices.HIGHLIGHT_MAX_TOKENS.check(
                 "max_tokens", self.max_tokens, "leave it out to fit a complete answer"

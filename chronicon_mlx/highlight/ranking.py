@@ -52,11 +52,14 @@ def _representative(window: WindowResult) -> tuple[int, float]:
     return window.frame_indices[middle], window.frame_times[middle]
 
 
-def merge(windows: list[WindowResult], min_significance: int) -> list[Highlight]:
+def merge(
+    windows: list[WindowResult], min_significance: int, audio_weight: float = 0.0
+) -> list[Highlight]:
     """Windows scored at least `min_significance`, in time order, merged into highlights.
 
-    A merged highlight spans its windows' time range, takes the highest significance, and
-    the description and representative frame of its best window (the earliest on ties).
+    A merged highlight spans its windows' time range, takes the highest significance and
+    the highest score (see `WindowResult.score`), and the description and representative
+    frame of its best window (the earliest on ties).
     """
     kept = sorted(
         (w for w in windows if w.significance is not None and w.significance >= min_significance),
@@ -68,28 +71,29 @@ def merge(windows: list[WindowResult], min_significance: int) -> list[Highlight]
             groups[-1].append(window)
         else:
             groups.append([window])
-    return [_highlight(group) for group in groups]
+    return [_highlight(group, audio_weight) for group in groups]
 
 
-def _highlight(group: list[WindowResult]) -> Highlight:
-    best = max(group, key=lambda w: w.significance or 0)  # the first of equals: earliest
+def _highlight(group: list[WindowResult], audio_weight: float) -> Highlight:
+    best = max(group, key=lambda w: w.score(audio_weight))  # the first of equals: earliest
     assert best.description is not None and best.significance is not None
     frame_index, frame_time = _representative(best)
     return Highlight(
         start_s=group[0].start_s,
         end_s=max(w.end_s for w in group),
         description=best.description,
-        significance=best.significance,
+        significance=max(w.significance or 0 for w in group),
         windows=[w.number for w in group],
         frame_index=frame_index,
         frame_time_s=frame_time,
         thumbnail=best.thumbnail,
+        score=best.score(audio_weight),
     )
 
 
 def rank(highlights: list[Highlight], max_highlights: int) -> list[Highlight]:
-    """The top `max_highlights` by significance (earlier first on ties), numbered from 1."""
-    ordered = sorted(highlights, key=lambda h: (-h.significance, h.start_s))[:max_highlights]
+    """The top `max_highlights` by score (earlier first on ties), numbered from 1."""
+    ordered = sorted(highlights, key=lambda h: (-h.score, h.start_s))[:max_highlights]
     for position, highlight in enumerate(ordered, start=1):
         highlight.rank = position
     return ordered

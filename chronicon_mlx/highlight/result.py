@@ -49,6 +49,17 @@ class WindowResult:
     encoded_frames: int = 0
     """Frames this window sent through the vision tower (the others' features were kept
     from earlier windows); not kept in the checkpoint."""
+    loudness_lufs: float | None = None
+    """The window's loudness (measured when the ranking weighs it; not in the checkpoint)."""
+    excitement: float | None = None
+    """How much louder than the video's median second the window is (LU)."""
+
+    def score(self, audio_weight: float) -> float:
+        """What the ranking orders by: the model's significance, plus `audio_weight` times
+        the window's excitement in LU (from 0 to 10: quieter than the median adds nothing,
+        10 LU or more adds the most)."""
+        cue = min(10.0, max(0.0, self.excitement or 0.0))
+        return float(self.significance or 0) + audio_weight * cue
 
     def to_dict(self, timing: bool = True) -> dict[str, Any]:
         """The window as JSON data (with its generation time as `seconds` for the checkpoint
@@ -69,6 +80,9 @@ class WindowResult:
             "generated_tokens": self.generated_tokens,
             "constrained": self.constrained,
         }
+        if self.loudness_lufs is not None:
+            data["loudness_lufs"] = round(self.loudness_lufs, 1)
+            data["excitement_lu"] = self.excitement
         if not timing:
             del data["seconds"]
         return data
@@ -108,6 +122,8 @@ class Highlight:
     frame_time_s: float
     thumbnail: str | None
     rank: int = 0
+    score: float = 0.0
+    """The ranking's number (the significance when loudness does not count)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The highlight as JSON data."""
@@ -116,6 +132,7 @@ class Highlight:
             **_time_range(self.start_s, self.end_s),
             "description": self.description,
             "significance": self.significance,
+            "score": round(self.score, 2),
             "windows": self.windows,
             "frame": {
                 "index": self.frame_index,

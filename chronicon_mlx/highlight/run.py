@@ -29,6 +29,7 @@ from ..options.profiles import Profile, get
 from ..progress import Reporter
 from . import ranking, resume, scoring
 from .ask import Asking, ask, token_budget
+from .excitement import measure_excitement
 from .params import HighlightsConfig, Tuning, WindowSpan, plan_windows
 from .result import HighlightsResult, WindowResult
 from .thumbnails import THUMBS_FOLDER, with_thumbnail
@@ -187,8 +188,12 @@ class HighlightsRun:
         if self.finder.session.model.random_weights:
             self.log.note(RANDOM_WEIGHTS_NOTE)
         windows = [self.results[span.number] for span in self.spans]
+        weight = self.config.audio_weight
+        if weight > 0:
+            measured = measure_excitement(self.info.path, windows, self.config, self.log)
+            windows, weight = (measured, weight) if measured is not None else (windows, 0.0)
         start = time.perf_counter()
-        merged = ranking.merge(windows, self.config.min_significance)
+        merged = ranking.merge(windows, self.config.min_significance, weight)
         highlights = ranking.rank(merged, self.config.max_highlights)
         self.log.timings["rank"] = time.perf_counter() - start
         loaded, model = self.loaded, self.finder.session.model

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 def frame_code_image(index: int, width: int, height: int, bits: int = 8) -> Any:
@@ -137,4 +142,44 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
             frame.pts = i * 1024
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
+    return path
+
+
+def write_clip_with_audio(
+    path: Path,
+    tracks: Sequence[npt.NDArray[np.float32]],
+    rate: int = 16_000,
+    fps: float = 4.0,
+    size: tuple[int, int] = (64, 48),
+    audio_codec: str = "aac",
+) -> Path:
+    """Write a short coded video with one audio stream per array of `tracks` (mono float32
+    at `rate`); the video lasts as long as the longest track, frame i carrying its index."""
+    import av
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seconds = max(len(t) for t in tracks) / rate
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=round(fps))
+        video.width, video.height = size
+        video.pix_fmt = "yuv420p"
+        streams = [container.add_stream(audio_codec, rate=rate, layout="mono") for _ in tracks]
+        for i in range(max(1, round(seconds * fps))):
+            image = frame_code_image(i, *size)
+            frame = av.VideoFrame.from_ndarray(image[:, :, ::-1].copy(), format="rgb24")
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        for stream, samples in zip(streams, tracks, strict=True):
+            step = 1024
+            for start in range(0, len(samples), step):
+                block = np.ascontiguousarray(samples[start : start + step], np.float32)
+                frame = av.AudioFrame.from_ndarray(
+                    block.reshape(1, -1), format="fltp", layout="mono"
+                )
+                frame.sample_rate = rate
+                frame.pts = start
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
     return path

@@ -5,6 +5,9 @@ This is the layout transformers' SmolVLMVideoProcessor builds and SmolVLM2 was t
     You are provided the following series of {N in words} frames from a {H:MM:SS} [H:MM:SS] video.
     <newline>Frame from {MM:SS}:<image> ... (one per frame), then two newlines.
 
+What was said is interleaved by time: ``<newline>Speech {MM:SS}-{MM:SS}: {words}`` before
+the first frame shown after the words began (the rest after the last frame).
+
 Each ``<image>`` is expanded by the model's processor (with image splitting off) into
 ``<fake_token_around_image><global-img>`` + ``<image>`` x tokens-per-frame +
 ``<fake_token_around_image>``.
@@ -26,6 +29,7 @@ VIDEO_INTRO = (
     "You are provided the following series of {count} frames from a {duration} [H:MM:SS] video.\n"
 )
 FRAME_LINE = "\nFrame from {timestamp}:"
+SPEECH_LINE = "\nSpeech {start}-{end}: {text}"
 MEDIA_OUTTRO = "\n\n"
 
 SMOLVLM_CHAT_TEMPLATE = (
@@ -86,18 +90,38 @@ def frame_label(seconds: float) -> str:
     return f"{whole // 60:02d}:{whole % 60:02d}"
 
 
-def video_block(timestamps: Sequence[float], duration_s: float) -> str:
-    """The text that stands for the video, with one ``<image>`` placeholder per frame."""
+Speech = Sequence[tuple[float, float, str]]
+"""What was said: (start, end, words) in seconds of the video, in time order."""
+
+
+def speech_line(start_s: float, end_s: float, words: str) -> str:
+    """One line of speech as the prompt shows it."""
+    return SPEECH_LINE.format(start=frame_label(start_s), end=frame_label(end_s), text=words)
+
+
+def video_block(timestamps: Sequence[float], duration_s: float, speech: Speech = ()) -> str:
+    """The text that stands for the video, with one ``<image>`` placeholder per frame and
+    the `speech` lines interleaved by time."""
     text = VIDEO_INTRO.format(
         count=number_words(len(timestamps)), duration=duration_label(duration_s)
     )
+    said = sorted(speech, key=lambda line: line[0])
+    position = 0
     for timestamp in timestamps:
+        while position < len(said) and said[position][0] < timestamp:
+            text += speech_line(*said[position])
+            position += 1
         text += FRAME_LINE.format(timestamp=frame_label(timestamp)) + IMAGE_TOKEN
+    text += "".join(speech_line(*line) for line in said[position:])
     return text + MEDIA_OUTTRO
 
 
 def build_messages(
-    prompt: str, timestamps: Sequence[float], duration_s: float, system: str | None = None
+    prompt: str,
+    timestamps: Sequence[float],
+    duration_s: float,
+    system: str | None = None,
+    speech: Speech = (),
 ) -> list[dict[str, Any]]:
     """Chat messages with content parts (a plain-string system prompt would be dropped)."""
     messages: list[dict[str, Any]] = []
@@ -107,7 +131,7 @@ def build_messages(
         {
             "role": "user",
             "content": [
-                {"type": "text", "text": video_block(timestamps, duration_s)},
+                {"type": "text", "text": video_block(timestamps, duration_s, speech)},
                 {"type": "text", "text": prompt},
             ],
         }
@@ -121,12 +145,13 @@ def build_conversation(
     timestamps: Sequence[float],
     duration_s: float,
     system: str | None = None,
+    speech: Speech = (),
 ) -> list[dict[str, Any]]:
     """Chat messages for a conversation about one video: the video opens the first user
     turn, earlier (question, answer) `turns` follow as user and assistant turns, then the
     new `question`."""
     first, *later = [*(q for q, _ in turns), question]
-    messages = build_messages(first, timestamps, duration_s, system)
+    messages = build_messages(first, timestamps, duration_s, system, speech)
     for (_, answer), asked in zip(turns, later, strict=True):
         messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
         messages.append({"role": "user", "content": [{"type": "text", "text": asked}]})
@@ -134,12 +159,16 @@ def build_conversation(
 
 
 def video_prefix(
-    template: str, timestamps: Sequence[float], duration_s: float, system: str | None = None
+    template: str,
+    timestamps: Sequence[float],
+    duration_s: float,
+    system: str | None = None,
+    speech: Speech = (),
 ) -> str:
     """The rendered prompt up to the first question: the system turn and the video, the
     part every question about the video shares."""
     marker = "\x00question\x00"
-    text = render(template, build_messages(marker, timestamps, duration_s, system))
+    text = render(template, build_messages(marker, timestamps, duration_s, system, speech))
     return text[: text.index(marker)]
 
 
@@ -184,9 +213,10 @@ def build_prompt(
     timestamps: Sequence[float],
     duration_s: float,
     system: str | None = None,
+    speech: Speech = (),
 ) -> str:
     """The full prompt text handed to every backend."""
-    return render(template, build_messages(prompt, timestamps, duration_s, system))
+    return render(template, build_messages(prompt, timestamps, duration_s, system, speech))
 
 
 def expand_images(prompt: str, tokens_per_frame: int) -> str:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import OutputError
+from ..files import built_once
 from ..paths import cache_root
 from ..progress import quiet_libraries
 from .catalog import VOCAB_SIZE, find_spec
@@ -317,25 +317,6 @@ def _write_processor_files(folder: Path, image_size: int, seq_len: int) -> None:
 def cached_checkpoint(size: str = "tiny", seed: int = 0, root: Path | None = None) -> Path:
     """Return a built checkpoint from the cache, building it on first use (and clearing
     what a build that was killed left behind)."""
-    import fcntl
-
     key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}".encode()).hexdigest()[:8]
     folder = (root or cache_root()) / "checkpoints" / f"smolvlm2-{size}-random-{key}"
-    if (folder / "model.safetensors").is_file():
-        return folder
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        lock = open(folder.parent / f".{folder.name}.lock", "w")  # noqa: SIM115
-    except OSError as exc:
-        raise OutputError(
-            f"cannot make the checkpoint folder {folder.parent}: {exc.strerror or exc}",
-            hint="CHRONICON_CACHE must name a folder you can write (or leave it unset)",
-        ) from exc
-    with lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for leftover in folder.parent.glob(f".{folder.name}.*"):
-            if leftover.is_dir() and not leftover.is_symlink():  # a killed build's
-                shutil.rmtree(leftover, ignore_errors=True)
-        if not (folder / "model.safetensors").is_file():
-            build_checkpoint(folder, size=size, seed=seed)
-    return folder
+    return built_once(folder, "model.safetensors", lambda tmp: build_checkpoint(tmp, size, seed))

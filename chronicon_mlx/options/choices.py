@@ -31,6 +31,7 @@ FORMATS: tuple[Format, ...] = get_args(Format)
 SORTS: tuple[Sort, ...] = get_args(Sort)
 
 DEFAULT_MODEL = "500m"
+DEFAULT_SPEECH_MODEL = "base"
 DEFAULT_PROFILE = "general"
 DEFAULT_PROMPT = "Describe what happens in this video."
 DEFAULT_FRAMES = 8
@@ -111,3 +112,7 @@ def check_text(value: str | None, name: str) -> str | None:
             hint="write it in UTF-8 (your terminal or file may use another encoding)",
         )
     return stripped
+
+
+AUDIO_WEIGHT = Range(0, 1, integer=False)
+"""How much a window's loudness counts in the highlights ranking (0: not at all)."""

@@ -30,7 +30,8 @@ class Profile:
     """What to ask and how to score, plus the defaults a profile brings.
 
     `window`, `overlap` and `frames_per_window` are the highlights defaults; `frames` and
-    `max_tokens` the analyze defaults.
+    `max_tokens` the analyze defaults. `audio_weight` (0-1) is how much a window's
+    loudness against the video's median counts in the highlights ranking.
     """
 
     name: str
@@ -43,6 +44,7 @@ class Profile:
     window: float = choices.DEFAULT_WINDOW_S
     overlap: float = choices.DEFAULT_OVERLAP_S
     frames_per_window: int = choices.DEFAULT_FRAMES_PER_WINDOW
+    audio_weight: float = 0.0
     source: str = field(default="built-in", compare=False)
 
 
@@ -88,6 +90,7 @@ BUILTIN: dict[str, Profile] = {
                 " moment."
             ),
             frames_per_window=8,
+            audio_weight=0.3,
         ),
         Profile(
             name="summary",
@@ -132,6 +135,7 @@ _NUMBER_LIMITS: dict[str, choices.Range] = {
     "window": choices.Range(1, choices.WINDOW_S.high, integer=False),
     "overlap": choices.OVERLAP_S,
     "frames_per_window": choices.FRAMES_PER_WINDOW,
+    "audio_weight": choices.AUDIO_WEIGHT,
 }
 
 
@@ -237,7 +241,8 @@ def _from_table(path: Path, name: str, table: Any, known: dict[str, Profile]) ->
 def _check_value(where: str, key: str, value: Any) -> Any:
     if key in _NUMBER_LIMITS:
         hint = "fix the value in the profiles file"
-        return check_number(where, value, _NUMBER_LIMITS[key], "a whole number", hint)
+        kind = "a number" if key == "audio_weight" else "a whole number"
+        return check_number(where, value, _NUMBER_LIMITS[key], kind, hint)
     return check_string(where, value, "put the text in quotes")
 
 

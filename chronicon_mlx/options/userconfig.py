@@ -39,6 +39,11 @@ SETTINGS: dict[str, Setting] = {
     "backend": Setting("string", "auto", "auto, mlx or transformers", choices.BACKENDS),
     "device": Setting("string", "auto", "auto, mps, cuda or cpu", choices.DEVICES),
     "dtype": Setting("string", "auto", "auto, float32, float16 or bfloat16", choices.DTYPES),
+    "speech_model": Setting(
+        "string",
+        choices.DEFAULT_SPEECH_MODEL,
+        "speech model: tiny, base, small, a Hub id, a folder",
+    ),
     "frames": Setting(
         "integer", choices.DEFAULT_FRAMES, "frames per analysis (1-64)", limits=choices.FRAMES
     ),

@@ -83,7 +83,8 @@ def against_limits(
         if not row.get("trials"):
             continue
         details = row.get("details", {})
-        kind = "int8" if details.get("weights") == "int8" else str(details.get("dtype", "float32"))
+        weights = str(details.get("weights", ""))
+        kind = "int8" if weights.startswith("int8") else str(details.get("dtype", "float32"))
         per_token = decode_bytes(config, kind)
         vision_s = row.get("vision", {}).get("median", 0.0)
         rate = flops / vision_s if vision_s > 0 else 0.0

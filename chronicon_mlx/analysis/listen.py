@@ -1,0 +1,104 @@
+"""The audio stage of a run: the session's speech model (loaded once), the track heard,
+and the transcript fitted into the prompt's room."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..audio.engines import SpeechUnavailable, load_speech, speech_folder
+from ..audio.hear import Hearing, hear
+from ..audio.speech import SpeechEngine
+from ..audio.track import AudioUnreadable, audio_streams, pick_stream
+from ..model.context import context_length, prompt_tokens
+from ..model.prompt import Speech, speech_line
+from ..model.resolver import ModelRef
+from .params import HearingConfig
+from .runlog import RunLog
+
+
+@dataclass
+class SpeechSlot:
+    """A session's speech model: found and loaded on first use, then kept."""
+
+    model: str
+    allow_download: bool
+    _engine: SpeechEngine | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def engine(self, download: bool) -> SpeechEngine:
+        """The loaded engine; `download` lets a missing model be fetched (when the session
+        allows downloads). `SpeechUnavailable` when it cannot be had that way."""
+        with self._lock:
+            if self._engine is None:
+                folder = speech_folder(self.model, self.allow_download and download)
+                self._engine = load_speech(folder, self.model)
+            return self._engine
+
+
+def listen(
+    slot: SpeechSlot,
+    path: Path,
+    hearing: HearingConfig,
+    span: tuple[float, float | None],
+    run: RunLog,
+) -> Hearing | None:
+    """Hear the video's audio between `span`'s times, as the run's "hear" stage: loudness,
+    and speech when `hearing` asks for it (or leaves it to the default and the model is
+    here). None when the audio is left alone; notes say why speech is off."""
+    if hearing.speech is False:
+        return None
+    try:
+        streams = audio_streams(path)
+    except AudioUnreadable as exc:
+        run.note(f"the audio cannot be read ({exc}): vision only")
+        return None
+    if not streams:
+        if hearing.speech:
+            run.note("the video has no audio track: vision only")
+        return None
+    pick_stream(streams, hearing.track)
+    try:
+        engine = slot.engine(download=bool(hearing.speech))
+    except SpeechUnavailable as exc:
+        if hearing.speech:
+            raise
+        run.note(f"speech off: {exc} (ask for speech to fetch it, or pick another speech model)")
+        return None
+    if engine.random_weights:
+        run.note(f"the speech model {engine.model} has random weights: its transcript is noise")
+    start_s, end_s = span
+    with run.stage("hear"):
+        heard = hear(path, engine, hearing.track, start_s, end_s)
+    for message in heard.notes:
+        run.note(message)
+    return heard
+
+
+def fit_speech(model: ModelRef, heard: Hearing | None, room: int, run: RunLog) -> Speech:
+    """The transcript lines that fit in half of `room` tokens (the rest of the room is left
+    for follow-up questions); a note says how many were left out."""
+    if heard is None or not heard.segments:
+        return []
+    budget = max(0, room) // 2
+    kept: list[tuple[float, float, str]] = []
+    used = 0
+    for segment in heard.segments:
+        line = (segment.start_s, segment.end_s, segment.text)
+        cost = prompt_tokens(model, speech_line(*line))
+        if used + cost > budget:
+            break
+        kept.append(line)
+        used += cost
+    if len(kept) < len(heard.segments):
+        run.note(
+            f"speech: {len(kept)} of {len(heard.segments)} transcript lines fit in the prompt;"
+            " the rest were left out (fewer frames leave more room)"
+        )
+    return kept
+
+
+def room_for_speech(model: ModelRef, counted: int, max_tokens: int) -> int:
+    """Tokens the context has left after a prompt of `counted` tokens and the answer."""
+    return context_length(model) - counted - max_tokens

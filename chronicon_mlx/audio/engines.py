@@ -1,0 +1,77 @@
+"""Finding and loading a speech model: ``tiny-random`` (built offline), a folder, or a
+faster-whisper size or Hub id from the Hugging Face cache (downloaded with progress when
+allowed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelError, field
+from ..options.choices import DEFAULT_SPEECH_MODEL as DEFAULT_SPEECH_MODEL
+from .speech import SpeechEngine
+
+SPEECH_MODELS = ("tiny", "base", "small", "large-v3-turbo", "tiny-random")
+"""The names `--speech-model` suggests (any faster-whisper size, Hub id or folder works)."""
+
+
+class SpeechUnavailable(Exception):
+    """No speech model can be had without asking for it (the message says why)."""
+
+
+def speech_folder(model: str, allow_download: bool) -> Path:
+    """The local folder of speech model `model`: built, given, cached or downloaded.
+    `SpeechUnavailable` when it is not here and may not be fetched."""
+    if model == "tiny-random":
+        from .random_whisper import cached_whisper
+
+        try:
+            return cached_whisper("tiny-random")
+        except ImportError as exc:
+            raise SpeechUnavailable(
+                f"building tiny-random needs torch and transformers ({exc.name} is missing)"
+            ) from exc
+    given = Path(model).expanduser()
+    if given.is_dir():
+        return given
+    if model.startswith((".", "/", "~")):
+        raise ModelError(
+            f"the speech model folder {model} does not exist",
+            hint=f"give {field('speech_model')} a faster-whisper folder, a size"
+            f" ({', '.join(SPEECH_MODELS)}) or a Hub id",
+        )
+    try:
+        from faster_whisper.utils import download_model
+    except ImportError as exc:
+        raise SpeechUnavailable("faster-whisper is not installed") from exc
+    try:
+        return Path(download_model(model, local_files_only=True))
+    except Exception as exc:
+        if not allow_download:
+            raise SpeechUnavailable(
+                f"the speech model {model} is not downloaded and downloads are off"
+            ) from exc
+    try:
+        return Path(download_model(model))
+    except ValueError as exc:
+        raise ModelError(
+            f"unknown speech model {model!r}",
+            hint=f"give a size ({', '.join(SPEECH_MODELS)}), a Hub id or a folder",
+        ) from exc
+    except Exception as exc:
+        raise ModelError(
+            f"the speech model {model} cannot be downloaded: {exc}",
+            hint="check the network, or turn speech off (--no-speech) to go on without it",
+        ) from exc
+
+
+def load_speech(folder: Path, model: str, device: str = "cpu", threads: int = 0) -> SpeechEngine:
+    """The speech engine for a local model folder."""
+    from .fasterwhisper import FasterWhisper
+
+    try:
+        return FasterWhisper(folder, model, device=device, threads=threads)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelError(
+            f"the speech model in {folder} cannot be loaded: {exc}",
+            hint="give a faster-whisper (CTranslate2) model folder, a size or a Hub id",
+        ) from exc
