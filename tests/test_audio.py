@@ -130,8 +130,8 @@ def test_voice_regions_and_segments_come_from_the_real_models(
         assert segment.end_s <= heard.regions[-1].end_s + 1e-6
     later = hear(talk_clip, engine, start_s=9.0)
     assert np.allclose([(r.start_s, r.end_s) for r in later.regions], [(11, 15)], atol=0.6)
-    silence = engine.transcribe(np.zeros(10 * RATE, np.float32), 0.0)
-    assert silence.regions == [] and silence.segments == []
+    assert engine.voice(np.zeros(10 * RATE, np.float32), 0.0) == []
+    assert engine.transcribe(np.zeros(0, np.float32), []) == []
 
 
 def test_speech_lines_are_interleaved_with_frames_by_time() -> None:

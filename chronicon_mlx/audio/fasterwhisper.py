@@ -1,20 +1,22 @@
 """Speech to text with faster-whisper (CTranslate2: int8 on the CPU, float16 on CUDA).
 
-Silero voice activity detection (the ONNX model faster-whisper ships) runs once per chunk:
-its regions are kept for the record, and only their audio is handed to Whisper, the work
-faster-whisper's own ``vad_filter`` does, so music and crowd noise are never transcribed.
+Silero voice activity detection (the ONNX model faster-whisper ships) runs on each chunk:
+its regions are kept for the record, and only their audio, gathered across chunks, is
+handed to Whisper: the work faster-whisper's own ``vad_filter`` does, so music and crowd
+noise are never transcribed.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .speech import Heard, SpeechSegment, VoiceRegion
+from .speech import SpeechSegment, VoiceRegion
 from .track import RATE, Samples
 
 
@@ -41,29 +43,34 @@ class FasterWhisper:
             str(self.folder), device=self.device, compute_type=compute, cpu_threads=self.threads
         )
 
-    def transcribe(self, samples: Samples, offset_s: float) -> Heard:
-        """Voice regions of `samples` and the transcript of their audio, in video time."""
+    def voice(self, samples: Samples, offset_s: float) -> list[VoiceRegion]:
+        """Where Silero voice activity detection hears a voice in `samples` (whose first
+        sample plays at `offset_s`)."""
         from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-        spans = get_speech_timestamps(samples, VadOptions(), sampling_rate=RATE)
-        regions = [(int(s["start"]), int(s["end"])) for s in spans]
-        heard_regions = [
-            VoiceRegion(offset_s + start / RATE, offset_s + end / RATE) for start, end in regions
+        found = get_speech_timestamps(samples, VadOptions(), sampling_rate=RATE)
+        return [
+            VoiceRegion(offset_s + int(f["start"]) / RATE, offset_s + int(f["end"]) / RATE)
+            for f in found
         ]
-        if not regions:
-            return Heard(heard_regions, [])
-        speech = np.concatenate([samples[start:end] for start, end in regions])
+
+    def transcribe(self, speech: Samples, spans: Sequence[VoiceRegion]) -> list[SpeechSegment]:
+        """Segments of `speech`, the audio of `spans` one after another, placed back in the
+        video's timeline."""
+        if not len(speech):
+            return []
         found, _ = self._whisper.transcribe(speech, vad_filter=False)
-        starts = np.cumsum([0] + [end - start for start, end in regions[:-1]])
+        lengths = [round((span.end_s - span.start_s) * RATE) for span in spans]
+        starts: list[int] = np.cumsum([0, *lengths[:-1]]).tolist()
 
         def place(seconds: float) -> float:
             sample = min(round(seconds * RATE), len(speech))
-            which = max(0, bisect.bisect_right(starts.tolist(), sample) - 1)
-            return offset_s + (regions[which][0] + sample - int(starts[which])) / RATE
+            which = max(0, bisect.bisect_right(starts, sample) - 1)
+            return spans[which].start_s + (sample - starts[which]) / RATE
 
         segments = []
         for segment in found:
             text = str(segment.text).strip()
             if text:
                 segments.append(SpeechSegment(place(segment.start), place(segment.end), text))
-        return Heard(heard_regions, segments)
+        return segments

@@ -8,9 +8,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .loudness import LoudnessMeter
 from .speech import SpeechEngine, SpeechSegment, VoiceRegion
-from .track import CHUNK_S, AudioStream, AudioUnreadable, audio_streams, pick_stream, read_chunks
+from .track import (
+    CHUNK_S,
+    RATE,
+    AudioStream,
+    AudioUnreadable,
+    Chunk,
+    Samples,
+    audio_streams,
+    pick_stream,
+    read_chunks,
+)
 
 
 @dataclass
@@ -48,6 +60,40 @@ class Hearing:
 
 
 Progress = Callable[[float], None]
+SPEECH_BATCH_S = 600.0
+"""Seconds of voiced audio transcribed in one call (38 MB of float32): a ten-minute talk is
+read as faster-whisper reads a whole file."""
+
+
+class Speech:
+    """Voiced audio gathered across chunks and transcribed a batch at a time, so Whisper's
+    30-second windows are filled as when it reads the whole file, while at most about a
+    chunk's worth of speech is held."""
+
+    def __init__(self, engine: SpeechEngine) -> None:
+        self.engine = engine
+        self.pieces: list[Samples] = []
+        self.spans: list[VoiceRegion] = []
+
+    def add(self, chunk: Chunk) -> list[VoiceRegion]:
+        """Detect the voice in `chunk` and keep its audio; returns the regions."""
+        regions = self.engine.voice(chunk.samples, chunk.start_s)
+        for region in regions:
+            first = round((region.start_s - chunk.start_s) * RATE)
+            last = round((region.end_s - chunk.start_s) * RATE)
+            self.pieces.append(chunk.samples[first:last])
+            self.spans.append(region)
+        return regions
+
+    def ready(self, least_s: float) -> list[SpeechSegment]:
+        """The transcript of the kept speech once it lasts `least_s` seconds (0: now)."""
+        held = sum(len(piece) for piece in self.pieces)
+        if not held or held < least_s * RATE:
+            return []
+        speech = np.concatenate(self.pieces)
+        segments = self.engine.transcribe(speech, self.spans)
+        self.pieces, self.spans = [], []
+        return segments
 
 
 def hear(
@@ -74,18 +120,20 @@ def hear(
     if engine is not None:
         heard.speech_model, heard.speech_engine = engine.model, engine.name
     meter = LoudnessMeter()
+    speech = Speech(engine) if engine is not None else None
     try:
         for chunk in read_chunks(path, stream, start_s, end_s, chunk_s):
             meter.feed(chunk.samples)
-            if engine is not None:
-                found = engine.transcribe(chunk.samples, chunk.start_s)
-                heard.regions.extend(found.regions)
-                heard.segments.extend(found.segments)
+            if speech is not None:
+                heard.regions.extend(speech.add(chunk))
+                heard.segments.extend(speech.ready(SPEECH_BATCH_S))
             heard.end_s = chunk.end_s
             if on_progress is not None:
                 on_progress(heard.end_s - start_s)
     except AudioUnreadable as exc:
         heard.notes.append(f"{exc}; what was read before it is kept")
+    if speech is not None:
+        heard.segments.extend(speech.ready(0.0))
     heard.loudness = meter.seconds
     if heard.end_s <= start_s:
         heard.notes.append(f"audio track {stream.number} holds no samples: vision only")

@@ -10,6 +10,8 @@ import numpy as np
 
 from .track import RATE, Samples
 
+SLICE = 10 * RATE
+"""Samples filtered at once (bounds the meter's working memory)."""
 FLOOR_LUFS = -70.0
 """BS.1770's absolute gate: quieter seconds are reported at this level."""
 
@@ -23,16 +25,22 @@ class LoudnessMeter:
 
         self.rate = rate
         stages = pyloudnorm.Meter(rate)._filters.values()
-        self._stages = [(f.b, f.a, f.passband_gain) for f in stages]
+        self._stages = [
+            (np.float32(f.b), np.float32(f.a), np.float32(f.passband_gain)) for f in stages
+        ]
         self._states: list[np.ndarray | None] = [None] * len(self._stages)
-        self._carry = np.zeros(0, dtype=np.float64)
+        self._carry = np.zeros(0, dtype=np.float32)
         self.seconds: list[float] = []
 
     def feed(self, samples: Samples) -> None:
         """Add the next samples; every second they complete gets its loudness."""
+        for start in range(0, len(samples), SLICE):
+            self._feed(samples[start : start + SLICE])
+
+    def _feed(self, samples: Samples) -> None:
         from scipy.signal import lfilter, lfilter_zi
 
-        weighted = samples.astype(np.float64)
+        weighted = samples.astype(np.float32, copy=False)
         for position, (b, a, gain) in enumerate(self._stages):
             state = self._states[position]
             if state is None:
@@ -42,9 +50,9 @@ class LoudnessMeter:
             self._states[position] = state
         held = np.concatenate([self._carry, weighted])
         whole = len(held) // self.rate
-        for second in range(whole):
-            block = held[second * self.rate : (second + 1) * self.rate]
-            self.seconds.append(lufs(float(np.mean(block * block))))
+        if whole:
+            blocks = held[: whole * self.rate].reshape(whole, self.rate).astype(np.float64)
+            self.seconds.extend(lufs(float(power)) for power in np.mean(blocks * blocks, axis=1))
         self._carry = held[whole * self.rate :]
 
 

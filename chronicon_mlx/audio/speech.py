@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,14 +34,6 @@ class VoiceRegion:
         return {"start_s": round(self.start_s, 2), "end_s": round(self.end_s, 2)}
 
 
-@dataclass(frozen=True)
-class Heard:
-    """One chunk's speech: the voice regions and the transcript segments within them."""
-
-    regions: list[VoiceRegion]
-    segments: list[SpeechSegment]
-
-
 class SpeechEngine(Protocol):
     """A loaded speech model that transcribes 16 kHz mono audio."""
 
@@ -51,7 +44,12 @@ class SpeechEngine(Protocol):
     random_weights: bool
     """True for a checkpoint built offline with random weights (its words are noise)."""
 
-    def transcribe(self, samples: Samples, offset_s: float) -> Heard:
-        """Voice regions and segments of `samples`, whose first sample plays at `offset_s`;
-        only what voice activity detection keeps is transcribed."""
+    def voice(self, samples: Samples, offset_s: float) -> list[VoiceRegion]:
+        """Where voice activity detection hears a voice in `samples`, whose first sample
+        plays at `offset_s` (seconds in the video's timeline)."""
+        ...
+
+    def transcribe(self, speech: Samples, spans: Sequence[VoiceRegion]) -> list[SpeechSegment]:
+        """The segments of `speech`, the audio of `spans` one after another, in the video's
+        timeline."""
         ...
