@@ -9,6 +9,7 @@ steps, so that running streams keep flowing. Elsewhere requests run one at a tim
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -149,11 +150,24 @@ class Scheduler:
                 admitted: list[Job] = []
                 while self._queue and self.running + len(admitted) < self.max_batch:
                     admitted.append(self._queue.popleft())
-            if self.batched:
-                self._tick(admitted)
-            else:
-                for job in admitted:
-                    self._alone(job)
+            try:
+                if self.batched:
+                    self._tick(admitted)
+                else:
+                    for job in admitted:
+                        self._alone(job)
+            except Exception as error:  # never let the model thread die with jobs waiting
+                self._fail_all([*admitted, *self._preparing, *self._decoding], error)
+
+    def _fail_all(self, jobs: list[Job], error: Exception) -> None:
+        """End every job the failed step touched with its error, and go on with the next."""
+        self._preparing, self._decoding = [], []
+        for job in {id(job): job for job in jobs}.values():
+            if job.pending is not None:
+                with contextlib.suppress(Exception):
+                    job.pending.cancel()
+            with contextlib.suppress(Exception):
+                self._end(job, None, error)
 
     @staticmethod
     def _end(job: Job, output: GenerationOutput | None, error: BaseException | None) -> None:
@@ -181,7 +195,8 @@ class Scheduler:
     def _prepare_slice(self, job: Job) -> None:
         if job.cancelled:
             self._preparing.remove(job)
-            job.pending.cancel()
+            if job.pending is not None:
+                job.pending.cancel()
             self._end(job, None, self._cancelled())
             return
         try:
@@ -197,7 +212,7 @@ class Scheduler:
 
     def _decode_step(self) -> None:
         for job in self._decoding:
-            if job.cancelled or job.stopping:
+            if (job.cancelled or job.stopping) and job.pending is not None:
                 job.pending.cancel()
         if not self._decoding:
             return
@@ -217,9 +232,13 @@ class Scheduler:
             if job.cancelled:
                 self._end(job, None, self._cancelled())
                 continue
-            with self.lock:
-                output = self.backend.finish(job.pending)
-            self._end(job, output, None)
+            try:
+                with self.lock:
+                    output = self.backend.finish(job.pending)
+            except Exception as error:  # this answer is lost; the others go on
+                self._end(job, None, error)
+            else:
+                self._end(job, output, None)
 
     def _alone(self, job: Job) -> None:
         """A backend without batching: the whole request, then the next."""
