@@ -346,3 +346,25 @@ def test_chat_hears_once_and_saves_what_it_heard(
         [(3, 7), (11, 15)],
         atol=0.6,
     )
+
+
+@pytest.mark.torch
+def test_what_was_heard_is_kept_in_the_video_cache(
+    runner: CliRunner, tiny_model: Path, talk_clip: Path, tiny_whisper: Path, video_cache: Path
+) -> None:
+    flags = ("--speech", "--speech-model", str(tiny_whisper))
+    first = _analyze(runner, tiny_model, talk_clip, *flags)
+    again = _analyze(runner, tiny_model, talk_clip, *flags, "-p", "And who answers?")
+    assert "hear" in first["timing"]["stages"] and "hear" not in again["timing"]["stages"]
+    assert again["audio"] == first["audio"]
+    assert len(list(video_cache.glob("heard-*.safetensors"))) == 1
+    other = _analyze(runner, tiny_model, talk_clip, *flags, "--start", "9")
+    assert "hear" in other["timing"]["stages"]
+    assert np.allclose(
+        [r["start_s"] for r in other["audio"]["voice_regions"]],
+        [r["start_s"] for r in first["audio"]["voice_regions"][1:]],
+        atol=0.5,
+    )
+    result = runner.invoke(app, ["cache", "clear"])
+    assert result.exit_code == 0, result.output
+    assert not list(video_cache.glob("heard-*"))

@@ -87,7 +87,7 @@ class VideoChat:
         count = len(planned.indices)
         counted = check_fits(session.model, planned_prompt, count, generation.max_tokens)
         span = (sampling.start_s, sampling.end_s)
-        heard = listen(session.speech, planned.info.path, hearing, span, run)
+        heard = listen(session.speech, session.video_cache, planned.info.path, hearing, span, run)
         room = room_for_speech(session.model, counted, generation.max_tokens)
         speech = fit_speech(session.model, heard, room, run)
         if speech:

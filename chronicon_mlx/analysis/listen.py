@@ -9,13 +9,15 @@ from pathlib import Path
 
 from ..audio.engines import SpeechUnavailable, load_speech, speech_folder
 from ..audio.hear import Hearing, hear
+from ..audio.random_whisper import MARK
 from ..audio.speech import SpeechEngine
-from ..audio.track import AudioUnreadable, audio_streams, pick_stream
+from ..audio.track import CHUNK_S, AudioUnreadable, audio_streams, pick_stream
 from ..model.context import context_length, prompt_tokens
 from ..model.prompt import Speech, speech_line
 from ..model.resolver import ModelRef
 from .params import HearingConfig
 from .runlog import RunLog
+from .videocache import VideoCache
 
 
 @dataclass
@@ -24,21 +26,30 @@ class SpeechSlot:
 
     model: str
     allow_download: bool
+    _folder: Path | None = field(default=None, repr=False)
     _engine: SpeechEngine | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def folder(self, download: bool) -> Path:
+        """The model's local folder; `download` lets a missing model be fetched (when the
+        session allows downloads). `SpeechUnavailable` when it cannot be had that way."""
+        with self._lock:
+            if self._folder is None:
+                self._folder = speech_folder(self.model, self.allow_download and download)
+            return self._folder
+
     def engine(self, download: bool) -> SpeechEngine:
-        """The loaded engine; `download` lets a missing model be fetched (when the session
-        allows downloads). `SpeechUnavailable` when it cannot be had that way."""
+        """The loaded engine (see `folder`)."""
+        folder = self.folder(download)
         with self._lock:
             if self._engine is None:
-                folder = speech_folder(self.model, self.allow_download and download)
                 self._engine = load_speech(folder, self.model)
             return self._engine
 
 
 def listen(
     slot: SpeechSlot,
+    cache: VideoCache | None,
     path: Path,
     hearing: HearingConfig,
     span: tuple[float, float | None],
@@ -46,7 +57,8 @@ def listen(
 ) -> Hearing | None:
     """Hear the video's audio between `span`'s times, as the run's "hear" stage: loudness,
     and speech when `hearing` asks for it (or leaves it to the default and the model is
-    here). None when the audio is left alone; notes say why speech is off."""
+    here). None when the audio is left alone; notes say why speech is off. With a video
+    `cache`, what was heard is kept there and read back by the next run."""
     if hearing.speech is False:
         return None
     try:
@@ -58,21 +70,32 @@ def listen(
         if hearing.speech:
             run.note("the video has no audio track: vision only")
         return None
-    pick_stream(streams, hearing.track)
+    stream = pick_stream(streams, hearing.track)
     try:
-        engine = slot.engine(download=bool(hearing.speech))
+        folder = slot.folder(download=bool(hearing.speech))
     except SpeechUnavailable as exc:
         if hearing.speech:
             raise
         run.note(f"speech off: {exc} (ask for speech to fetch it, or pick another speech model)")
         return None
-    if engine.random_weights:
-        run.note(f"the speech model {engine.model} has random weights: its transcript is noise")
+    if (folder / MARK).is_file():
+        run.note(f"the speech model {slot.model} has random weights: its transcript is noise")
     start_s, end_s = span
+    key = None
+    if cache is not None:
+        key = cache.heard_key(path, folder, [stream.number, start_s, end_s, CHUNK_S])
+        kept = cache.read_heard(key, run.note)
+        if kept is not None:
+            for message in kept.notes:
+                run.note(message)
+            return kept
+    engine = slot.engine(download=bool(hearing.speech))
     with run.stage("hear"):
-        heard = hear(path, engine, hearing.track, start_s, end_s)
+        heard = hear(path, engine, stream.number, start_s, end_s)
     for message in heard.notes:
         run.note(message)
+    if key is not None and cache is not None and not heard.notes:
+        cache.write_heard(key, heard, run.note)
     return heard
 
 

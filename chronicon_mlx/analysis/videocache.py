@@ -38,8 +38,10 @@ from ..files import atomic_write_bytes
 from ..media.digest import file_digest
 from ..model.fingerprint import fingerprint
 from ..paths import private_folder
+from .heardentry import heard_entry, heard_from
 
 if TYPE_CHECKING:
+    from ..audio.hear import Hearing
     from ..backends.base import CacheIdentity
     from ..model.resolver import ModelRef
     from .frames import PlannedVideo
@@ -169,6 +171,29 @@ class VideoCache:
         meta = {"frame_keys": json.dumps(state.frame_keys), "layers": str(len(state.layers))}
         self._write("prefix", key, tensors, meta, note)
 
+    def heard_key(self, video: Path, speech_model: Path, settings: object) -> str:
+        """The key of what was heard in `video`'s audio with the speech model in
+        `speech_model` (every file by content) and the hearing `settings`."""
+        audio = content_digest(video, self.memo)
+        files = fingerprint(speech_model, self.memo)
+        return _digest("heard", VERSION, audio, files, settings)
+
+    def read_heard(self, key: str, note: Note) -> Hearing | None:
+        """What was heard for `key`, or None (missing, or unusable: then removed)."""
+        found = self._read("heard", key, note)
+        if found is None:
+            return None
+        try:
+            return heard_from(*found)
+        except (KeyError, ValueError, TypeError, RecursionError):
+            self._reject("heard", key, "its transcript is unreadable", note)
+            return None
+
+    def write_heard(self, key: str, heard: Hearing, note: Note) -> None:
+        """Keep what was heard (a failed write is a note, never an error)."""
+        tensors, meta = heard_entry(heard)
+        self._write("heard", key, tensors, meta, note)
+
     def holds(self, kind: str, key: str) -> bool:
         """Whether an entry of `kind` ("frames", "prefix") is stored for `key` (unread)."""
         return self._path(kind, key).is_file()
@@ -204,7 +229,7 @@ class VideoCache:
     def _files(self) -> list[tuple[Path, int, float]]:
         """The entries the cache wrote: (path, size, last use)."""
         found = []
-        for kind in ("frames", "prefix"):
+        for kind in ("frames", "prefix", "heard"):
             for path in self.root.glob(f"{kind}-*{SUFFIX}"):
                 with contextlib.suppress(OSError):
                     stat = path.lstat()
@@ -281,7 +306,7 @@ class VideoCache:
 
 
 _MEMO_NAME = re.compile("[0-9a-f]{32}")
-_ENTRY_NAME = re.compile(f"(frames|prefix)-[0-9a-f]{{40}}{re.escape(SUFFIX)}")
+_ENTRY_NAME = re.compile(f"(frames|prefix|heard)-[0-9a-f]{{40}}{re.escape(SUFFIX)}")
 
 
 def _problem(kind: str, key: str, meta: dict[str, str], tensors: dict[str, Array]) -> str | None:
