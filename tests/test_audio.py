@@ -306,9 +306,8 @@ def test_loud_windows_lead_the_ranking_by_the_profiles_rule(tiny_model: Path, ma
         assert record["significance"] == 6 and record["excitement_lu"] == window.excitement
     quiet = ranked[0.0].highlights
     assert [h.start_s for h in quiet] == sorted(h.start_s for h in quiet)
-    assert (
-        all(h.score == 6 for h in quiet) and "loudness_lufs" not in ranked[0.0].windows[0].to_dict()
-    )
+    assert all(h.score == 6 for h in quiet)
+    assert ranked[0.0].windows[1].to_dict()["excitement_lu"] == loud.windows[1].excitement
 
 
 @pytest.mark.torch
@@ -368,3 +367,58 @@ def test_what_was_heard_is_kept_in_the_video_cache(
     result = runner.invoke(app, ["cache", "clear"])
     assert result.exit_code == 0, result.output
     assert not list(video_cache.glob("heard-*"))
+
+
+@pytest.mark.torch
+def test_highlights_quote_the_speech_and_draw_the_loudness(
+    runner: CliRunner, tiny_model: Path, talk_clip: Path, tiny_whisper: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "highlights",
+            str(talk_clip),
+            "-m",
+            str(tiny_model),
+            "--window",
+            "6",
+            "--overlap",
+            "0",
+            "--frames-per-window",
+            "2",
+            "--min-significance",
+            "1",
+            "--speech",
+            "--speech-model",
+            str(tiny_whisper),
+            "--format",
+            "json,md,html",
+            "-o",
+            str(tmp_path),
+            "-Q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    folder = tmp_path
+    record = json.loads((folder / "talk_highlights.json").read_text())
+    heard = record["audio"]
+    assert heard["transcript"] and len(heard["loudness_lufs"]) == 18
+    for window in record["windows"]:
+        assert window["loudness_lufs"] is not None and "excitement_lu" in window
+    for highlight in record["highlights"]:
+        said = [
+            s["text"]
+            for s in heard["transcript"]
+            if s["end_s"] > highlight["start_s"] and s["start_s"] < highlight["end_s"]
+        ]
+        assert highlight["speech"] == (" ".join(said) or None)
+    quoted = [h for h in record["highlights"] if h["speech"]]
+    assert quoted, "a highlight overlaps the voice"
+    page = (folder / "talk_highlights.html").read_text()
+    assert '<polyline class="loudness" points="' in page
+    assert page.count('<blockquote class="speech">') == len(quoted)
+    from html import escape
+
+    assert escape(quoted[0]["speech"], quote=False) in page
+    report = (folder / "talk_highlights.md").read_text()
+    assert report.count("> Speech: ") == len(quoted)

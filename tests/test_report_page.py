@@ -11,13 +11,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from chronicon_mlx.analysis.session import ModelSession
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.result import HighlightsResult
 from chronicon_mlx.highlight.run import HighlightFinder
-from chronicon_mlx.media.synthetic import write_sample_video
+from chronicon_mlx.media.synthetic import write_clip_with_audio
 from chronicon_mlx.options import profiles
 from chronicon_mlx.output import write_highlights
 from chronicon_mlx.testing import ScriptedBackend
@@ -82,7 +83,9 @@ def report(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     """A highlights run on a generated clip with hostile model text, written as every
     report format, with a reel."""
     folder = tmp_path_factory.mktemp("page")
-    clip = write_sample_video(folder / "match [final].mp4", seconds=6, fps=10, size=(320, 180))
+    crowd = np.random.default_rng(0).standard_normal(6 * 16_000).astype(np.float32) * 0.02
+    crowd[3 * 16_000 : 4 * 16_000] *= 10  # a roar in the fourth second
+    clip = write_clip_with_audio(folder / "match [final].mp4", [crowd], fps=10, size=(320, 180))
     session = ModelSession.from_backend(ScriptedBackend(HOSTILE, json_schema=True), str(tiny_model))
     config = HighlightsConfig(
         window_s=1.0, overlap_s=0.0, frames_per_window=2, end_s=6.0, min_significance=5
@@ -191,4 +194,8 @@ def test_the_page_in_a_real_browser(report: Any) -> None:
     assert len(dom.marks) == len(result.windows)
     assert len(dom.cards) == len(result.highlights)
     assert 'id="timeline-detail"' in proc.stdout
+    curve = re.search(r'<polyline class="loudness" points="([^"]+)"', proc.stdout)
+    assert curve is not None, "the loudness curve is drawn"
+    heights = [float(point.split(",")[1]) for point in curve.group(1).split()]
+    assert len(heights) == 6 and min(heights) == heights[3]  # the loud second stands highest
     assert all(re.search(r"#t=\d+\.\d{3},\d+\.\d{3}$", card["href"]) for card in dom.cards)

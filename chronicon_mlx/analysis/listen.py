@@ -54,12 +54,14 @@ def listen(
     hearing: HearingConfig,
     span: tuple[float, float | None],
     run: RunLog,
+    loudness: bool = False,
 ) -> Hearing | None:
-    """Hear the video's audio between `span`'s times, as the run's "hear" stage: loudness,
-    and speech when `hearing` asks for it (or leaves it to the default and the model is
-    here). None when the audio is left alone; notes say why speech is off. With a video
-    `cache`, what was heard is kept there and read back by the next run."""
-    if hearing.speech is False:
+    """Hear the video's audio between `span`'s times, as the run's "hear" stage: speech
+    when `hearing` asks for it (or leaves it to the default and the model is here), and
+    the loudness per second. None when the audio is left alone (with `loudness`, only when
+    there is none); notes say why speech is off. With a video `cache`, what was heard is
+    kept there and read back by the next run."""
+    if hearing.speech is False and not loudness:
         return None
     try:
         streams = audio_streams(path)
@@ -71,15 +73,9 @@ def listen(
             run.note("the video has no audio track: vision only")
         return None
     stream = pick_stream(streams, hearing.track)
-    try:
-        folder = slot.folder(download=bool(hearing.speech))
-    except SpeechUnavailable as exc:
-        if hearing.speech:
-            raise
-        run.note(f"speech off: {exc} (ask for speech to fetch it, or pick another speech model)")
+    folder = _speech_folder(slot, hearing, run)
+    if folder is None and not loudness:
         return None
-    if (folder / MARK).is_file():
-        run.note(f"the speech model {slot.model} has random weights: its transcript is noise")
     start_s, end_s = span
     key = None
     if cache is not None:
@@ -89,7 +85,7 @@ def listen(
             for message in kept.notes:
                 run.note(message)
             return kept
-    engine = slot.engine(download=bool(hearing.speech))
+    engine = slot.engine(download=bool(hearing.speech)) if folder is not None else None
     with run.stage("hear"):
         heard = hear(path, engine, stream.number, start_s, end_s)
     for message in heard.notes:
@@ -97,6 +93,23 @@ def listen(
     if key is not None and cache is not None and not heard.notes:
         cache.write_heard(key, heard, run.note)
     return heard
+
+
+def _speech_folder(slot: SpeechSlot, hearing: HearingConfig, run: RunLog) -> Path | None:
+    """The speech model's folder, or None when speech is off (a note says why, when it was
+    left to the default)."""
+    if hearing.speech is False:
+        return None
+    try:
+        folder = slot.folder(download=bool(hearing.speech))
+    except SpeechUnavailable as exc:
+        if hearing.speech:
+            raise
+        run.note(f"speech off: {exc} (ask for speech to fetch it, or pick another speech model)")
+        return None
+    if (folder / MARK).is_file():
+        run.note(f"the speech model {slot.model} has random weights: its transcript is noise")
+    return folder
 
 
 def fit_speech(model: ModelRef, heard: Hearing | None, room: int, run: RunLog) -> Speech:

@@ -171,11 +171,12 @@ class VideoCache:
         meta = {"frame_keys": json.dumps(state.frame_keys), "layers": str(len(state.layers))}
         self._write("prefix", key, tensors, meta, note)
 
-    def heard_key(self, video: Path, speech_model: Path, settings: object) -> str:
+    def heard_key(self, video: Path, speech_model: Path | None, settings: object) -> str:
         """The key of what was heard in `video`'s audio with the speech model in
-        `speech_model` (every file by content) and the hearing `settings`."""
+        `speech_model` (every file by content; None: loudness only) and the hearing
+        `settings`."""
         audio = content_digest(video, self.memo)
-        files = fingerprint(speech_model, self.memo)
+        files = fingerprint(speech_model, self.memo) if speech_model is not None else None
         return _digest("heard", VERSION, audio, files, settings)
 
     def read_heard(self, key: str, note: Note) -> Hearing | None:

@@ -138,6 +138,9 @@ def highlights_command(
     ),
     temperature: float = options.TEMPERATURE,
     seed: int | None = options.SEED,
+    speech: bool | None = options.SPEECH,
+    speech_model: str | None = options.SPEECH_MODEL,
+    audio_track: int | None = options.AUDIO_TRACK,
     model: str | None = options.MODEL,
     backend: str | None = options.BACKEND,
     device: str | None = options.DEVICE,
@@ -151,6 +154,7 @@ def highlights_command(
     """Find the ranked highlights of each video: score each window 1-10, merge, rank, report."""
     console = stderr_console(quiet)
     with handle_errors(console):
+        from ..analysis.params import HearingConfig
         from ..analysis.session import ModelSession
         from ..highlight.run import HighlightFinder
 
@@ -184,7 +188,9 @@ def highlights_command(
             from .archive import archive_folder, run_archive
 
             folder = archive_folder(output, defaults.output_folder())
-            spec = session_spec(defaults, model, backend, device, dtype, quantize)
+            spec = session_spec(
+                defaults, model, backend, device, dtype, quantize, speech_model=speech_model
+            )
             job = HighlightsJob(
                 spec,
                 profile,
@@ -209,10 +215,22 @@ def highlights_command(
             check_file(files[0])  # before any model is resolved or downloaded
         reporter = RichReporter(console)
         session = open_session(
-            ModelSession, defaults, reporter, model, backend, device, dtype, quantize
+            ModelSession,
+            defaults,
+            reporter,
+            model,
+            backend,
+            device,
+            dtype,
+            quantize,
+            speech_model=speech_model,
         )
         finder = HighlightFinder(
-            session, profile, check_text(system, "system"), check_text(prompt, "prompt")
+            session,
+            profile,
+            check_text(system, "system"),
+            check_text(prompt, "prompt"),
+            hearing=HearingConfig(speech=speech, track=audio_track),
         )
         results: list[dict[str, Any]] = []
 

@@ -5,26 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
-from ..analysis.runlog import RunLog
-from ..audio.hear import hear
+from ..audio.hear import Hearing
 from ..audio.loudness import excitement, window_loudness
-from .params import HighlightsConfig
-from .result import WindowResult
+from .result import Highlight, WindowResult
 
 
-def measure_excitement(
-    path: Path, windows: Sequence[WindowResult], config: HighlightsConfig, log: RunLog
-) -> list[WindowResult] | None:
-    """The windows with their loudness and excitement, from the video's default audio
-    track (the run's "loudness" stage); None, with a note, when there is none to measure."""
-    with log.stage("loudness"):
-        heard = hear(path, None, None, config.start_s, config.end_s)
-    if not heard.loudness:
-        reason = heard.notes[0] if heard.notes else "the audio track holds no samples"
-        log.note(f"loudness not used in the ranking: {reason}")
-        return None
+def with_excitement(heard: Hearing, windows: Sequence[WindowResult]) -> list[WindowResult]:
+    """The windows with their loudness and excitement measured in `heard`."""
     seconds, origin = heard.loudness, heard.start_s
     measured = []
     for window in windows:
@@ -33,3 +21,14 @@ def measure_excitement(
         cue = excitement(seconds, start, end)
         measured.append(replace(window, loudness_lufs=level, excitement=cue))
     return measured
+
+
+def add_speech(heard: Hearing, highlights: Sequence[Highlight]) -> None:
+    """Give each highlight the words said during it."""
+    for highlight in highlights:
+        said = [
+            s.text
+            for s in heard.segments
+            if s.end_s > highlight.start_s and s.start_s < highlight.end_s
+        ]
+        highlight.speech = " ".join(said) or None

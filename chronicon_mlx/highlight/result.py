@@ -11,6 +11,7 @@ from ..analysis.result import SCHEMA_VERSION, ModelInfo
 from ..timecodes import format_time
 
 if TYPE_CHECKING:
+    from ..audio.hear import Hearing
     from ..backends.base import BackendInfo
     from ..media.probe import VideoInfo
     from ..options.profiles import Profile
@@ -124,6 +125,8 @@ class Highlight:
     rank: int = 0
     score: float = 0.0
     """The ranking's number (the significance when loudness does not count)."""
+    speech: str | None = None
+    """What was said during the highlight (None: nothing heard, or speech off)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The highlight as JSON data."""
@@ -133,6 +136,7 @@ class Highlight:
             "description": self.description,
             "significance": self.significance,
             "score": round(self.score, 2),
+            "speech": self.speech,
             "windows": self.windows,
             "frame": {
                 "index": self.frame_index,
@@ -163,6 +167,8 @@ class HighlightsResult:
     started_at: datetime
     resumed_windows: int = 0
     notes: list[str] = field(default_factory=list)
+    audio: Hearing | None = None
+    """What was heard (loudness, and the transcript when speech was on)."""
 
     @property
     def video_path(self) -> str:
@@ -209,6 +215,7 @@ class HighlightsResult:
             "device": backend.device if backend else None,
             "dtype": backend.dtype if backend else None,
             "highlights": [h.to_dict() for h in self.highlights],
+            "audio": self.audio.to_dict() if self.audio else None,
             "windows": [w.to_dict(timing=False) for w in self.windows],
             "counts": {
                 "windows": len(self.windows),

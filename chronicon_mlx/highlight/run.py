@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.analyze import open_model
+from ..analysis.listen import listen
+from ..analysis.params import HearingConfig
 from ..analysis.result import ModelInfo
 from ..analysis.runlog import RunLog
 from ..analysis.session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
@@ -29,7 +31,7 @@ from ..options.profiles import Profile, get
 from ..progress import Reporter
 from . import ranking, resume, scoring
 from .ask import Asking, ask, token_budget
-from .excitement import measure_excitement
+from .excitement import add_speech, with_excitement
 from .params import HighlightsConfig, Tuning, WindowSpan, plan_windows
 from .result import HighlightsResult, WindowResult
 from .thumbnails import THUMBS_FOLDER, with_thumbnail
@@ -45,12 +47,14 @@ class HighlightFinder:
         system: str | None = None,
         question: str | None = None,
         tuning: Tuning | None = None,
+        hearing: HearingConfig | None = None,
     ) -> None:
         self.session = session
         self.profile = profile
         self.system = system or profile.system
         self.question = question
         self.tuning = tuning or Tuning()
+        self.hearing = hearing or HearingConfig()
 
     def parameters(self, info: VideoInfo, config: HighlightsConfig, resize: int) -> dict[str, Any]:
         """What decides each window's answer (a checkpoint is reused only if they match):
@@ -188,13 +192,28 @@ class HighlightsRun:
         if self.finder.session.model.random_weights:
             self.log.note(RANDOM_WEIGHTS_NOTE)
         windows = [self.results[span.number] for span in self.spans]
-        weight = self.config.audio_weight
-        if weight > 0:
-            measured = measure_excitement(self.info.path, windows, self.config, self.log)
-            windows, weight = (measured, weight) if measured is not None else (windows, 0.0)
+        session, config = self.finder.session, self.config
+        span = (config.start_s, config.end_s)
+        heard = listen(
+            session.speech,
+            session.video_cache,
+            self.info.path,
+            self.finder.hearing,
+            span,
+            self.log,
+            loudness=True,
+        )
+        weight = config.audio_weight
+        if heard is not None and heard.loudness:
+            windows = with_excitement(heard, windows)
+        elif weight > 0:
+            self.log.note("loudness not used in the ranking: the video has no audio to measure")
+            weight = 0.0
         start = time.perf_counter()
-        merged = ranking.merge(windows, self.config.min_significance, weight)
-        highlights = ranking.rank(merged, self.config.max_highlights)
+        merged = ranking.merge(windows, config.min_significance, weight)
+        highlights = ranking.rank(merged, config.max_highlights)
+        if heard is not None:
+            add_speech(heard, highlights)
         self.log.timings["rank"] = time.perf_counter() - start
         loaded, model = self.loaded, self.finder.session.model
         if loaded is None:  # every window was resumed: the model never ran
@@ -215,6 +234,7 @@ class HighlightsRun:
             started_at=self.log.started_at,
             resumed_windows=len(self.done),
             notes=self.log.notes,
+            audio=heard,
         )
 
     def _check_prompt(self, span: WindowSpan, budget: int) -> int:

@@ -53,6 +53,8 @@ def markdown_text(result: HighlightsResult, sort: str = "score") -> str:
             markdown(highlight.description),
             "",
         ]
+        if highlight.speech:
+            lines += [f"> Speech: {markdown(highlight.speech)}", ""]
         if highlight.thumbnail:
             lines += [
                 f"![frame at {format_time(highlight.frame_time_s)}]({highlight.thumbnail})",
@@ -83,6 +85,7 @@ def html_text(
             "start_s": h.start_s,
             "end_s": h.end_s,
             "description": h.description,
+            "speech": h.speech,
             "thumbnail": h.thumbnail,
             "frame_time": format_time(h.frame_time_s),
             "windows": ", ".join(str(n) for n in h.windows),
@@ -115,7 +118,7 @@ def html_text(
         window_rows=rows,
         strip=strip,
         duration=format_time(duration),
-        timeline=timeline.build(result.windows, result.highlights, duration),
+        timeline=timeline.build(result.windows, result.highlights, duration, result.audio),
         video_href=video_href,
         video_note=f"the video ({result.video_path}) is not reachable from this report's"
         " folder: move them to one disk, or open the video yourself",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..audio.hear import Hearing
+from ..audio.loudness import FLOOR_LUFS
 from ..highlight.result import Highlight, WindowResult
 from ..timecodes import format_time
 
@@ -61,6 +63,8 @@ class Timeline:
     marks: list[Mark]
     ranges: list[Range]
     ticks: list[Tick]
+    loudness: str = ""
+    """The loudness curve as SVG polyline points over the bar area (empty: no audio)."""
     width: float = WIDTH
     bars: float = BARS
 
@@ -73,8 +77,28 @@ def _span(start: float, end: float) -> str:
     return f"{format_time(start)}-{format_time(end)}"
 
 
-def build(windows: list[WindowResult], highlights: list[Highlight], duration_s: float) -> Timeline:
-    """The timeline of a video of `duration_s` seconds (at least as long as its windows)."""
+def loudness_points(heard: Hearing, duration: float) -> str:
+    """Each second's loudness as a point: -70 LUFS (silence) at the bar area's foot, 0 at
+    its top; at most one point per SVG unit (the loudest second of each)."""
+    columns: dict[float, float] = {}
+    for second, value in enumerate(heard.loudness):
+        x = _x(heard.start_s + second + 0.5, duration)
+        level = min(max(value, FLOOR_LUFS), 0.0)
+        column = round(x)
+        columns[column] = max(columns.get(column, FLOOR_LUFS), level)
+    return " ".join(
+        f"{x:g},{round(BARS * level / FLOOR_LUFS, 2):g}" for x, level in sorted(columns.items())
+    )
+
+
+def build(
+    windows: list[WindowResult],
+    highlights: list[Highlight],
+    duration_s: float,
+    heard: Hearing | None = None,
+) -> Timeline:
+    """The timeline of a video of `duration_s` seconds (at least as long as its windows),
+    with the loudness curve of what was `heard`."""
     duration = max([duration_s, *(w.end_s for w in windows), 1e-6])
     marks = []
     for w in windows:
@@ -99,4 +123,5 @@ def build(windows: list[WindowResult], highlights: list[Highlight], duration_s: 
         Tick(_x(t, duration), format_time(t))
         for t in (i * step for i in range(int(duration // step) + 1))
     ]
-    return Timeline(marks, ranges, ticks)
+    curve = loudness_points(heard, duration) if heard is not None and heard.loudness else ""
+    return Timeline(marks, ranges, ticks, curve)
