@@ -422,3 +422,40 @@ def test_highlights_quote_the_speech_and_draw_the_loudness(
     assert escape(quoted[0]["speech"], quote=False) in page
     report = (folder / "talk_highlights.md").read_text()
     assert report.count("> Speech: ") == len(quoted)
+
+
+@pytest.mark.torch
+def test_a_damaged_audio_stream_is_read_as_silence_with_a_note(
+    runner: CliRunner, tiny_model: Path, tmp_path: Path
+) -> None:
+    import av
+
+    clip = write_clip_with_audio(tmp_path / "fine.mp4", [tone(8, 0.1)], fps=4)
+    with av.open(str(clip)) as container:
+        audio = container.streams.audio[0]
+        packets = [(p.pos, p.size) for p in container.demux(audio) if p.size]
+    data = bytearray(clip.read_bytes())
+    noise = np.random.default_rng(1)
+    for position, size in packets[len(packets) // 2 :]:  # the second half's packets
+        data[position : position + size] = noise.integers(0, 256, size, np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    heard = hear(damaged, None)
+    assert heard.end_s == pytest.approx(8.0, abs=0.1) and len(heard.loudness) == 8
+    assert all(v > -40 for v in heard.loudness[:3]) and heard.loudness[5:] == [-70.0] * 3
+    assert len(heard.notes) == 1 and "damaged audio packets" in heard.notes[0]
+    record = _analyze(runner, tiny_model, damaged, "--speech", "--speech-model", "tiny-random")
+    assert any("damaged audio packets" in note for note in record["notes"])
+    assert len(record["frames"]) == 2
+
+
+def test_an_audio_only_file_is_still_refused_in_one_line(
+    runner: CliRunner, tiny_model: Path, tmp_path: Path
+) -> None:
+    from chronicon_mlx.media.synthetic import write_audio_only
+
+    voice_only = write_audio_only(tmp_path / "voice.m4a", seconds=2.0)
+    result = runner.invoke(app, ["analyze", str(voice_only), "-m", str(tiny_model), "--speech"])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
+    assert "audio" in result.output

@@ -18,6 +18,7 @@ from .track import (
     AudioStream,
     AudioUnreadable,
     Chunk,
+    Damage,
     Samples,
     audio_streams,
     pick_stream,
@@ -121,8 +122,9 @@ def hear(
         heard.speech_model, heard.speech_engine = engine.model, engine.name
     meter = LoudnessMeter()
     speech = Speech(engine) if engine is not None else None
+    damage = Damage()
     try:
-        for chunk in read_chunks(path, stream, start_s, end_s, chunk_s):
+        for chunk in read_chunks(path, stream, start_s, end_s, chunk_s, damage):
             meter.feed(chunk.samples)
             if speech is not None:
                 heard.regions.extend(speech.add(chunk))
@@ -134,6 +136,10 @@ def hear(
         heard.notes.append(f"{exc}; what was read before it is kept")
     if speech is not None:
         heard.segments.extend(speech.ready(0.0))
+    if damage.packets:
+        heard.notes.append(
+            f"{damage.packets} damaged audio packets ({damage.seconds:.1f} s) were read as silence"
+        )
     heard.loudness = meter.seconds
     if heard.end_s <= start_s:
         heard.notes.append(f"audio track {stream.number} holds no samples: vision only")

@@ -105,18 +105,29 @@ def pick_stream(streams: list[AudioStream], track: int | None) -> AudioStream:
     return streams[track]
 
 
+@dataclass
+class Damage:
+    """Packets of a stream that could not be decoded (each read as silence of its length,
+    so the samples after it keep their times)."""
+
+    packets: int = 0
+    seconds: float = 0.0
+
+
 def read_chunks(
     path: Path,
     stream: AudioStream,
     start_s: float = 0.0,
     end_s: float | None = None,
     chunk_s: float = CHUNK_S,
+    damage: Damage | None = None,
 ) -> Iterator[Chunk]:
     """The stream's audio from `start_s` to `end_s` (the end of the file when None) as
     16 kHz mono float32 chunks of `chunk_s` seconds (the last one shorter).
 
     Sample times follow the stream's timestamps: the first decoded frame places the
-    samples, later ones follow on. `AudioUnreadable` when the stream cannot be decoded.
+    samples, later ones follow on. A packet that cannot be decoded is read as silence and
+    counted in `damage`; `AudioUnreadable` when the container itself cannot be read on.
     """
     import av
 
@@ -130,7 +141,7 @@ def read_chunks(
         if start_s > 0:
             container.seek(int(start_s * av.time_base), any_frame=False)
         try:
-            for frame in _frames(container, source, resampler):
+            for frame in _frames(container, source, resampler, damage or Damage()):
                 samples, at = frame
                 if position is None:
                     position = at if at is not None else 0.0
@@ -158,10 +169,24 @@ def read_chunks(
         yield Chunk((position or 0.0) + emitted / RATE, np.concatenate(buffer))
 
 
-def _frames(container: Any, source: Any, resampler: Any) -> Iterator[tuple[Samples, float | None]]:
-    """Resampled mono samples of each decoded frame, with the time of its first sample."""
+def _frames(
+    container: Any, source: Any, resampler: Any, damage: Damage
+) -> Iterator[tuple[Samples, float | None]]:
+    """Resampled mono samples of each decoded frame, with the time of its first sample;
+    silence for a packet that cannot be decoded."""
+    import av
+
     for packet in container.demux(source):
-        for frame in packet.decode():
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            seconds = float(packet.duration * packet.time_base) if packet.duration else 0.0
+            damage.packets += 1
+            damage.seconds += seconds
+            at = float(packet.pts * packet.time_base) if packet.pts is not None else None
+            yield np.zeros(round(seconds * RATE), np.float32), at
+            continue
+        for frame in frames:
             at = float(frame.pts * frame.time_base) if frame.pts is not None else None
             for out in resampler.resample(frame):
                 yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False), at
