@@ -459,3 +459,37 @@ def test_an_audio_only_file_is_still_refused_in_one_line(
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
     assert "audio" in result.output
+
+
+@pytest.mark.torch
+def test_each_window_is_asked_with_what_was_said_during_it(
+    tiny_model: Path, talk_clip: Path, tiny_whisper: Path
+) -> None:
+    from chronicon_mlx.analysis.listen import SpeechSlot
+    from chronicon_mlx.analysis.params import HearingConfig
+    from chronicon_mlx.analysis.session import ModelSession
+    from chronicon_mlx.highlight.params import HighlightsConfig
+    from chronicon_mlx.highlight.run import HighlightFinder
+    from chronicon_mlx.options import profiles
+    from chronicon_mlx.testing import ScriptedBackend
+
+    backend = ScriptedBackend('{"description": "Someone talks.", "significance": 6}')
+    session = ModelSession.from_backend(backend, str(tiny_model))
+    session.speech = SpeechSlot(str(tiny_whisper), allow_download=False)
+    finder = HighlightFinder(session, profiles.get("summary"), hearing=HearingConfig(speech=True))
+    config = HighlightsConfig(window_s=6, overlap_s=0, frames_per_window=2, min_significance=1)
+    result = finder.run(talk_clip, config)
+    assert result.audio is not None and result.audio.segments
+    for window, request in zip(result.windows, backend.requests, strict=True):
+        said = [
+            s
+            for s in result.audio.segments
+            if s.end_s > window.start_s and s.start_s < window.end_s
+        ]
+        lines = [line for line in request.prompt.split("\n") if line.startswith("Speech ")]
+        assert len(lines) == len(said), (window.start_s, lines)
+        for line, segment in zip(lines, said, strict=True):
+            start = prompts.frame_label(max(segment.start_s, window.start_s) - window.start_s)
+            assert line.startswith(f"Speech {start}-") and line.endswith(segment.text)
+    assert any("Speech " in request.prompt for request in backend.requests)
+    assert result.parameters["speech_model"] == str(tiny_whisper)

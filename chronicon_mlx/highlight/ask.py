@@ -4,12 +4,13 @@ parsing, and one retry with a firmer instruction."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..analysis.session import LoadedModel
 from ..backends import GenerationOutput, GenerationRequest
 from ..media.decode import Frame
-from ..model.prompt import build_prompt, shared_prefix
+from ..model.prompt import Speech, build_prompt, shared_prefix
 from . import scoring
 from .params import HighlightsConfig, WindowSpan
 from .result import WindowResult
@@ -35,6 +36,8 @@ class Asking:
     constrained: bool
     max_tokens: int
     reuse_prefix: bool
+    speech: Callable[[WindowSpan], Speech] = lambda span: ()
+    """What was said during a window, as its prompt's speech lines."""
 
 
 def ask(asking: Asking, span: WindowSpan, frames: list[Frame]) -> WindowResult:
@@ -43,6 +46,7 @@ def ask(asking: Asking, span: WindowSpan, frames: list[Frame]) -> WindowResult:
     start = time.perf_counter()
     outputs: list[GenerationOutput] = []
     score = None
+    said = asking.speech(span)
     for firmer in (False, True):
         text = build_prompt(
             asking.loaded.chat_template,
@@ -50,6 +54,7 @@ def ask(asking: Asking, span: WindowSpan, frames: list[Frame]) -> WindowResult:
             [f.timestamp_s - span.start_s for f in frames],
             span.end_s - span.start_s,
             asking.system,
+            said,
         )
         request = GenerationRequest(
             frames=[f.image for f in frames],

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.analyze import open_model
-from ..analysis.listen import listen
+from ..analysis.listen import listen, room_for_speech
 from ..analysis.params import HearingConfig
 from ..analysis.result import ModelInfo
 from ..analysis.runlog import RunLog
 from ..analysis.session import RANDOM_WEIGHTS_NOTE, LoadedModel, ModelSession
 from ..analysis.spec import SessionSpec
+from ..audio.hear import Hearing
 from ..errors import VideoError, field
 from ..files import folder_lock, own_folder
 from ..media.decode import Frame, decoder_for, iter_windows, sample
@@ -35,6 +36,7 @@ from .excitement import add_speech, with_excitement
 from .params import HighlightsConfig, Tuning, WindowSpan, plan_windows
 from .result import HighlightsResult, WindowResult
 from .thumbnails import THUMBS_FOLDER, with_thumbnail
+from .windowspeech import WindowSpeech
 
 
 class HighlightFinder:
@@ -75,6 +77,8 @@ class HighlightFinder:
             "rubric": self.profile.rubric,
             **config.answer_settings(),
             "resize": resize,
+            "speech_model": None if self.hearing.speech is False else session.speech.model,
+            "audio_track": self.hearing.track,
         }
 
     def iter_windows(
@@ -141,6 +145,23 @@ class HighlightsRun:
         self.done = self._resumed(fresh)
         self.results: dict[int, WindowResult] = dict(self.done)
         self.loaded: LoadedModel | None = None
+        self._heard: tuple[Hearing | None] | None = None
+
+    def heard(self) -> Hearing | None:
+        """What was heard in the video's audio (listened to once, on first use)."""
+        if self._heard is None:
+            session, config = self.finder.session, self.config
+            found = listen(
+                session.speech,
+                session.video_cache,
+                self.info.path,
+                self.finder.hearing,
+                (config.start_s, config.end_s),
+                self.log,
+                loudness=True,
+            )
+            self._heard = (found,)
+        return self._heard[0]
 
     def _resumed(self, fresh: bool) -> dict[int, WindowResult]:
         if self.output_dir is None:
@@ -176,13 +197,21 @@ class HighlightsRun:
             budget = token_budget(self.config, self.config.constrained)
             counted = self._check_prompt(pending[0], budget)
             session = self.finder.session
+            speech = WindowSpeech(
+                self.heard(), session.model, room_for_speech(session.model, counted, budget)
+            )
             loaded = session.load_stage(self.log, self.config.frames_per_window, budget, counted)
             self.loaded = loaded
-            for window in self._score(pending, loaded):
+            for window in self._score(pending, loaded, speech):
                 self.results[window.number] = window
                 if checkpoint is not None:
                     checkpoint.append(window)
                 yield window
+            if speech.left_out:
+                self.log.note(
+                    f"speech: {speech.left_out} transcript lines did not fit in their"
+                    " windows' prompts and were left out"
+                )
         finally:
             if checkpoint is not None:
                 checkpoint.close()
@@ -192,17 +221,8 @@ class HighlightsRun:
         if self.finder.session.model.random_weights:
             self.log.note(RANDOM_WEIGHTS_NOTE)
         windows = [self.results[span.number] for span in self.spans]
-        session, config = self.finder.session, self.config
-        span = (config.start_s, config.end_s)
-        heard = listen(
-            session.speech,
-            session.video_cache,
-            self.info.path,
-            self.finder.hearing,
-            span,
-            self.log,
-            loudness=True,
-        )
+        config = self.config
+        heard = self.heard()
         weight = config.audio_weight
         if heard is not None and heard.loudness:
             windows = with_excitement(heard, windows)
@@ -267,7 +287,9 @@ class HighlightsRun:
         for span in pending:
             yield span.number, sample(info, span.indices, self.resize, seek, previews)
 
-    def _score(self, pending: list[WindowSpan], loaded: LoadedModel) -> Iterator[WindowResult]:
+    def _score(
+        self, pending: list[WindowSpan], loaded: LoadedModel, speech: WindowSpeech
+    ) -> Iterator[WindowResult]:
         finder, config, timings = self.finder, self.config, self.log.timings
         constrained = config.constrained and loaded.backend.supports_json_schema
         asking = Asking(
@@ -278,6 +300,7 @@ class HighlightsRun:
             constrained=constrained,
             max_tokens=token_budget(config, constrained),
             reuse_prefix=finder.tuning.reuse_prefix,
+            speech=speech,
         )
         report = finder.session.reporter
         report.stage_started("windows", total=len(pending))
