@@ -493,3 +493,17 @@ def test_each_window_is_asked_with_what_was_said_during_it(
             assert line.startswith(f"Speech {start}-") and line.endswith(segment.text)
     assert any("Speech " in request.prompt for request in backend.requests)
     assert result.parameters["speech_model"] == str(tiny_whisper)
+
+
+def test_a_profile_sets_its_audio_weight_within_zero_to_one(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[profiles.commentary]\nextends = "sports"\naudio_weight = 0.5\n')
+    shown = runner.invoke(app, ["profiles", "show", "commentary", "--profiles-file", str(good)])
+    assert shown.exit_code == 0 and "audio_weight: 0.5" in shown.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[profiles.commentary]\nextends = "sports"\naudio_weight = 1.5\n')
+    refused = runner.invoke(app, ["profiles", "show", "commentary", "--profiles-file", str(bad)])
+    assert refused.exit_code == 2 and "audio_weight" in refused.output
+    assert "Traceback" not in refused.output

@@ -270,5 +270,6 @@ def to_dict(profile: Profile) -> dict[str, Any]:
         "window": profile.window,
         "overlap": profile.overlap,
         "frames_per_window": profile.frames_per_window,
+        "audio_weight": profile.audio_weight,
         "source": profile.source,
     }
