@@ -507,3 +507,19 @@ def test_a_profile_sets_its_audio_weight_within_zero_to_one(
     refused = runner.invoke(app, ["profiles", "show", "commentary", "--profiles-file", str(bad)])
     assert refused.exit_code == 2 and "audio_weight" in refused.output
     assert "Traceback" not in refused.output
+
+
+@pytest.mark.mlx
+def test_the_mlx_whisper_engine_loads_and_transcribes_the_same_voice(talk_clip: Path) -> None:
+    from chronicon_mlx.audio.engines import load_speech
+    from chronicon_mlx.audio.random_whisper import cached_whisper
+
+    folder = cached_whisper("tiny-random", engine="mlx-whisper")
+    engine = load_speech(folder, "tiny-random")
+    assert engine.name == "mlx-whisper" and engine.random_weights
+    heard = hear(talk_clip, engine)
+    assert np.allclose([(r.start_s, r.end_s) for r in heard.regions], [(3, 7), (11, 15)], atol=0.6)
+    assert heard.segments, "the random model says something about the voiced regions"
+    for segment in heard.segments:
+        assert heard.regions[0].start_s <= segment.start_s <= segment.end_s
+        assert segment.end_s <= heard.regions[-1].end_s + 1e-6

@@ -14,6 +14,24 @@ SPEECH_MODELS = ("tiny", "base", "small", "large-v3-turbo", "tiny-random")
 """The names `--speech-model` suggests (any faster-whisper size, Hub id or folder works)."""
 
 
+MLX_REPOS = {
+    "tiny": "mlx-community/whisper-tiny",
+    "base": "mlx-community/whisper-base-mlx",
+    "small": "mlx-community/whisper-small-mlx",
+    "large-v3-turbo": "mlx-community/whisper-large-v3-turbo",
+}
+"""The sizes' conversions for mlx-whisper on the Hub."""
+
+
+def default_engine() -> str:
+    """mlx-whisper on Apple Silicon, faster-whisper elsewhere."""
+    import platform
+    import sys
+
+    apple = sys.platform == "darwin" and platform.machine() == "arm64"
+    return "mlx-whisper" if apple else "faster-whisper"
+
+
 class SpeechUnavailable(Exception):
     """No speech model can be had without asking for it (the message says why)."""
 
@@ -25,7 +43,7 @@ def speech_folder(model: str, allow_download: bool) -> Path:
         from .random_whisper import cached_whisper
 
         try:
-            return cached_whisper("tiny-random")
+            return cached_whisper("tiny-random", engine=default_engine())
         except ImportError as exc:
             raise SpeechUnavailable(
                 f"building tiny-random needs torch and transformers ({exc.name} is missing)"
@@ -39,6 +57,8 @@ def speech_folder(model: str, allow_download: bool) -> Path:
             hint=f"give {field('speech_model')} a faster-whisper folder, a size"
             f" ({', '.join(SPEECH_MODELS)}) or a Hub id",
         )
+    if default_engine() == "mlx-whisper" and model in MLX_REPOS:
+        return _hub_folder(MLX_REPOS[model], model, allow_download)
     try:
         from faster_whisper.utils import download_model
     except ImportError as exc:
@@ -64,12 +84,41 @@ def speech_folder(model: str, allow_download: bool) -> Path:
         ) from exc
 
 
-def load_speech(folder: Path, model: str, device: str = "cpu", threads: int = 0) -> SpeechEngine:
-    """The speech engine for a local model folder."""
-    from .fasterwhisper import FasterWhisper
+def _hub_folder(repo: str, model: str, allow_download: bool) -> Path:
+    """A Hub repo's snapshot: from the Hugging Face cache, else downloaded with progress."""
+    from huggingface_hub import snapshot_download
 
     try:
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception as exc:
+        if not allow_download:
+            raise SpeechUnavailable(
+                f"the speech model {model} is not downloaded and downloads are off"
+            ) from exc
+    try:
+        return Path(snapshot_download(repo))
+    except Exception as exc:
+        raise ModelError(
+            f"the speech model {model} cannot be downloaded: {exc}",
+            hint="check the network, or turn speech off (--no-speech) to go on without it",
+        ) from exc
+
+
+def load_speech(folder: Path, model: str, device: str = "cpu", threads: int = 0) -> SpeechEngine:
+    """The speech engine for a local model folder: mlx-whisper for its layout
+    (``weights.safetensors``), faster-whisper for CTranslate2's (``model.bin``)."""
+    from .fasterwhisper import FasterWhisper
+    from .mlxwhisper import MLXWhisper, is_mlx_whisper
+
+    try:
+        if is_mlx_whisper(folder):
+            return MLXWhisper(folder, model)
         return FasterWhisper(folder, model, device=device, threads=threads)
+    except ImportError as exc:
+        raise ModelError(
+            f"the speech model in {folder} needs {exc.name}, which is not installed",
+            hint=f"pip install {'mlx-whisper' if exc.name == 'mlx_whisper' else exc.name}",
+        ) from exc
     except (RuntimeError, ValueError, OSError) as exc:
         raise ModelError(
             f"the speech model in {folder} cannot be loaded: {exc}",

@@ -8,16 +8,13 @@ noise are never transcribed.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .speech import SpeechSegment, VoiceRegion
-from .track import RATE, Samples
+from .speech import SpeechSegment, VoiceRegion, placed, silero_regions
+from .track import Samples
 
 
 @dataclass
@@ -46,13 +43,7 @@ class FasterWhisper:
     def voice(self, samples: Samples, offset_s: float) -> list[VoiceRegion]:
         """Where Silero voice activity detection hears a voice in `samples` (whose first
         sample plays at `offset_s`)."""
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        found = get_speech_timestamps(samples, VadOptions(), sampling_rate=RATE)
-        return [
-            VoiceRegion(offset_s + int(f["start"]) / RATE, offset_s + int(f["end"]) / RATE)
-            for f in found
-        ]
+        return silero_regions(samples, offset_s)
 
     def transcribe(self, speech: Samples, spans: Sequence[VoiceRegion]) -> list[SpeechSegment]:
         """Segments of `speech`, the audio of `spans` one after another, placed back in the
@@ -60,17 +51,4 @@ class FasterWhisper:
         if not len(speech):
             return []
         found, _ = self._whisper.transcribe(speech, vad_filter=False)
-        lengths = [round((span.end_s - span.start_s) * RATE) for span in spans]
-        starts: list[int] = np.cumsum([0, *lengths[:-1]]).tolist()
-
-        def place(seconds: float) -> float:
-            sample = min(round(seconds * RATE), len(speech))
-            which = max(0, bisect.bisect_right(starts, sample) - 1)
-            return spans[which].start_s + (sample - starts[which]) / RATE
-
-        segments = []
-        for segment in found:
-            text = str(segment.text).strip()
-            if text:
-                segments.append(SpeechSegment(place(segment.start), place(segment.end), text))
-        return segments
+        return placed(((s.start, s.end, str(s.text)) for s in found), len(speech), spans)

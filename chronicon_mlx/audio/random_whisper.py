@@ -120,8 +120,49 @@ def build_whisper(out: Path, size: str = "tiny-random", seed: int = 0) -> Path:
     return out
 
 
-def cached_whisper(size: str = "tiny-random", seed: int = 0, root: Path | None = None) -> Path:
-    """A built random-weight Whisper from the cache, built on first use."""
-    key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}".encode()).hexdigest()[:8]
-    folder = (root or cache_root()) / "checkpoints" / f"whisper-{size}-random-{key}"
-    return built_once(folder, MARK, lambda tmp: build_whisper(tmp, size, seed))
+def build_mlx_whisper(out: Path, size: str = "tiny-random", seed: int = 0) -> Path:
+    """Write a random-weight Whisper of `size` in mlx-whisper's layout into `out`: the
+    package's own model, initialised by MLX, its parameters saved as safetensors beside
+    its dimensions (multilingual vocabulary, as mlx-whisper's bundled tokenizer expects)."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_whisper.whisper import ModelDimensions, Whisper
+
+    shape = SIZES[size]
+    dims = ModelDimensions(
+        n_mels=80,
+        n_audio_ctx=1500,
+        n_audio_state=shape["d_model"],
+        n_audio_head=shape["heads"],
+        n_audio_layer=shape["layers"],
+        n_vocab=51865,
+        n_text_ctx=448,
+        n_text_state=shape["d_model"],
+        n_text_head=shape["heads"],
+        n_text_layer=shape["layers"],
+    )
+    mx.random.seed(seed)
+    model = Whisper(dims)
+    weights = {name: value.astype(mx.float16) for name, value in tree_flatten(model.parameters())}
+    mx.save_safetensors(str(out / "weights.safetensors"), weights)  # float16, as published
+    config = {"model_type": "whisper", **dims.__dict__}
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    stamp = {"size": size, "seed": seed, "builder": BUILDER_VERSION, "engine": "mlx-whisper"}
+    (out / MARK).write_text(json.dumps(stamp) + "\n")
+    return out
+
+
+def cached_whisper(
+    size: str = "tiny-random",
+    seed: int = 0,
+    root: Path | None = None,
+    engine: str = "faster-whisper",
+) -> Path:
+    """A built random-weight Whisper for `engine` from the cache, built on first use."""
+    key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}-{engine}-2".encode()).hexdigest()[:8]
+    if engine == "faster-whisper":  # the first builds' names, kept
+        key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}".encode()).hexdigest()[:8]
+        folder = (root or cache_root()) / "checkpoints" / f"whisper-{size}-random-{key}"
+        return built_once(folder, MARK, lambda tmp: build_whisper(tmp, size, seed))
+    folder = (root or cache_root()) / "checkpoints" / f"mlx-whisper-{size}-random-{key}"
+    return built_once(folder, MARK, lambda tmp: build_mlx_whisper(tmp, size, seed))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -53,3 +54,45 @@ class SpeechEngine(Protocol):
         """The segments of `speech`, the audio of `spans` one after another, in the video's
         timeline."""
         ...
+
+
+def silero_regions(samples: Samples, offset_s: float) -> list[VoiceRegion]:
+    """Where Silero voice activity detection (the ONNX model faster-whisper ships) hears a
+    voice in 16 kHz `samples` whose first sample plays at `offset_s`."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    from .track import RATE
+
+    found = get_speech_timestamps(samples, VadOptions(), sampling_rate=RATE)
+    return [
+        VoiceRegion(offset_s + int(f["start"]) / RATE, offset_s + int(f["end"]) / RATE)
+        for f in found
+    ]
+
+
+def placed(
+    found: Iterable[tuple[float, float, str]], length: int, spans: Sequence[VoiceRegion]
+) -> list[SpeechSegment]:
+    """Segments (start, end, text) of speech that is the audio of `spans` one after another
+    (`length` samples in all), placed back in the video's timeline; empty texts dropped."""
+    from .track import RATE
+
+    lengths = [round((span.end_s - span.start_s) * RATE) for span in spans]
+    starts: list[int] = []
+    total = 0
+    for size in lengths:
+        starts.append(total)
+        total += size
+
+    def place(seconds: float) -> float:
+        sample = min(round(seconds * RATE), length)
+        which = max(0, bisect.bisect_right(starts, sample) - 1)
+        return spans[which].start_s + (sample - starts[which]) / RATE
+
+    segments = []
+    for start, end, text in found:
+        words = text.strip()
+        if words:
+            first = place(start)
+            segments.append(SpeechSegment(first, max(first, place(end)), words))
+    return segments
