@@ -392,7 +392,7 @@ def test_highlights_quote_the_speech_and_draw_the_loudness(
             "--speech-model",
             str(tiny_whisper),
             "--format",
-            "json,md,html",
+            "json,md,html,speech.srt,speech.vtt",
             "-o",
             str(tmp_path),
             "-Q",
@@ -422,6 +422,11 @@ def test_highlights_quote_the_speech_and_draw_the_loudness(
     assert escape(quoted[0]["speech"], quote=False) in page
     report = (folder / "talk_highlights.md").read_text()
     assert report.count("> Speech: ") == len(quoted)
+    spoken = [s for s in heard["transcript"] if s["end_s"] > s["start_s"]]
+    srt = (folder / "talk_highlights.speech.srt").read_text()
+    vtt = (folder / "talk_highlights.speech.vtt").read_text()
+    assert srt.count(" --> ") == len(spoken) and vtt.count(" --> ") == len(spoken)
+    assert vtt.startswith("WEBVTT\n")
 
 
 @pytest.mark.torch
@@ -523,3 +528,28 @@ def test_the_mlx_whisper_engine_loads_and_transcribes_the_same_voice(talk_clip: 
     for segment in heard.segments:
         assert heard.regions[0].start_s <= segment.start_s <= segment.end_s
         assert segment.end_s <= heard.regions[-1].end_s + 1e-6
+
+
+def test_speech_captions_hold_each_segment_at_its_time() -> None:
+    from chronicon_mlx.audio.hear import Hearing
+    from chronicon_mlx.audio.speech import SpeechSegment
+    from chronicon_mlx.output.captions import speech_cues, srt_of, vtt_of
+
+    heard = Hearing(
+        None,
+        segments=[
+            SpeechSegment(1.5, 3.25, "Kick-off <now>"),
+            SpeechSegment(4.0, 4.0, "x"),
+            SpeechSegment(61.0, 62.5, "What a goal!"),
+        ],
+    )
+    cues = speech_cues(heard)
+    assert srt_of(cues) == (
+        "1\n00:00:01,500 --> 00:00:03,250\nKick-off <\u200bnow>\n\n"  # never a tag
+        "2\n00:01:01,000 --> 00:01:02,500\nWhat a goal!\n"
+    )
+    assert vtt_of(cues) == (
+        "WEBVTT\n\n1\n00:00:01.500 --> 00:00:03.250\nKick-off &lt;now&gt;\n\n"
+        "2\n00:01:01.000 --> 00:01:02.500\nWhat a goal!\n"
+    )
+    assert speech_cues(None) == [] and srt_of([]) == "" and vtt_of([]) == "WEBVTT\n"

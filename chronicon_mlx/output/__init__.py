@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import field as field_name
+from ..files import atomic_write_text
 from ..highlight.result import HighlightsResult
 from ..options.choices import DEFAULT_FORMATS, FORMATS, SORTS, Sort, check_choice
-from .captions import write_srt, write_vtt
+from .captions import speech_cues, srt_of, vtt_of, write_srt, write_vtt
 from .json_record import write_json
 from .ledger import Ledger
 from .reel import Reel, write_reel
@@ -21,6 +22,12 @@ _WRITERS: dict[str, Callable[[HighlightsResult, Path, Sort], Path]] = {
     "vtt": lambda result, path, sort: write_vtt(result.windows, path),
     "md": write_markdown,
     "html": write_html,
+    "speech.srt": lambda result, path, sort: atomic_write_text(
+        path, srt_of(speech_cues(result.audio))
+    ),
+    "speech.vtt": lambda result, path, sort: atomic_write_text(
+        path, vtt_of(speech_cues(result.audio))
+    ),
 }
 
 

@@ -1,10 +1,12 @@
-"""SRT and WebVTT captions: each window's description while that window plays."""
+"""SRT and WebVTT captions: each window's description while that window plays, or what
+was said (the speech transcript) as it is said."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..audio.hear import Hearing
 from ..files import atomic_write_text
 from ..highlight.result import WindowResult
 from ..timecodes import format_caption_time
@@ -29,20 +31,37 @@ def _cues(windows: Sequence[WindowResult]) -> list[tuple[float, float, str]]:
     return cues
 
 
+def speech_cues(heard: Hearing | None) -> list[tuple[float, float, str]]:
+    """(start, end, raw text) per transcript segment (none without speech)."""
+    if heard is None:
+        return []
+    return [(s.start_s, s.end_s, s.text) for s in heard.segments if s.end_s > s.start_s]
+
+
 def srt_text(windows: Sequence[WindowResult]) -> str:
-    """SubRip captions."""
+    """SubRip captions of the windows."""
+    return srt_of(_cues(windows))
+
+
+def vtt_text(windows: Sequence[WindowResult]) -> str:
+    """WebVTT captions of the windows."""
+    return vtt_of(_cues(windows))
+
+
+def srt_of(cues: Sequence[tuple[float, float, str]]) -> str:
+    """SubRip captions of (start, end, text) cues."""
     blocks = []
-    for number, (start, end, text) in enumerate(_cues(windows), start=1):
+    for number, (start, end, text) in enumerate(cues, start=1):
         blocks.append(
             f"{number}\n{format_caption_time(start)} --> {format_caption_time(end)}\n{srt(text)}\n"
         )
     return "\n".join(blocks)
 
 
-def vtt_text(windows: Sequence[WindowResult]) -> str:
-    """WebVTT captions."""
+def vtt_of(cues: Sequence[tuple[float, float, str]]) -> str:
+    """WebVTT captions of (start, end, text) cues."""
     blocks = ["WEBVTT\n"]
-    for number, (start, end, text) in enumerate(_cues(windows), start=1):
+    for number, (start, end, text) in enumerate(cues, start=1):
         span = f"{format_caption_time(start, '.')} --> {format_caption_time(end, '.')}"
         blocks.append(f"{number}\n{span}\n{vtt(text)}\n")
     return "\n".join(blocks)
