@@ -553,3 +553,23 @@ def test_speech_captions_hold_each_segment_at_its_time() -> None:
         "2\n00:01:01.000 --> 00:01:02.500\nWhat a goal!\n"
     )
     assert speech_cues(None) == [] and srt_of([]) == "" and vtt_of([]) == "WEBVTT\n"
+
+
+@pytest.mark.torch
+def test_archive_jobs_carry_the_hearing_settings(
+    tiny_model: Path, talk_clip: Path, tiny_whisper: Path, tmp_path: Path
+) -> None:
+    from chronicon_mlx.analysis.analyze import Analyzer
+    from chronicon_mlx.analysis.params import GenerationConfig, HearingConfig, SamplingConfig
+    from chronicon_mlx.analysis.spec import SessionSpec
+    from chronicon_mlx.archive.jobs import AnalyzeJob
+
+    spec = SessionSpec(model=str(tiny_model), speech_model=str(tiny_whisper))
+    sampling, generation = SamplingConfig(frames=2), GenerationConfig(max_tokens=3)
+    heard = AnalyzeJob(spec, None, None, sampling, generation, None, HearingConfig(speech=True))
+    deaf = AnalyzeJob(spec, None, None, sampling, generation, None, HearingConfig(speech=False))
+    assert heard.digest(talk_clip) != deaf.digest(talk_clip)
+    for job, name in ((heard, "heard.json"), (deaf, "deaf.json")):
+        job.run(Analyzer(spec), talk_clip, tmp_path / name, fresh=False)
+    assert json.loads((tmp_path / "heard.json").read_text())["audio"]["transcript"]
+    assert json.loads((tmp_path / "deaf.json").read_text())["audio"] is None

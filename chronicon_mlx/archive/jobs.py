@@ -9,10 +9,11 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from ..analysis.params import HearingConfig
 from ..analysis.spec import SessionSpec
 from ..errors import ChroniconError, UsageError, VideoError
 from ..options.choices import Sort
@@ -84,6 +85,7 @@ class AnalyzeJob:
     sampling: SamplingConfig
     generation: GenerationConfig
     profile: str | None = None
+    hearing: HearingConfig = field(default_factory=HearingConfig)
     command: str = "analyze"
 
     def digest(self, video: Path) -> str:
@@ -104,7 +106,13 @@ class AnalyzeJob:
         del fresh
         started = time.perf_counter()
         result = analyze_video(
-            session, video, self.questions, self.system, self.sampling, self.generation
+            session,
+            video,
+            self.questions,
+            self.system,
+            self.sampling,
+            self.generation,
+            hearing=self.hearing,
         )
         result.profile = self.profile
         write_json(result.to_dict(), output)
@@ -131,6 +139,7 @@ class HighlightsJob:
     formats: Sequence[str]
     sort: Sort
     reel: str | None = None
+    hearing: HearingConfig = field(default_factory=HearingConfig)
     command: str = "highlights"
 
     def digest(self, video: Path) -> str:
@@ -151,7 +160,9 @@ class HighlightsJob:
         from ..output import check_targets, highlights_path, write_highlights
 
         started = time.perf_counter()
-        finder = HighlightFinder(session, self.profile, self.system, self.prompt)
+        finder = HighlightFinder(
+            session, self.profile, self.system, self.prompt, hearing=self.hearing
+        )
         reel = output / self.reel if self.reel else None
         with folder_lock(own_folder(output)):
             check_targets(video, output, self.formats, reel, overwrite=fresh)

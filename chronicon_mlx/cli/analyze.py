@@ -139,7 +139,7 @@ def analyze_command(
             spec = session_spec(
                 defaults, model, backend, device, dtype, quantize, not no_cache, speech_model
             )
-            job = AnalyzeJob(spec, questions, system, sampling, generation, profile_name)
+            job = AnalyzeJob(spec, questions, system, sampling, generation, profile_name, hearing)
             size = (sampling.frames, generation.max_tokens)
             run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
             return

@@ -200,6 +200,7 @@ def highlights_command(
                 chosen,
                 cast(choices.Sort, sort),
                 reel.name if reel is not None else None,
+                HearingConfig(speech=speech, track=audio_track),
             )
             size = (config.frames_per_window, config.max_tokens or 256)
             run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
