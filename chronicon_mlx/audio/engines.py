@@ -7,12 +7,28 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelError, field
+from ..model.hub import HUB_TIMEOUT_S, hub_offline
 from ..options.choices import DEFAULT_SPEECH_MODEL as DEFAULT_SPEECH_MODEL
 from .speech import SpeechEngine
 
 SPEECH_MODELS = ("tiny", "base", "small", "large-v3-turbo", "tiny-random")
 """The names `--speech-model` suggests (any faster-whisper size, Hub id or folder works)."""
 
+
+CT2_REPOS = {
+    "tiny": "Systran/faster-whisper-tiny",
+    "base": "Systran/faster-whisper-base",
+    "small": "Systran/faster-whisper-small",
+    "large-v3-turbo": "mobiuslabsgmbh/faster-whisper-large-v3-turbo",
+}
+"""The sizes' CTranslate2 conversions on the Hub (as faster-whisper names them)."""
+CT2_FILES = [
+    "config.json",
+    "preprocessor_config.json",
+    "model.bin",
+    "tokenizer.json",
+    "vocabulary.*",
+]
 
 MLX_REPOS = {
     "tiny": "mlx-community/whisper-tiny",
@@ -24,12 +40,16 @@ MLX_REPOS = {
 
 
 def default_engine() -> str:
-    """mlx-whisper on Apple Silicon, faster-whisper elsewhere."""
+    """mlx-whisper on Apple Silicon when it is installed (the `mlx-whisper` extra),
+    faster-whisper otherwise."""
+    import importlib.util
     import platform
     import sys
 
     apple = sys.platform == "darwin" and platform.machine() == "arm64"
-    return "mlx-whisper" if apple else "faster-whisper"
+    if apple and importlib.util.find_spec("mlx_whisper") is not None:
+        return "mlx-whisper"
+    return "faster-whisper"
 
 
 class SpeechUnavailable(Exception):
@@ -59,6 +79,9 @@ def speech_folder(model: str, allow_download: bool) -> Path:
         )
     if default_engine() == "mlx-whisper" and model in MLX_REPOS:
         return _hub_folder(MLX_REPOS[model], model, allow_download)
+    repo = CT2_REPOS.get(model, model if "/" in model else None)
+    if repo is not None:  # downloaded here, so that its progress shows
+        return _hub_folder(repo, model, allow_download, CT2_FILES)
     try:
         from faster_whisper.utils import download_model
     except ImportError as exc:
@@ -84,19 +107,30 @@ def speech_folder(model: str, allow_download: bool) -> Path:
         ) from exc
 
 
-def _hub_folder(repo: str, model: str, allow_download: bool) -> Path:
+def _hub_folder(
+    repo: str, model: str, allow_download: bool, files: list[str] | None = None
+) -> Path:
     """A Hub repo's snapshot: from the Hugging Face cache, else downloaded with progress."""
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo, local_files_only=True))
+        return Path(snapshot_download(repo, local_files_only=True, allow_patterns=files))
     except Exception as exc:
         if not allow_download:
             raise SpeechUnavailable(
                 f"the speech model {model} is not downloaded and downloads are off"
             ) from exc
+    if hub_offline():
+        raise SpeechUnavailable(
+            f"the speech model {model} is not downloaded and the Hub is offline"
+        )
     try:
-        return Path(snapshot_download(repo))
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(repo, timeout=HUB_TIMEOUT_S)  # a deadline before any download
+        return Path(snapshot_download(repo, allow_patterns=files, etag_timeout=HUB_TIMEOUT_S))
+    except KeyboardInterrupt:
+        raise
     except Exception as exc:
         raise ModelError(
             f"the speech model {model} cannot be downloaded: {exc}",
