@@ -25,6 +25,17 @@ def profiles_path() -> Path:
     return config_dir() / PROFILES_FILE
 
 
+def data_dir() -> Path:
+    """Where the tool keeps data of its own that is not a cache (the video library):
+    ``CHRONICON_DATA``, else ``$XDG_DATA_HOME/chronicon-mlx``, else
+    ``~/.local/share/chronicon-mlx``."""
+    env = os.environ.get("CHRONICON_DATA")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "chronicon-mlx"
+
+
 def cache_root() -> Path:
     """The cache folder: built checkpoints, quantized copies (``CHRONICON_CACHE``, else
     ``$XDG_CACHE_HOME/chronicon-mlx``, else ``~/.cache/chronicon-mlx``)."""

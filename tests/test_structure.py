@@ -25,6 +25,7 @@ LAYERS = [
     "testing",
     "highlight",
     "output",
+    "library",
     "archive",
     "tools",
     "serve",
