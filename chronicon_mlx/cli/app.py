@@ -21,6 +21,7 @@ from .common import Command, Group
 from .config import config_app
 from .doctor import doctor_command
 from .highlights import highlights_command
+from .library import library_app, search_command
 from .models import models_command
 from .process import after_closed_pipe, guard_standard_streams, stop_on_sigterm
 from .profiles import profiles_app
@@ -79,9 +80,11 @@ app.command("analyze", cls=Command)(analyze_command)
 app.command("highlights", cls=Command)(highlights_command)
 app.command("chat", cls=Command)(chat_command)
 app.command("serve", cls=Command)(serve_command)
+app.command("search", cls=Command)(search_command)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
+app.add_typer(library_app, name="library")
 app.command("doctor", cls=Command)(doctor_command)
 app.command("models", cls=Command)(models_command)
 app.command("bench", cls=Command)(bench_command)

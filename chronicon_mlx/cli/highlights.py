@@ -141,6 +141,13 @@ def highlights_command(
     speech: bool | None = options.SPEECH,
     speech_model: str | None = options.SPEECH_MODEL,
     audio_track: int | None = options.AUDIO_TRACK,
+    library: Path | None = options.value(
+        None,
+        "--library",
+        help="Also store every window's description in this library (see `search`).",
+        metavar="PATH",
+        shown="off",
+    ),
     model: str | None = options.MODEL,
     backend: str | None = options.BACKEND,
     device: str | None = options.DEVICE,
@@ -234,6 +241,11 @@ def highlights_command(
             hearing=HearingConfig(speech=speech, track=audio_track),
         )
         results: list[dict[str, Any]] = []
+        store = None
+        if library is not None:
+            from ..library.store import Library
+
+            store = Library.open(library)
 
         def work(number: int, video: Path) -> Done:
             folder = own_folder(folders[number]) if own else folders[number]
@@ -241,6 +253,9 @@ def highlights_command(
                 finder, video, config, folder, chosen, sort, reels[number], fresh, reporter
             )
             results.append(result.to_dict())
+            if store is not None:
+                added = store.add(result)
+                console.print(line((f"library: {plural(added, 'moment')} added", "dim")))
             _report(result, written, config, as_json, console)
             detail = (
                 f"{plural(len(result.highlights), 'highlight')},"
