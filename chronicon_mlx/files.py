@@ -291,13 +291,23 @@ def built_once(folder: Path, done: str, build: Callable[[Path], object]) -> Path
             if leftover.is_dir() and not leftover.is_symlink():  # a killed build's
                 shutil.rmtree(leftover, ignore_errors=True)
         if not (folder / done).is_file():
-            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-            try:
-                build(tmp)
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp, folder)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            build_into(folder, build)
+    return folder
+
+
+def build_into(folder: Path, build: Callable[[Path], object]) -> Path:
+    """`build(tmp)` writes into a temporary sibling of `folder`, which then replaces
+    `folder`: a crash leaves nothing half-built in its place."""
+    import shutil
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        build(tmp)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return folder

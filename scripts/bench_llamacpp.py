@@ -17,7 +17,6 @@ high-water mark.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -32,7 +31,7 @@ from chronicon_mlx.machine import peak_resident_bytes
 from chronicon_mlx.media.decode import sample
 from chronicon_mlx.media.plan import plan
 from chronicon_mlx.media.probe import probe
-from chronicon_mlx.model.random_weights import write_random_weights
+from chronicon_mlx.model.random_weights import real_files_checkpoint
 from chronicon_mlx.paths import cache_root
 from chronicon_mlx.tools.bench import BENCH_PROMPT, BenchConfig, bench_clip, run_trial
 
@@ -41,21 +40,7 @@ REAL_FILES = Path(__file__).resolve().parents[1] / "tests" / "data" / "smolvlm2"
 
 def checkpoint() -> Path:
     """256M's architecture with random weights and SmolVLM2's real files (built once)."""
-    files = [*sorted((REAL_FILES / "256m").iterdir()), REAL_FILES / "tokenizer.json"]
-    digest = hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
-    folder = cache_root() / "checkpoints" / f"smolvlm2-256m-real-files-full-{digest}"
-    if (folder / "model.safetensors").is_file():
-        return folder
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for source in files:
-        if source.name != "config.json":
-            shutil.copy(source, tmp / source.name)
-    config = json.loads((REAL_FILES / "256m" / "config.json").read_text())
-    write_random_weights(tmp, config, {"seed": 0, "layout": "256m", "sizes": "full"})
-    os.replace(tmp, folder)
-    return folder
+    return real_files_checkpoint(REAL_FILES, "256m")
 
 
 def gguf_files(llama: Path, model: Path) -> dict[str, Path]:

@@ -36,17 +36,8 @@ import openai
 from chronicon_mlx.machine import peak_resident_bytes
 from chronicon_mlx.media.synthetic import write_sample_video
 from chronicon_mlx.model.random_weights import cached_checkpoint
+from chronicon_mlx.tools.bench_engine import QUESTIONS
 
-QUESTIONS = [
-    "Describe what happens in this video.",
-    "What moves, and in which direction?",
-    "Which colours do you see?",
-    "Where does the scene take place?",
-    "What is the main object?",
-    "How fast does it move?",
-    "What happens at the end?",
-    "Is anyone on screen?",
-]
 TOKENS = 64
 SCHEMA = {
     "type": "object",

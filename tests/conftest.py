@@ -125,29 +125,6 @@ def real_files_checkpoint() -> Callable[[str], Path]:
 def _real_files(layout: str) -> Path:
     """Tiny random weights with SmolVLM2's real tokenizer, special-token ids, chat template,
     processor files and image geometry for `layout` ("256m" or "2.2b"); built once."""
-    import hashlib
-    import json
-    import shutil
+    from chronicon_mlx.model.random_weights import real_files_checkpoint
 
-    from chronicon_mlx.model.random_weights import write_random_weights
-
-    files = [*sorted((SMOLVLM2_FILES / layout).iterdir()), SMOLVLM2_FILES / "tokenizer.json"]
-    digest = hashlib.sha1(b"".join(f.read_bytes() for f in files)).hexdigest()[:10]
-    folder = CACHE / "checkpoints" / f"smolvlm2-{layout}-real-files-{digest}"
-    if (folder / "model.safetensors").is_file():
-        return folder
-    tmp = folder.with_name(f".{folder.name}.{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for source in files:
-        if source.name != "config.json":
-            shutil.copy(source, tmp / source.name)
-    config = json.loads((SMOLVLM2_FILES / layout / "config.json").read_text())
-    for section, sizes in TINY_SIZES.items():
-        config[section].update(sizes)
-    write_random_weights(tmp, config, {"seed": 0, "layout": layout})
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # built by another worker meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    return real_files_checkpoint(SMOLVLM2_FILES, layout, TINY_SIZES, root=CACHE)

@@ -23,6 +23,7 @@ from chronicon_mlx.highlight import scoring
 from chronicon_mlx.model import memory
 from chronicon_mlx.model import prompt as prompts
 from chronicon_mlx.model.resolver import resolve
+from chronicon_mlx.testing import NoteRecorder
 
 C = Candidate
 
@@ -278,18 +279,6 @@ def test_greedy_loop_gives_generates_tokens(tiny_model: Path, both: Any) -> None
         torch_cpu.greedy_loop = True
 
 
-class _Recorder:
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def stage_started(self, stage: str, total: int | None = None) -> None: ...
-    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None: ...
-    def stage_finished(self, stage: str, seconds: float) -> None: ...
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
 @pytest.mark.slow
 def test_auto_falls_back_when_a_backend_fails_to_load(
     tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch
@@ -303,7 +292,7 @@ def test_auto_falls_back_when_a_backend_fails_to_load(
     monkeypatch.setattr(backends, "nvidia_gpu_present", lambda: False)
     monkeypatch.setattr(cpu_backend.CPUBackend, "load", broken)
     monkeypatch.setattr(transformers_backend.TransformersBackend, "load", broken)
-    reporter = _Recorder()
+    reporter = NoteRecorder()
     analyzer = Analyzer(SessionSpec(model=str(tiny_model)), reporter=reporter)
     result = analyzer.analyze(ball_clip, "What moves?")
     assert (result.backend, result.device) == ("mlx", "cpu")
@@ -401,7 +390,7 @@ def test_fits_only_quantized_so_4bit_is_chosen_and_cached(
 
     monkeypatch.setattr(memory, "estimate", estimate)
     monkeypatch.setattr(memory, "available_bytes", lambda device: (4e9, "available RAM"))
-    reporter = _Recorder()
+    reporter = NoteRecorder()
     result = Analyzer(SessionSpec(model=str(tiny_model), backend="mlx"), reporter=reporter).analyze(
         ball_clip, "What moves?"
     )

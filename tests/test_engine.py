@@ -28,6 +28,7 @@ from chronicon_mlx.highlight import scoring
 from chronicon_mlx.model import prompt as prompts
 from chronicon_mlx.model.random_weights import cached_checkpoint
 from chronicon_mlx.model.resolver import resolve
+from chronicon_mlx.testing import NoteRecorder
 
 pytestmark = pytest.mark.torch
 HIT = "frames, their features and the prefilled prompt read from the video cache"
@@ -381,20 +382,6 @@ def test_int8_keeps_the_vision_tower_in_16_bits_close_to_float32(tiny_model: Pat
     assert str(full.vision().weights.layers[0].fc1.weight.dtype) == "torch.float32"
 
 
-class _Notes:
-    """A reporter that keeps the notes."""
-
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def stage_started(self, stage: str, total: int | None = None) -> None: ...
-    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None: ...
-    def stage_finished(self, stage: str, seconds: float) -> None: ...
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-
 def test_the_memory_check_picks_int8_for_the_2_2b_model_where_float32_does_not_fit(
     tiny_model: Path, ball_clip: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -418,7 +405,7 @@ def test_the_memory_check_picks_int8_for_the_2_2b_model_where_float32_does_not_f
     )
     available = (full.total + eight.total) / 2
     monkeypatch.setattr(memory, "available_bytes", lambda device: (available, "available RAM"))
-    reporter = _Notes()
+    reporter = NoteRecorder()
     answer = Analyzer(SessionSpec(model=str(tiny_model), backend="cpu"), reporter=reporter)
     result = answer.analyze(ball_clip, "What moves?", generation=GenerationConfig(max_tokens=4))
     assert result.quantization == "int8"

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..files import built_once
+from ..files import build_into, built_once
 from ..paths import cache_root
 from ..progress import quiet_libraries
 from .catalog import VOCAB_SIZE, find_spec
@@ -138,28 +136,22 @@ def build_checkpoint(out: Path, size: str = "tiny", seed: int = 0) -> Path:
     The folder is written to a temporary sibling and renamed into place, so a crash leaves
     nothing half-built. The same size and seed give byte-identical files.
     """
+    return build_into(Path(out), lambda folder: _write_checkpoint(folder, size, seed))
+
+
+def _write_checkpoint(folder: Path, size: str, seed: int) -> None:
+    """Write a random-weight checkpoint of `size` into the (empty) `folder`."""
     text, vision, scale_factor, vocab_size = _configs(size)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        base = vocab_size - len(SPECIAL_TOKENS) if size == "tiny" else 49152
-        ids = build_tokenizer(tmp, base, vocab_size)
-        config = _smolvlm_config(
-            text, vision, scale_factor, max(vocab_size, max(ids.values()) + 1), ids
-        )
-        stamp = {"size": size, "seed": seed, "builder": BUILDER_VERSION}
-        write_random_weights(tmp, config.to_dict(), stamp)
-        _write_generation_config(tmp, ids)
-        seq_len = (vision["image_size"] // vision["patch_size"]) ** 2 // scale_factor**2
-        _write_processor_files(tmp, vision["image_size"], seq_len)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    base = vocab_size - len(SPECIAL_TOKENS) if size == "tiny" else 49152
+    ids = build_tokenizer(folder, base, vocab_size)
+    config = _smolvlm_config(
+        text, vision, scale_factor, max(vocab_size, max(ids.values()) + 1), ids
+    )
+    stamp = {"size": size, "seed": seed, "builder": BUILDER_VERSION}
+    write_random_weights(folder, config.to_dict(), stamp)
+    _write_generation_config(folder, ids)
+    seq_len = (vision["image_size"] // vision["patch_size"]) ** 2 // scale_factor**2
+    _write_processor_files(folder, vision["image_size"], seq_len)
 
 
 def _smolvlm_config(
@@ -319,4 +311,32 @@ def cached_checkpoint(size: str = "tiny", seed: int = 0, root: Path | None = Non
     what a build that was killed left behind)."""
     key = hashlib.sha1(f"{size}-{seed}-{BUILDER_VERSION}".encode()).hexdigest()[:8]
     folder = (root or cache_root()) / "checkpoints" / f"smolvlm2-{size}-random-{key}"
-    return built_once(folder, "model.safetensors", lambda tmp: build_checkpoint(tmp, size, seed))
+    return built_once(folder, "model.safetensors", lambda tmp: _write_checkpoint(tmp, size, seed))
+
+
+def real_files_checkpoint(
+    files: Path,
+    layout: str,
+    sizes: dict[str, dict[str, int]] | None = None,
+    root: Path | None = None,
+) -> Path:
+    """A random-weight checkpoint with SmolVLM2's real tokenizer, special-token ids, chat
+    template and processor files (`files`/`layout`/ and `files`/tokenizer.json), its config
+    sections updated with `sizes` (None: the real sizes); built once, under a lock."""
+    sources = [*sorted((files / layout).iterdir()), files / "tokenizer.json"]
+    digest = hashlib.sha1(b"".join(f.read_bytes() for f in sources)).hexdigest()[:10]
+    shrunk = hashlib.sha1(json.dumps(sizes, sort_keys=True).encode()).hexdigest()[:6]
+    name = f"smolvlm2-{layout}-real-files-{digest}-{shrunk if sizes else 'full'}"
+    folder = (root or cache_root()) / "checkpoints" / name
+
+    def build(tmp: Path) -> None:
+        for source in sources:
+            if source.name != "config.json":
+                shutil.copy(source, tmp / source.name)
+        config = json.loads((files / layout / "config.json").read_text())
+        for section, values in (sizes or {}).items():
+            config[section].update(values)
+        stamp = {"seed": 0, "layout": layout, **({} if sizes else {"sizes": "full"})}
+        write_random_weights(tmp, config, stamp)
+
+    return built_once(folder, "model.safetensors", build)

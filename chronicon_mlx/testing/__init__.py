@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ..backends.base import BackendInfo, GenerationOutput, GenerationRequest, TokenCallback
 
-__all__ = ["ScriptedBackend", "ScriptedNumbers"]
+__all__ = ["NoteRecorder", "ScriptedBackend", "ScriptedNumbers"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +102,23 @@ class ScriptedBackend:
             cached_tokens=numbers.cached_tokens if request.prefix else 0,
             constrained=request.json_schema is not None,
         )
+
+
+class NoteRecorder:
+    """A reporter that keeps every note (and ignores the stages)."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def stage_started(self, stage: str, total: int | None = None) -> None:
+        """Ignore."""
+
+    def stage_advanced(self, stage: str, advance: int = 1, text: str | None = None) -> None:
+        """Ignore."""
+
+    def stage_finished(self, stage: str, seconds: float) -> None:
+        """Ignore."""
+
+    def note(self, message: str) -> None:
+        """Keep the note."""
+        self.notes.append(message)
