@@ -51,6 +51,16 @@ def test_windows_are_planned_over_the_range(five_minutes: Path) -> None:
     assert all(600 <= i < 1200 for s in ranged for i in s.indices)
 
 
+def test_a_last_window_shorter_than_the_grid_pitch_still_gets_its_frame(
+    tmp_path: Path,
+) -> None:
+    clip = write_sample_video(tmp_path / "tail.mp4", seconds=2.1, fps=10, size=(96, 64))
+    spans = plan_windows(probe.probe(clip), HighlightsConfig(window_s=1, overlap_s=0))
+    last = spans[-1]
+    assert (last.start_s, last.end_s) == (2.0, pytest.approx(2.1))
+    assert last.indices == [20]  # the one frame inside it, where the grid had none
+
+
 def test_retry_once_then_unscored_never_invented(
     tiny_model: Path, ball_clip: Path, tmp_path: Path
 ) -> None:

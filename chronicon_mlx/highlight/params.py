@@ -125,7 +125,8 @@ class WindowSpan:
 def plan_windows(info: VideoInfo, config: HighlightsConfig) -> list[WindowSpan]:
     """Windows of `window_s` every `window_s - overlap_s` seconds over the range; the last one
     ends with the range. Each gets `frames_per_window` frames: on the shared time grid (a
-    shorter last window gets the grid's frames inside it), or spread over the window."""
+    shorter last window gets the grid's frames inside it, or its middle frame when none
+    falls inside), or spread over the window."""
     range_end = info.duration_s if config.end_s is None else min(config.end_s, info.duration_s)
     first_frame, _ = frame_range(info, config.start_s, config.end_s)
     step = config.window_s - config.overlap_s
@@ -138,7 +139,9 @@ def plan_windows(info: VideoInfo, config: HighlightsConfig) -> list[WindowSpan]:
         first, stop = frame_range(info, start, end)
         first = max(first, first_frame)
         if config.frame_grid:
-            times = _grid_times(config.start_s, pitch, start, end)
+            # A last window shorter than the grid's pitch may hold none of its times: it
+            # gets its middle frame rather than none.
+            times = _grid_times(config.start_s, pitch, start, end) or [(start + end) / 2]
             indices = plan_times(info, first, stop, times, config.seek)
         else:
             indices = plan(info, first, stop, config.frames_per_window, config.seek)
