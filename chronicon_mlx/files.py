@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -147,14 +148,22 @@ def _written_temp(
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
+def folder_lock(
+    folder: Path, waiting: Callable[[], None] | None = None, poll_s: float = 0.2
+) -> Iterator[None]:
     """Hold the output folder for one run: a second run into it fails at once instead of
-    mixing its checkpoint lines and reports with the first one's. The lock file is removed
-    when the run ends; a link planted in its place is refused, never followed."""
+    mixing its checkpoint lines and reports with the first one's (with `waiting`, it is
+    called once and the run waits for the folder instead). The lock file is removed when
+    the run ends; a link planted in its place is refused, never followed."""
     path = folder / LOCK_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = _lock(path)
+        if fd is None and waiting is not None:
+            waiting()
+            while fd is None:
+                time.sleep(poll_s)
+                fd = _lock(path)
     except OSError as exc:
         raise OutputError(
             f"cannot lock {folder}: {exc.strerror or exc}",

@@ -56,7 +56,13 @@ def test_moments_are_searched_by_bm25_and_significance(
     assert either[0].description == SAID[0][0]  # both words rank first
     assert [h.description for h in library.search('"red shirt"')] == [SAID[2][0]]
     assert [h.significance for h in library.search("card", min_significance=8)] == [9]
-    assert hits[0].marked == "A [red] [card] is shown to the keeper."
+    assert hits[0].description_parts() == [
+        ("A ", False),
+        ("red", True),
+        (" ", False),
+        ("card", True),
+        (" is shown to the keeper.", False),
+    ]
     assert hits[0].link == f"{clip.absolute().as_uri()}#t=0.000,1.000"
     assert library.search("goal") == []
     assert library.videos() == [(str(clip), pytest.approx(4.0, abs=0.1), 4)]

@@ -20,7 +20,7 @@ from . import options
 from .batch import Done, Row, finish, run_each
 from .common import handle_errors, open_session, run_configs, session_spec
 from .models import show_models
-from .render import RichReporter, print_saved, stderr_console, timing_table
+from .render import RichReporter, line, plural, print_saved, stderr_console, timing_table
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -81,6 +81,7 @@ def analyze_command(
     speech: bool | None = options.SPEECH,
     speech_model: str | None = options.SPEECH_MODEL,
     audio_track: int | None = options.AUDIO_TRACK,
+    library: Path | None = options.ADD_TO_LIBRARY,
     ray: str | None = options.RAY,
     workers: int | None = options.WORKERS,
     fresh: bool = options.flag(
@@ -124,6 +125,11 @@ def analyze_command(
         )
         hearing = HearingConfig(speech=speech, track=audio_track)
         output = output.expanduser() if output is not None else None
+        store = None
+        if library is not None:
+            from .library import open_library
+
+            store = open_library(library)
         if ray is not None:
             from ..archive.jobs import AnalyzeJob
             from .archive import archive_folder, run_archive
@@ -141,7 +147,7 @@ def analyze_command(
             )
             job = AnalyzeJob(spec, questions, system, sampling, generation, profile_name, hearing)
             size = (sampling.frames, generation.max_tokens)
-            run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
+            run_archive(job, files, folder, ray, workers, fresh, size, console, as_json, store)
             return
         targets = _targets(files, output, no_save, defaults.output_folder())
         exclusive = output is None or output.is_dir()
@@ -173,6 +179,9 @@ def analyze_command(
             saved = write_json(record, target, exclusive) if target is not None else None
             _show(result, record, len(files) > 1, as_json, verbose, console)
             records.append({**record, "status": "ok"})
+            if store is not None:
+                added = store.add_record(record)
+                console.print(line((f"library: {plural(added, 'answer')} added", "dim")))
             print_saved(console, [saved] if saved else [])
             return result.video.duration_s, result.analysis
 

@@ -19,13 +19,15 @@ from .cache import cache_app
 from .chat import chat_command
 from .common import Command, Group
 from .config import config_app
+from .describe import library_add
 from .doctor import doctor_command
 from .highlights import highlights_command
-from .library import library_app, search_command
+from .library import library_app
 from .models import models_command
 from .process import after_closed_pipe, guard_standard_streams, stop_on_sigterm
 from .profiles import profiles_app
 from .render import line, stderr_console
+from .search import search_command
 from .serve import serve_command
 
 
@@ -84,6 +86,7 @@ app.command("search", cls=Command)(search_command)
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(config_app, name="config")
 app.add_typer(cache_app, name="cache")
+library_app.command("add", cls=Command)(library_add)
 app.add_typer(library_app, name="library")
 app.command("doctor", cls=Command)(doctor_command)
 app.command("models", cls=Command)(models_command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from ..files import read_own
 from ..text import json_text
 from .batch import Row
 from .render import EtaColumn, line, plural, print_error, stdout_console, summary_table
+
+if TYPE_CHECKING:
+    from ..library.store import Library
 
 
 def archive_folder(output: Path | None, base: Path) -> Path:
@@ -43,9 +46,11 @@ def run_archive(
     size: tuple[int, int],
     console: Console,
     as_json: bool,
+    library: Library | None = None,
 ) -> None:
     """Run `job` over `videos` on Ray into `folder` (resuming unless `fresh`), then print the
-    summary (or the JSON of every video) and exit 1 when any video failed.
+    summary (or the JSON of every video) and exit 1 when any video failed. With `library`,
+    the driver stores every finished video's record there (one writer for the cluster).
 
     `size` is (frames per request, tokens per answer), for the workers' memory estimate.
     """
@@ -65,6 +70,8 @@ def run_archive(
     with archive.holding(work):
         _show_run(work, address, workers, fresh, size, console)
     entries = work.entries()
+    if library is not None:
+        _to_library(library, folder, entries, fresh, console)
     if as_json:
         typer.echo(json_text(_json(job, videos, entries)))
     else:
@@ -74,6 +81,28 @@ def run_archive(
     if failures:
         console.print(line((f"{failures} of {len(videos)} videos failed", "red")))
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _to_library(
+    library: Library, folder: Path, entries: list[Entry | None], fresh: bool, console: Console
+) -> None:
+    """Store each finished video's JSON record (read back from inside the archive folder)."""
+    from ..library.importing import MAX_RECORD_BYTES
+    from ..library.records import RecordError
+
+    added = 0
+    for entry in entries:
+        if entry is None or entry.status != "ok" or entry.output is None:
+            continue
+        path = Path(entry.output)
+        if not path.absolute().is_relative_to(folder.absolute()):
+            continue
+        try:
+            record = json.loads(read_own(path, MAX_RECORD_BYTES) or b"")
+            added += library.add_record(record, path.parent, replace=fresh)
+        except (OSError, ValueError, RecordError, OutputError) as exc:
+            console.print(line((f"library: {path} not stored ({exc})", "yellow")))
+    console.print(line((f"library: {plural(added, 'moment')} added ({library.path})", "dim")))
 
 
 def _show_run(

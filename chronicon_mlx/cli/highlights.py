@@ -141,13 +141,7 @@ def highlights_command(
     speech: bool | None = options.SPEECH,
     speech_model: str | None = options.SPEECH_MODEL,
     audio_track: int | None = options.AUDIO_TRACK,
-    library: Path | None = options.value(
-        None,
-        "--library",
-        help="Also store every window's description in this library (see `search`).",
-        metavar="PATH",
-        shown="off",
-    ),
+    library: Path | None = options.ADD_TO_LIBRARY,
     model: str | None = options.MODEL,
     backend: str | None = options.BACKEND,
     device: str | None = options.DEVICE,
@@ -190,6 +184,11 @@ def highlights_command(
             seed=seed,
             constrained=not free_text,
         )
+        store = None
+        if library is not None:
+            from .library import open_library
+
+            store = open_library(library)
         if ray is not None:
             from ..archive.jobs import HighlightsJob
             from .archive import archive_folder, run_archive
@@ -210,7 +209,7 @@ def highlights_command(
                 HearingConfig(speech=speech, track=audio_track),
             )
             size = (config.frames_per_window, config.max_tokens or 256)
-            run_archive(job, files, folder, ray, workers, fresh, size, console, as_json)
+            run_archive(job, files, folder, ray, workers, fresh, size, console, as_json, store)
             return
         folders = _folders(files, output, defaults.output_folder())
         reels = _reels(files, folders, reel)
@@ -241,11 +240,6 @@ def highlights_command(
             hearing=HearingConfig(speech=speech, track=audio_track),
         )
         results: list[dict[str, Any]] = []
-        store = None
-        if library is not None:
-            from ..library.store import Library
-
-            store = Library.open(library)
 
         def work(number: int, video: Path) -> Done:
             folder = own_folder(folders[number]) if own else folders[number]
@@ -254,7 +248,7 @@ def highlights_command(
             )
             results.append(result.to_dict())
             if store is not None:
-                added = store.add(result)
+                added = store.add(result, folder, replace=fresh)
                 console.print(line((f"library: {plural(added, 'moment')} added", "dim")))
             _report(result, written, config, as_json, console)
             detail = (

@@ -1,5 +1,4 @@
-"""`chronicon-mlx search` and `chronicon-mlx library`: the moments of every described video,
-searched across videos."""
+"""`chronicon-mlx library list|prune|import`: the library's videos, kept true to the files."""
 
 from __future__ import annotations
 
@@ -28,50 +27,22 @@ library_app = typer.Typer(
 )
 
 
+def library_path(path: Path | None) -> Path:
+    """`path`, else the config file's library, else library.db in the data folder."""
+    from ..library.store import DEFAULT_NAME
+    from ..options import userconfig
+    from ..paths import data_dir
+
+    configured = str(userconfig.load()["library"])
+    chosen = path if path is not None else (Path(configured) if configured else None)
+    return chosen.expanduser() if chosen is not None else data_dir() / DEFAULT_NAME
+
+
 def open_library(path: Path | None) -> Library:
-    """The library at `path` (else the default one)."""
+    """The library at `path` (see `library_path`), created on first use."""
     from ..library.store import Library
 
-    return Library.open(path)
-
-
-def search_command(
-    query: str = typer.Argument(
-        ..., help='Words, "a quoted phrase", or AND / OR / NOT.', metavar="QUERY"
-    ),
-    video: Path | None = options.value(
-        None, "--video", help="Only this video's moments.", metavar="VIDEO", shown="every video"
-    ),
-    min_significance: int | None = options.value(
-        None,
-        "--min-significance",
-        help="Only moments scored at least this.",
-        metavar="N",
-        shown="any",
-    ),
-    limit: int = options.value(20, "--limit", help="Most moments to show.", metavar="N"),
-    library: Path | None = LIBRARY,
-    as_json: bool = options.JSON_RECORD,
-) -> None:
-    """Search the described moments of every video in the library, best first."""
-    from ..text import json_text
-    from ..timecodes import format_time
-
-    with handle_errors(stderr_console()):
-        where = str(video) if video is not None else None
-        found = open_library(library).search(query, where, min_significance, limit)
-        if as_json:
-            typer.echo(json_text([hit.to_dict() for hit in found]))
-            return
-        console = stdout_console()
-        if not found:
-            stderr_console().print(line(("no moment matches ", "dim"), query))
-        for hit in found:
-            score = "-" if hit.significance is None else f"{hit.significance}/10"
-            span = f"{format_time(hit.start_s)}-{format_time(hit.end_s)}"
-            console.print(line((hit.video, "bold"), "  ", span, "  ", (score, "cyan")))
-            console.print(line("  ", hit.marked))
-            console.print(line("  ", (hit.link, "dim")))
+    return Library.open(library_path(path))
 
 
 @library_app.command("list", cls=Command)
@@ -95,3 +66,35 @@ def library_prune(library: Path | None = LIBRARY) -> None:
         for path in gone:
             typer.echo(f"forgot {path}")
         typer.echo(f"{plural(len(gone), 'video')} forgotten")
+
+
+@library_app.command("import", cls=Command)
+def library_import(
+    folder: Path = typer.Argument(
+        ...,
+        help="A folder of earlier runs' JSON records (searched with its subfolders).",
+        metavar="FOLDER",
+    ),
+    library: Path | None = LIBRARY,
+    quiet: bool = options.QUIET,
+) -> None:
+    """Store the highlights and analysis records found under a folder."""
+    from ..errors import UsageError
+    from ..library.importing import import_folder
+
+    console = stderr_console(quiet)
+    with handle_errors(console):
+        if not folder.is_dir():
+            raise UsageError(f"{folder} is not a folder", hint="give the folder of the runs")
+        store = open_library(library)
+        added = records = 0
+        for outcome in import_folder(store, folder):
+            if outcome.skipped is None:
+                records += 1
+                added += outcome.added
+                found = line(str(outcome.path), "  ", plural(outcome.added, "moment"))
+                console.print(found, soft_wrap=True)
+            else:
+                skipped = line((f"{outcome.path}: skipped, {outcome.skipped}", "dim"))
+                console.print(skipped, soft_wrap=True)
+        typer.echo(f"{plural(records, 'record')} imported, {plural(added, 'moment')} added")

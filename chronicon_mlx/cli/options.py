@@ -187,3 +187,11 @@ AUDIO_TRACK = value(
     metavar="N",
     shown="the default one",
 )
+ADD_TO_LIBRARY = value(
+    None,
+    "--library",
+    help="Also store what the run describes (each window, each answer) in this library"
+    " database (see `search`).",
+    metavar="PATH",
+    shown="off",
+)

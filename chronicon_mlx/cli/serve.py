@@ -15,6 +15,7 @@ from ..paths import cache_root
 from ..text import printable
 from . import options
 from .common import handle_errors, session_spec
+from .library import LIBRARY, library_path
 from .render import line, stderr_console
 
 
@@ -58,11 +59,12 @@ def serve_command(
         metavar="DIR",
         show_default="the cache's serve-jobs",
     ),
+    library: Path | None = LIBRARY,
 ) -> None:
     """Serve the model over an OpenAI-compatible HTTP API, batching concurrent requests.
 
-    Chat completions with video, models, health, metrics and highlights jobs; concurrent
-    requests are batched on the cpu engine.
+    Chat completions with video, models, health, metrics, highlights jobs and library
+    search; concurrent requests are batched on the cpu engine.
     """
     from ..serve.prepare import Caps
     from ..serve.server import serve
@@ -90,6 +92,7 @@ def serve_command(
             max_upload_mb=max_upload_mb,
             caps=Caps(max_frames=max_frames, max_tokens=max_tokens),
             jobs_folder=jobs or cache_root() / "serve-jobs",
+            library=library_path(library),
         )
         serve(settings, _logger(console))
         console.print(line(("stopped", "yellow")))

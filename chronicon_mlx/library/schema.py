@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 
-VERSION = 1
+VERSION = 2
 """The schema this version writes (SQLite's `user_version`)."""
 
 MIGRATIONS: dict[int, str] = {
@@ -53,6 +53,11 @@ MIGRATIONS: dict[int, str] = {
         INSERT INTO moments_text(moments_text, rowid, description, speech)
         VALUES ('delete', old.id, old.description, old.speech);
     END;
+    """,
+    2: """
+    ALTER TABLE passes ADD COLUMN kind TEXT NOT NULL DEFAULT 'highlights';
+    ALTER TABLE moments ADD COLUMN question TEXT;
+    CREATE INDEX passes_video ON passes(video);
     """,
 }
 """Each version's statements, applied in order from the database's version up to VERSION."""

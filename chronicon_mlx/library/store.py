@@ -3,20 +3,39 @@ over what the moments say (BM25, the significance breaking ties)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
-from ..highlight.result import HighlightsResult
 from ..media.digest import file_digest
 from ..paths import data_dir
+from .records import Described, described
 from .schema import connect, transaction
 
+if TYPE_CHECKING:
+    from ..analysis.result import AnalysisResult
+    from ..highlight.result import HighlightsResult
+
 DEFAULT_NAME = "library.db"
+
+
+OPEN, CLOSE = "\x02", "\x03"
+"""Where FTS5's highlight() marks a matching word (characters no description holds)."""
+
+
+def parts(marked: str) -> list[tuple[str, bool]]:
+    """Text marked by highlight() as (piece, matches) pairs, in order."""
+    found: list[tuple[str, bool]] = []
+    for chunk in marked.split(OPEN):
+        inside, _, after = chunk.partition(CLOSE) if CLOSE in chunk else ("", "", chunk)
+        if inside:
+            found.append((inside, True))
+        if after:
+            found.append((after, False))
+    return found
 
 
 @dataclass(frozen=True)
@@ -29,9 +48,10 @@ class Hit:
     significance: int | None
     description: str
     speech: str
-    marked: str
-    """The description with the matching words between [ and ]."""
+    marked_description: str
+    marked_speech: str
     thumbnail: str | None
+    question: str | None
     rank: float
 
     @property
@@ -39,8 +59,16 @@ class Hit:
         """A link that plays the moment (``file://...#t=start,end``)."""
         return f"{Path(self.video).absolute().as_uri()}#t={self.start_s:.3f},{self.end_s:.3f}"
 
+    def description_parts(self) -> list[tuple[str, bool]]:
+        """The description as (text, matches) pieces."""
+        return parts(self.marked_description)
+
+    def speech_parts(self) -> list[tuple[str, bool]]:
+        """What was said as (text, matches) pieces."""
+        return parts(self.marked_speech)
+
     def to_dict(self) -> dict[str, Any]:
-        """The hit as JSON data."""
+        """The hit as JSON data (`matches`: the matching words, as found)."""
         return {
             "video": self.video,
             "start_s": round(self.start_s, 3),
@@ -48,6 +76,10 @@ class Hit:
             "significance": self.significance,
             "description": self.description,
             "speech": self.speech,
+            "question": self.question,
+            "matches": [
+                text for text, match in [*self.description_parts(), *self.speech_parts()] if match
+            ],
             "thumbnail": self.thumbnail,
             "link": self.link,
             "bm25": round(self.rank, 4),
@@ -60,6 +92,7 @@ class Library:
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
         self.connection = connection
         self.path = path
+        self._digests: dict[tuple[str, int, int], str] = {}
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Library:
@@ -72,55 +105,90 @@ class Library:
         """Close the database."""
         self.connection.close()
 
-    def add(self, result: HighlightsResult) -> int:
-        """Store a highlights run's windows as moments; returns how many were added (0 when
-        this video was already described with the same settings)."""
-        video = result.source
-        content = file_digest(video.path)
-        settings = json.dumps(
-            {k: v for k, v in result.parameters.items() if k != "video"}, sort_keys=True
-        )
+    def add(
+        self,
+        result: HighlightsResult | AnalysisResult,
+        folder: Path | None = None,
+        replace: bool = False,
+    ) -> int:
+        """Store a highlights run's windows (or an analysis run's answers) as moments;
+        returns how many were added (0 when this video was already described with the same
+        settings, unless `replace` puts this pass in that one's place). `folder` is where
+        the run's thumbnails were written."""
+        return self.store(described(result.to_dict(), folder), replace)
+
+    def add_record(
+        self, record: dict[str, Any], folder: Path | None = None, replace: bool = False
+    ) -> int:
+        """`add` for a run's JSON record (read back from `folder`); a record that does not
+        hold is a RecordError."""
+        return self.store(described(record, folder), replace)
+
+    def has(self, video: Path, settings: str) -> bool:
+        """Whether this video's content was described with these settings."""
+        found = self.connection.execute(
+            "SELECT 1 FROM passes JOIN videos ON videos.id = passes.video"
+            " WHERE videos.content = ? AND passes.settings = ?",
+            (self.content(video), settings),
+        ).fetchone()
+        return found is not None
+
+    def content(self, video: Path) -> str:
+        """The video's content hash (as the video cache computes it), read once per
+        process while the file is unchanged."""
+        state = video.stat()
+        key = (str(video.absolute()), state.st_size, state.st_mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = file_digest(video)
+        return self._digests[key]
+
+    def store(self, run: Described, replace: bool = False) -> int:
+        """Store one pass; 0 when its video already holds a pass with the same settings
+        (unless `replace`)."""
+        content = self.content(run.video)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        speech = _speech_by_window(result)
         with transaction(self.connection) as db:
             db.execute(
                 "INSERT INTO videos(path, content, duration_s, last_seen) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(content) DO UPDATE SET path = excluded.path,"
                 " last_seen = excluded.last_seen",
-                (str(video.path), content, video.duration_s, now),
+                (str(run.video.absolute()), content, run.duration_s, now),
             )
             (video_id,) = db.execute(
                 "SELECT id FROM videos WHERE content = ?", (content,)
             ).fetchone()
+            if replace:
+                db.execute(
+                    "DELETE FROM passes WHERE video = ? AND settings = ?", (video_id, run.settings)
+                )
             done = db.execute(
-                "SELECT 1 FROM passes WHERE video = ? AND settings = ?", (video_id, settings)
+                "SELECT 1 FROM passes WHERE video = ? AND settings = ?", (video_id, run.settings)
             ).fetchone()
             if done:
                 return 0
             cursor = db.execute(
-                "INSERT INTO passes(video, model, profile, settings, created)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (video_id, result.model.name, result.profile.name, settings, now),
+                "INSERT INTO passes(video, model, profile, settings, created, kind)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (video_id, run.model, run.profile, run.settings, now, run.kind),
             )
-            rows = [
-                (
-                    cursor.lastrowid,
-                    w.start_s,
-                    w.end_s,
-                    w.significance,
-                    w.description or "",
-                    speech.get(w.number, ""),
-                    w.thumbnail,
-                )
-                for w in result.windows
-                if w.description is not None
-            ]
             db.executemany(
                 "INSERT INTO moments(pass, start_s, end_s, significance, description, speech,"
-                " thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                " thumbnail, question) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        cursor.lastrowid,
+                        m.start_s,
+                        m.end_s,
+                        m.significance,
+                        m.description,
+                        m.speech,
+                        m.thumbnail,
+                        m.question,
+                    )
+                    for m in run.moments
+                ],
             )
-        return len(rows)
+        return len(run.moments)
 
     def search(
         self,
@@ -135,7 +203,9 @@ class Library:
             raise UsageError("the search is empty", hint='give words, or a "quoted phrase"')
         sql = (
             "SELECT videos.path, m.start_s, m.end_s, m.significance, m.description, m.speech,"
-            " highlight(moments_text, 0, '[', ']'), m.thumbnail, bm25(moments_text)"
+            f" highlight(moments_text, 0, '{OPEN}', '{CLOSE}'),"
+            f" highlight(moments_text, 1, '{OPEN}', '{CLOSE}'),"
+            " m.thumbnail, m.question, bm25(moments_text)"
             " FROM moments_text JOIN moments AS m ON m.id = moments_text.rowid"
             " JOIN passes ON passes.id = m.pass JOIN videos ON videos.id = passes.video"
             " WHERE moments_text MATCH ?"
@@ -143,7 +213,7 @@ class Library:
         values: list[Any] = [query]
         if video is not None:
             sql += " AND videos.path = ?"
-            values.append(str(Path(video).expanduser()))
+            values.append(str(Path(video).expanduser().absolute()))
         if min_significance is not None:
             sql += " AND m.significance >= ?"
             values.append(min_significance)
@@ -177,15 +247,3 @@ class Library:
             for path in gone:
                 db.execute("DELETE FROM videos WHERE path = ?", (path,))
         return gone
-
-
-def _speech_by_window(result: HighlightsResult) -> dict[int, str]:
-    """The words said during each window (empty without a transcript)."""
-    if result.audio is None:
-        return {}
-    return {
-        w.number: " ".join(
-            s.text for s in result.audio.segments if s.end_s > w.start_s and s.start_s < w.end_s
-        )
-        for w in result.windows
-    }

@@ -18,7 +18,20 @@ Quantize = Literal["auto", "none", "int8", "8bit", "4bit"]
 BackendName = Literal["auto", "cpu", "mlx", "transformers"]
 Device = Literal["auto", "mps", "cuda", "cpu"]
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
-Format = Literal["json", "srt", "vtt", "md", "html", "speech.srt", "speech.vtt"]
+Format = Literal[
+    "json",
+    "srt",
+    "vtt",
+    "md",
+    "html",
+    "speech.srt",
+    "speech.vtt",
+    "ffmetadata",
+    "chapters.vtt",
+    "youtube.txt",
+    "edl",
+    "otio",
+]
 Sort = Literal["score", "time"]
 
 SEEKS: tuple[Seek, ...] = get_args(Seek)

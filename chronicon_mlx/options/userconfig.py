@@ -53,6 +53,7 @@ SETTINGS: dict[str, Setting] = {
     "output": Setting("string", choices.DEFAULT_OUTPUT, "folder for records and reports"),
     "formats": Setting("list of strings", list(choices.DEFAULT_FORMATS), "highlights formats"),
     "profile": Setting("string", choices.DEFAULT_PROFILE, "default profile of highlights"),
+    "library": Setting("string", "", "the library database (empty: library.db in the data folder)"),
     "cache_gb": Setting(
         "number",
         choices.DEFAULT_CACHE_GB,

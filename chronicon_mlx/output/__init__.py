@@ -11,8 +11,11 @@ from ..files import atomic_write_text
 from ..highlight.result import HighlightsResult
 from ..options.choices import DEFAULT_FORMATS, FORMATS, SORTS, Sort, check_choice
 from .captions import speech_cues, srt_of, vtt_of, write_srt, write_vtt
+from .chapters import chapters_vtt_of, ffmetadata_of, youtube_of
+from .editors import write_edl, write_otio
 from .json_record import write_json
 from .ledger import Ledger
+from .marks import highlight_marks
 from .reel import Reel, write_reel
 from .report import write_html, write_markdown
 
@@ -28,7 +31,23 @@ _WRITERS: dict[str, Callable[[HighlightsResult, Path, Sort], Path]] = {
     "speech.vtt": lambda result, path, sort: atomic_write_text(
         path, vtt_of(speech_cues(result.audio))
     ),
+    "ffmetadata": lambda result, path, sort: atomic_write_text(
+        path, ffmetadata_of(highlight_marks(result))
+    ),
+    "chapters.vtt": lambda result, path, sort: atomic_write_text(
+        path, chapters_vtt_of(highlight_marks(result))
+    ),
+    "youtube.txt": lambda result, path, sort: atomic_write_text(
+        path, youtube_of(highlight_marks(result))
+    ),
+    "edl": lambda result, path, sort: write_edl(highlight_marks(result), path, _name(result)),
+    "otio": lambda result, path, sort: write_otio(highlight_marks(result), path, _name(result)),
 }
+
+
+def _name(result: HighlightsResult) -> str:
+    """A timeline's name: the video's, with its highlights."""
+    return f"{Path(result.video_path).stem} highlights"
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,8 @@ def write_highlights(
     reel: Path | None = None,
     overwrite: bool = False,
 ) -> Written:
-    """Write each of `formats` (json, srt, vtt, md, html) into `folder`, and with `reel` cut
+    """Write each of `formats` (json, srt, vtt, md, html, speech captions, chapters, editor
+    timelines) into `folder`, and with `reel` cut
     the highlights into that clip. A file of the same name that the tool did not write is
     never replaced (an OutputError says so) unless `overwrite`; reports of other formats
     the tool wrote there before are removed, so the folder holds one run's outputs."""

@@ -74,9 +74,9 @@ def html_text(
     the source video with each highlight playable, the cards and every window's answer.
     Paths to the video, the reel and the thumbnails are relative to `folder` (the report's
     own), so the folder can be moved with the video beside it."""
-    template = _environment().get_template("report.html.j2")
+    template = environment().get_template("report.html.j2")
     duration = max(result.source.duration_s, *(w.end_s for w in result.windows), 0.0)
-    video_href = _relative(Path(result.video_path), folder)
+    video_href = relative_href(Path(result.video_path), folder)
     cards = [
         {
             "rank": h.rank,
@@ -122,11 +122,12 @@ def html_text(
         video_href=video_href,
         video_note=f"the video ({result.video_path}) is not reachable from this report's"
         " folder: move them to one disk, or open the video yourself",
-        reel_href=_relative(reel, folder) if reel is not None else None,
+        reel_href=relative_href(reel, folder) if reel is not None else None,
     )
 
 
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The package's templates, autoescaped."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("chronicon_mlx.output", "templates"),
         autoescape=True,
@@ -135,7 +136,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _relative(target: Path, folder: Path | None) -> str | None:
+def relative_href(target: Path, folder: Path | None) -> str | None:
     """A URL to `target` relative to `folder` (None when the file is missing or on another
     drive than the folder)."""
     if not target.is_file():

@@ -15,6 +15,7 @@ from .chat import add_chat_route
 from .errors import ApiError, no_model
 from .jobs_routes import add_job_routes
 from .prepare import api_error
+from .search import add_search_route
 from .state import ServerState
 
 OPEN_PATHS = ("/health",)
@@ -28,6 +29,7 @@ def create_app(state: ServerState) -> FastAPI:
     _add_info_routes(app, state)
     add_chat_route(app, state)
     add_job_routes(app, state)
+    add_search_route(app, state)
     return app
 
 

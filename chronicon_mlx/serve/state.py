@@ -39,6 +39,7 @@ class ServeSettings:
     max_body_mb: int = 300
     caps: Caps = field(default_factory=Caps)
     jobs_folder: Path | None = None
+    library: Path | None = None
 
 
 class ServerState:

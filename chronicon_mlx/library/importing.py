@@ -1,0 +1,62 @@
+"""`library import FOLDER`: the JSON records of earlier runs (highlights and analyses) found
+under a folder, read back, checked and stored."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import RecordError
+from .store import Library
+
+MAX_RECORD_BYTES = 64 * 2**20
+"""A larger JSON file is not one of the tool's records (a 10-hour run's is a few MB)."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What became of one record: `added` moments, or why it was skipped."""
+
+    path: Path
+    added: int = 0
+    skipped: str | None = None
+
+
+def records_under(folder: Path) -> list[Path]:
+    """The JSON files under `folder` (links are not followed), by path."""
+    found = []
+    for path in sorted(folder.rglob("*.json")):
+        if path.is_symlink() or not path.is_file() or path.name.startswith("."):
+            continue
+        inside = path.relative_to(folder).parents
+        if any((folder / part).is_symlink() for part in inside if part != Path()):
+            continue
+        found.append(path)
+    return found
+
+
+def import_folder(library: Library, folder: Path) -> Iterator[Imported]:
+    """Store every run record under `folder`; other JSON files are skipped, saying why."""
+    for path in records_under(folder):
+        yield _one(library, path)
+
+
+def _one(library: Library, path: Path) -> Imported:
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        return Imported(path, skipped="too large to be a record")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return Imported(path, skipped="not JSON")
+    if not isinstance(record, dict) or "chronicon_version" not in record:
+        return Imported(path, skipped="not a chronicon-mlx record")
+    video = record.get("video_path")
+    if isinstance(video, str) and not Path(video).is_file():
+        return Imported(path, skipped=f"its video {video} is not there")
+    try:
+        added = library.add_record(record, path.parent)
+    except RecordError as exc:
+        return Imported(path, skipped=f"not a record this version reads ({exc})")
+    return Imported(path, added) if added else Imported(path, skipped="already in the library")
