@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-audio bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -86,6 +86,9 @@ bench-serve: install-test
 
 bench-audio: install-test
 	$(BIN)/python scripts/bench_audio.py
+
+bench-library: install-test
+	$(BIN)/python scripts/bench_library.py
 
 bench-frames: install-test
 	$(BIN)/python scripts/bench_frames.py

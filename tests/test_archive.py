@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -276,7 +277,19 @@ def test_highlights_archive_matches_a_local_run(tiny_model: Path, tmp_path: Path
     )
     assert local.returncode == 1, local.stderr
     out = tmp_path / "ray"
-    run = _cli("highlights", str(videos), "--ray", *flags, "-o", str(out), "--json", cwd=tmp_path)
+    library = tmp_path / "library.db"
+    run = _cli(
+        "highlights",
+        str(videos),
+        "--ray",
+        *flags,
+        "-o",
+        str(out),
+        "--library",
+        str(library),
+        "--json",
+        cwd=tmp_path,
+    )
     assert run.returncode == 1, run.stderr
     printed = json.loads(run.stdout)
     assert [Path(r["video_path"]).name for r in printed] == ["match0.mp4", "match1.mp4"]
@@ -288,6 +301,16 @@ def test_highlights_archive_matches_a_local_run(tiny_model: Path, tmp_path: Path
             assert report.pop("timestamp") and report.pop("timing")
         assert mine == theirs
         assert (out / name / f"match{n}_highlights.html").is_file()
+        stored = sqlite3.connect(library).execute(
+            "SELECT start_s, end_s, significance, description FROM moments"
+            " JOIN passes ON passes.id = moments.pass JOIN videos ON videos.id = passes.video"
+            " WHERE videos.path = ? ORDER BY start_s",
+            (mine["video_path"],),
+        )
+        described = [w for w in mine["windows"] if w["description"] is not None]
+        assert stored.fetchall() == [
+            (w["start_s"], w["end_s"], w["significance"], w["description"]) for w in described
+        ]  # written by the driver from the workers' records
     lines = _manifest(out)
     assert sorted((Path(x["video"]).name, x["status"]) for x in lines) == [
         ("broken.mp4", "failed"),

@@ -142,10 +142,10 @@ class Library:
             self._digests[key] = file_digest(video)
         return self._digests[key]
 
-    def store(self, run: Described, replace: bool = False) -> int:
+    def store(self, run: Described, replace: bool = False, content: str | None = None) -> int:
         """Store one pass; 0 when its video already holds a pass with the same settings
-        (unless `replace`)."""
-        content = self.content(run.video)
+        (unless `replace`). `content` is the video's hash when it is known already."""
+        content = content or self.content(run.video)
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with transaction(self.connection) as db:
             db.execute(
