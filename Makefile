@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test install-docs browser report-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot app-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -57,6 +57,11 @@ report-shot: install browser
 		--virtual-time-budget=5000 --screenshot=$(CURDIR)/docs/report.png \
 		file://$(CURDIR)/demo/match_highlights/match_highlights.html 2>/dev/null && \
 	echo "screenshot: docs/report.png"
+
+# The web app at both widths, for the README and the serve page.
+app-shot: install-test browser
+	@model="$(MODEL)"; [ -n "$$model" ] || model="$$($(BIN)/python scripts/demo_model.py)" || exit 1; \
+	$(BIN)/python scripts/app_shots.py "$$model"
 
 # Headless Chromium for the report page's browser test: Debian's package when this machine
 # can install it (root and apt-get), otherwise the test says why it was skipped.

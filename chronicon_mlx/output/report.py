@@ -126,10 +126,10 @@ def html_text(
     )
 
 
-def environment() -> jinja2.Environment:
-    """The package's templates, autoescaped."""
+def environment(package: str = "chronicon_mlx.output") -> jinja2.Environment:
+    """A package's templates (its ``templates`` folder), autoescaped."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("chronicon_mlx.output", "templates"),
+        loader=jinja2.PackageLoader(package, "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

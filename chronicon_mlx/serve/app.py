@@ -17,23 +17,31 @@ from .jobs_routes import add_job_routes
 from .prepare import api_error
 from .search import add_search_route
 from .state import ServerState
+from .webapp import SESSION_COOKIE, Sessions, add_web_routes
 
-OPEN_PATHS = ("/health",)
+OPEN_PATHS = ("/health", "/", "/app/app.js", "/app/app.css", "/app/session", "/favicon.ico")
+"""Paths anyone may ask for: health, and the web app's page and files (they hold no data;
+every call the page makes sends the key)."""
+MEDIA_PATHS = ("/v1/media", "/v1/frame")
+"""Paths the browser's player and images load: the key, or the session cookie that
+logging in with it set."""
 
 
 def create_app(state: ServerState) -> FastAPI:
     """The application over a server's state."""
     app = FastAPI(title="Chronicon MLX", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.chronicon = state
-    _add_guards(app, state)
+    sessions = Sessions()
+    _add_guards(app, state, sessions)
     _add_info_routes(app, state)
     add_chat_route(app, state)
     add_job_routes(app, state)
     add_search_route(app, state)
+    add_web_routes(app, state, sessions)
     return app
 
 
-def _add_guards(app: FastAPI, state: ServerState) -> None:
+def _add_guards(app: FastAPI, state: ServerState, sessions: Sessions) -> None:
     """Keys, error objects, and one log line per request."""
 
     @app.middleware("http")
@@ -41,7 +49,7 @@ def _add_guards(app: FastAPI, state: ServerState) -> None:
         started = time.perf_counter()
         request.state.tokens = None
         try:
-            _authorize(state, request)
+            _authorize(state, request, sessions)
             response: Response = await call_next(request)
         except ApiError as error:
             response = _error(error)
@@ -133,9 +141,11 @@ async def _logged_after(
         _log(state, request, response.status_code, started)
 
 
-def _authorize(state: ServerState, request: Request) -> None:
+def _authorize(state: ServerState, request: Request, sessions: Sessions) -> None:
     key = state.settings.api_key
     if not key or request.url.path in OPEN_PATHS:
+        return
+    if request.url.path in MEDIA_PATHS and sessions.valid(request.cookies.get(SESSION_COOKIE)):
         return
     given = request.headers.get("authorization", "")
     scheme, _, token = given.partition(" ")

@@ -188,7 +188,10 @@ async def answer_streamed(answer: Answer, model: str, include_usage: bool) -> As
     ident = completions.completion_id()
     done = False
     try:
-        yield completions.chunk(ident, model, {"role": "assistant", "content": ""})
+        frames = answer.prepared.frames()
+        start = {"role": "assistant", "content": ""}
+        # The first chunk names the frames the answer sees (the web app's strip).
+        yield completions.chunk(ident, model, start, extension={"frames": frames})
         try:
             async for piece in answer.pieces():
                 yield completions.chunk(ident, model, {"content": piece})

@@ -59,8 +59,10 @@ def chunk(
     delta: dict[str, Any] | None,
     finish: str | None = None,
     usage_: dict[str, Any] | None = None,
+    extension: dict[str, Any] | None = None,
 ) -> str:
-    """One server-sent event of a streamed completion."""
+    """One server-sent event of a streamed completion; `extension`, the server's own
+    fields, goes under ``chronicon`` (clients that do not know it ignore it)."""
     body: dict[str, Any] = {
         "id": ident,
         "object": "chat.completion.chunk",
@@ -70,6 +72,8 @@ def chunk(
     }
     if usage_ is not None:
         body["usage"] = usage_
+    if extension:
+        body["chronicon"] = extension
     return event(body)
 
 

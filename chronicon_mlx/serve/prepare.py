@@ -49,6 +49,15 @@ class Prepared:
     request: GenerationRequest
     chat: VideoChat | None = None
 
+    def frames(self) -> list[dict[str, float]]:
+        """The video's frames the answer sees (index and time), in order."""
+        if self.chat is None:
+            return []
+        return [
+            {"index": f.index, "timestamp_s": round(f.timestamp_s, 3)}
+            for f in self.chat.video.frames
+        ]
+
     def keep(self) -> None:
         """Write to the video cache what it lacks (the video's frames' features and its
         prefilled prefix), now that the backend keeps them."""

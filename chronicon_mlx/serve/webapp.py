@@ -1,0 +1,195 @@
+"""The web app on the server: the page at ``/`` (a Jinja2 template and plain JavaScript
+served from the package), a session cookie for the media the browser's own player loads,
+the videos under the media roots, each one served with HTTP range requests, and the frame
+images of an answer's strip."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from .bodies import read_body
+from .errors import ApiError, bad_request
+from .state import ServerState
+
+SESSION_COOKIE = "chronicon_session"
+STATIC = {"app.js": "text/javascript", "app.css": "text/css"}
+MAX_LISTED = 2000
+"""Videos listed at most (the first, by path)."""
+FRAME_EDGE = 192
+"""The longest edge of a strip's frame images, in pixels."""
+POLICY = (
+    "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self';"
+    " script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+"""The page's Content-Security-Policy: its own script and styles, nothing inline, nothing
+from elsewhere (text that slipped through as markup could still not run)."""
+
+
+class Sessions:
+    """The browser sessions that logged in with the key (kept in memory: a restart logs
+    them out)."""
+
+    def __init__(self) -> None:
+        self._tokens: set[str] = set()
+
+    def new(self) -> str:
+        """A new session's token."""
+        token = secrets.token_urlsafe(32)
+        self._tokens.add(token)
+        return token
+
+    def valid(self, token: str | None) -> bool:
+        """Whether `token` belongs to a session."""
+        if not token:
+            return False
+        return any(hmac.compare_digest(token.encode(), known.encode()) for known in self._tokens)
+
+
+def add_web_routes(app: FastAPI, state: ServerState, sessions: Sessions) -> None:
+    """The page, its files, the session, the videos and their frames."""
+
+    @app.get("/")
+    async def page() -> Response:
+        from ..options.profiles import BUILTIN
+        from ..output.report import environment
+
+        template = environment("chronicon_mlx.serve").get_template("app.html.j2")
+        text = template.render(
+            model=state.model_id,
+            key_required=bool(state.settings.api_key),
+            profiles=list(BUILTIN),
+        )
+        return HTMLResponse(text, headers=_page_headers())
+
+    @app.get("/app/{name}")
+    async def static(name: str) -> Response:
+        kind = STATIC.get(name)
+        if kind is None:
+            raise ApiError(404, f"no file '{name}'", code="not_found")
+        text = resources.files("chronicon_mlx.serve").joinpath("web", name).read_text("utf-8")
+        return Response(text, media_type=kind, headers={"Cache-Control": "no-cache"})
+
+    @app.post("/app/session")
+    async def session(request: Request) -> Response:
+        body = await read_body(request, 4096)
+        key = state.settings.api_key
+        given = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(given, str):
+            raise bad_request('send the key as {"key": "..."}', "key")
+        if key and not hmac.compare_digest(given.encode(), key.encode()):
+            raise ApiError(401, "the key is not this server's", code="invalid_api_key")
+        response = Response(status_code=204)
+        response.set_cookie(
+            SESSION_COOKIE, sessions.new(), httponly=True, samesite="strict", path="/v1/"
+        )
+        return response
+
+    @app.get("/v1/videos")
+    async def videos() -> Response:
+        listed = await run_in_threadpool(_videos, state)
+        return JSONResponse({"object": "list", "data": listed})
+
+    @app.get("/v1/media")
+    async def media(path: str = "") -> Response:
+        found = _under_roots(state, path)
+        return FileResponse(found, headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/v1/frame")
+    async def frame(path: str = "", t: float = 0.0) -> Response:
+        found = _under_roots(state, path)
+        data = await run_in_threadpool(_frame_jpeg, found, t)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+
+def _page_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+
+def _under_roots(state: ServerState, path: str) -> Path:
+    if not path:
+        raise bad_request("name the video with ?path=", "path")
+    found: Path = state.media.local(path, "path")
+    return found
+
+
+def _videos(state: ServerState) -> list[dict[str, Any]]:
+    """Every video under the media roots: name, path, size, duration, and whether the
+    library describes it."""
+    from ..media.probe import probe
+    from ..media.sources import VIDEO_EXTENSIONS
+
+    described = _described(state)
+    listed: list[dict[str, Any]] = []
+    for root in state.media.roots:
+        for path in sorted(root.rglob("*")):
+            if len(listed) >= MAX_LISTED:
+                return listed
+            if path.suffix.lower() not in VIDEO_EXTENSIONS or path.is_symlink():
+                continue
+            if not path.is_file():
+                continue
+            try:
+                duration: float | None = probe(path).duration_s
+            except Exception:  # a damaged file is listed, without a duration
+                duration = None
+            listed.append(
+                {
+                    "path": str(path),
+                    "name": path.name,
+                    "folder": str(path.parent.relative_to(root)),
+                    "size": path.stat().st_size,
+                    "duration_s": duration,
+                    "described": described.get(str(path), 0),
+                }
+            )
+    return listed
+
+
+def _described(state: ServerState) -> dict[str, int]:
+    """Moments the library holds per video path (empty without a library)."""
+    from ..errors import ChroniconError
+    from ..library.store import Library
+
+    where = state.settings.library
+    if where is None or not where.is_file():
+        return {}
+    try:
+        library = Library.open(where)
+    except ChroniconError:
+        return {}
+    try:
+        return {path: count for path, _, count in library.videos()}
+    finally:
+        library.close()
+
+
+def _frame_jpeg(path: Path, seconds: float) -> bytes:
+    """The frame shown at `seconds`, as a small JPEG."""
+    import cv2
+
+    from ..media.decode import sample
+    from ..media.probe import probe
+
+    info = probe(path)
+    index = max(0, min(info.frame_count - 1, round(seconds * info.fps)))
+    frames = sample(info, [index], FRAME_EDGE, "exact")
+    if not frames:
+        raise ApiError(404, f"no frame at {seconds:g} s", param="t", code="no_frame")
+    image = cv2.cvtColor(frames[0].image, cv2.COLOR_RGB2BGR)
+    done, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    if not done:
+        raise ApiError(500, "the frame could not be encoded", "server_error")
+    return bytes(encoded.tobytes())

@@ -1,0 +1,320 @@
+"""The web app on `serve`, driven in headless Chromium (Playwright, the system's Chromium):
+log in, open a video and seek, ask and receive a streamed answer, stop one, run a highlights
+job and click a bar, search and play a result, hostile text, a dropped connection, the
+keyboard, and the page at 1280 and 390 px."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from serving import Server
+
+from chronicon_mlx.library.store import Library
+
+KEY = "web-test-key"
+HOSTILE = '<img src=x onerror="document.title=1">'
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def _webm(path: Path, seconds: float, fps: int = 10, size: tuple[int, int] = (160, 96)) -> Path:
+    """A VP8 WebM (what every Chromium plays): a ball crossing a grey scene."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        frames = int(seconds * fps)
+        for n in range(frames):
+            image = np.full((height, width, 3), 90, dtype=np.uint8)
+            x = int((width - 20) * n / max(1, frames - 1))
+            image[height // 2 - 10 : height // 2 + 10, x : x + 20] = (220, 30, 30)
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("web-media")
+    _webm(folder / "match.webm", seconds=12)
+    _webm(folder / f"{HOSTILE}.webm", seconds=3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def library(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from chronicon_mlx.library.records import Described, Moment
+
+    db = tmp_path_factory.mktemp("web-library") / "library.db"
+    store = Library.open(db)
+    moments = [
+        Moment(2.0, 4.0, 9, "A red card is shown to the keeper."),
+        Moment(6.0, 8.0, 4, f"The crowd waves {HOSTILE} in red scarves."),
+    ]
+    store.store(Described(media / "match.webm", 12.0, "m", "sports", "highlights", "{}", moments))
+    store.close()
+    return db
+
+
+@pytest.fixture(scope="module")
+def server(
+    tiny_model: Path, media: Path, library: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    jobs = tmp_path_factory.mktemp("web-jobs")
+    cache = tmp_path_factory.mktemp("web-video-cache")
+    args = ["-m", str(tiny_model), "--media-root", str(media), "--api-key", KEY]
+    args += ["--jobs", str(jobs), "--library", str(library), "--max-tokens", "4000"]
+    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(cache)})
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("no Chromium here (make test installs Debian's chromium when it can)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _page(browser: Any, server: Server, width: int = 1280) -> Any:
+    # Playwright's waits evaluate strings, which the page's own policy forbids.
+    context = browser.new_context(viewport={"width": width, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    requests: list[tuple[str, str | None]] = []
+    page.on("request", lambda r: requests.append((r.url, r.headers.get("authorization"))))
+    page.requests = requests
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    response = page.goto(server.url + "/")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_selector("html[data-ready='1']", state="attached")
+    return page
+
+
+def _login(page: Any) -> None:
+    page.fill("#key", KEY)
+    page.press("#key", "Enter")
+    page.wait_for_selector("#videos button.video")
+
+
+def test_login_open_a_video_seek_and_the_key_on_every_call(browser: Any, server: Server) -> None:
+    page = _page(browser, server)
+    assert page.is_visible("#login") and not page.is_visible("#app")
+    page.fill("#key", "wrong")
+    page.press("#key", "Enter")
+    page.wait_for_function("document.getElementById('login-error').textContent.length > 0")
+    assert "not this server's" in page.inner_text("#login-error")
+    _login(page)
+    assert page.evaluate("sessionStorage.getItem('chronicon-key')") == KEY
+    api_calls = [
+        (url, auth)
+        for url, auth in page.requests
+        if "/v1/" in url and "/v1/media" not in url and "/v1/frame" not in url
+    ]
+    assert api_calls and all(auth == f"Bearer {KEY}" for _, auth in api_calls)
+    assert all(KEY not in url for url, _ in page.requests)  # never in a URL
+    page.reload()  # the key stays in the tab: the page opens straight to the videos
+    page.wait_for_selector("#videos button.video")
+    page.click("#videos button.video:has-text('match.webm')")
+    page.wait_for_function("window.chronicon.timing.page_to_play_ms !== undefined")
+    opened = page.evaluate("window.chronicon.timing.page_to_play_ms")
+    assert opened < 1000, opened  # from the start of the page's load to a playing video
+    clicked = page.evaluate("window.chronicon.timing.open_to_play_ms")
+    page.evaluate("document.getElementById('player').currentTime = 7.5")
+    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 7.5) < 0.6")
+    print(f"page open to playing: {opened:.0f} ms (click to playing: {clicked:.0f} ms)")
+
+
+def test_ask_streams_the_answer_then_a_stop_cancels_one(browser: Any, server: Server) -> None:
+    page = _page(browser, server)
+    _login(page)
+    page.click("text=match.webm")
+    page.fill("#frames", "4")
+    page.fill("#tokens", "48")
+    page.fill("#question", "What happens?")
+    page.press("#question", "Enter")
+    page.wait_for_selector("#turns li[data-done='1']", timeout=60_000)
+    first = page.inner_text("#turns li .answer")
+    assert first and "error" not in first
+    frames = page.query_selector_all("#strip button.frame")
+    assert len(frames) == 4
+    frames[2].click()
+    page.wait_for_function("document.getElementById('player').currentTime > 0")
+    # The video is cached now: a follow-up's first word comes quickly.
+    page.evaluate("delete window.chronicon.timing.first_token_ms")
+    page.fill("#question", "And then?")
+    page.press("#question", "Enter")
+    page.wait_for_selector("#turns li:nth-child(2)[data-done='1']", timeout=60_000)
+    latency = page.evaluate("window.chronicon.timing.first_token_ms")
+    assert latency is not None and latency < 500, latency
+    print(f"first streamed word of a cached video: {latency:.0f} ms")
+    page.fill("#tokens", "4000")
+    page.fill("#question", "Tell a long story.")
+    page.press("#question", "Enter")
+    page.wait_for_function(
+        "document.querySelector('#turns li:nth-child(3) .answer').textContent.length > 0"
+    )
+    page.click("#stop")
+    page.wait_for_selector("#turns li:nth-child(3)[data-stopped='1']")
+    assert "(stopped)" in page.inner_text("#turns li:nth-child(3)")
+
+
+def test_a_highlights_job_fills_the_timeline_and_a_bar_plays(browser: Any, server: Server) -> None:
+    page = _page(browser, server)
+    _login(page)
+    page.click("text=match.webm")
+    page.fill("#window", "4")
+    page.click("#find")
+    page.wait_for_function(
+        "document.querySelectorAll('#timeline .bar').length === 3", timeout=120_000
+    )
+    page.wait_for_function(
+        "document.getElementById('job').textContent.includes('highlights from')", timeout=60_000
+    )
+    bars = page.query_selector_all("#timeline .bar")
+    bars[1].click()
+    page.wait_for_function("document.getElementById('player').currentTime >= 3.9")
+    assert page.inner_text("#playing").startswith("playing 0:04-0:08")
+    bars[2].focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('player').currentTime >= 7.9")
+
+
+def test_search_plays_a_result_and_hostile_text_stays_text(browser: Any, server: Server) -> None:
+    page = _page(browser, server)
+    _login(page)
+    assert page.title() == "Chronicon MLX"
+    assert HOSTILE + ".webm" in page.inner_text("#videos")
+    page.fill("#query", "red")
+    page.press("#query", "Enter")
+    page.wait_for_selector("#results .hit")
+    assert page.eval_on_selector_all("#results mark", "ms => ms.map(m => m.textContent)") == [
+        "red",
+        "red",
+    ]
+    assert HOSTILE in page.inner_text("#results")
+    assert page.query_selector("#results img") is None and page.title() == "Chronicon MLX"
+    page.click("#results .hit button.play >> nth=0")
+    page.wait_for_function("document.getElementById('player').currentTime >= 1.9")
+    assert page.inner_text("#title") == "match.webm"
+    page.click(f"text={HOSTILE}.webm")
+    assert page.inner_text("#title") == f"{HOSTILE}.webm" and page.title() == "Chronicon MLX"
+
+
+def test_keyboard_alone_reaches_every_control_with_a_visible_focus(
+    browser: Any, server: Server
+) -> None:
+    page = _page(browser, server)
+    _login(page)
+    seen = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "(() => { const e = document.activeElement; const s = getComputedStyle(e);"
+            " return [e.id || e.className || e.tagName, s.outlineStyle, s.outlineWidth]; })()"
+        )
+        if focused[0] == "BODY":  # past the last control: the browser's own bar
+            continue
+        seen.append(focused[0])
+        assert focused[1] != "none" and focused[2] != "0px", focused
+    assert {"query", "question", "send", "find"} <= set(seen)
+    page.focus("#videos button.video:has-text('match.webm')")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('title').textContent === 'match.webm'")
+
+
+def test_a_dropped_connection_shows_a_message_and_retries(browser: Any, server: Server) -> None:
+    page = _page(browser, server)
+    _login(page)
+    page.context.set_offline(True)
+    page.fill("#query", "red")
+    page.press("#query", "Enter")
+    page.wait_for_selector("#banner:not([hidden])")
+    assert "connection to the server was lost" in page.inner_text("#banner")
+    page.context.set_offline(False)
+    page.wait_for_selector("#banner[hidden]", state="attached", timeout=30_000)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_page_is_readable_at_both_widths(
+    browser: Any, server: Server, width: int, tmp_path: Path
+) -> None:
+    page = _page(browser, server, width)
+    _login(page)
+    page.click("text=match.webm")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"{overflow} px wider than the window"
+    page.screenshot(path=str(tmp_path / f"app-{width}.png"), full_page=True)
+    assert (tmp_path / f"app-{width}.png").stat().st_size > 10_000
+    time.sleep(0)
+
+
+@pytest.fixture(scope="module")
+def server_256m(
+    media: Path, library: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    from chronicon_mlx.model.random_weights import cached_checkpoint
+
+    model = cached_checkpoint("256m")
+    cache = tmp_path_factory.mktemp("web-video-cache-256m")
+    jobs = tmp_path_factory.mktemp("web-jobs-256m")
+    args = ["-m", str(model), "--media-root", str(media), "--api-key", KEY, "--jobs", str(jobs)]
+    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(cache)})
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
+def test_the_first_word_about_a_cached_video_with_the_256m_model(
+    browser: Any, server_256m: Server
+) -> None:
+    page = _page(browser, server_256m)
+    _login(page)
+    page.click("#videos button.video:has-text('match.webm')")
+    page.fill("#frames", "4")
+    page.fill("#tokens", "4")
+    page.fill("#question", "What happens?")
+    page.press("#question", "Enter")
+    page.wait_for_selector("#turns li[data-done='1']", timeout=120_000)
+    page.evaluate("delete window.chronicon.timing.first_token_ms")
+    page.fill("#question", "And then?")
+    page.press("#question", "Enter")
+    page.wait_for_selector("#turns li:nth-child(2)[data-done='1']", timeout=60_000)
+    latency = page.evaluate("window.chronicon.timing.first_token_ms")
+    print(f"256M: first streamed word of a cached video: {latency:.0f} ms")
+    assert latency < 500, latency
