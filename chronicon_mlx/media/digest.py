@@ -55,6 +55,20 @@ def file_digest(path: Path, memo: Path | None = None) -> str:
     return digest
 
 
+def remembered_digest(path: Path, memo: Path) -> str | None:
+    """The digest `memo` remembers for the file's current state, without reading the file
+    (None when it was never digested in this state)."""
+    stamp = _stamp(path)
+    if stamp is None:
+        return None
+    remembered = memo / stamp
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        text = remembered.read_text(encoding="ascii").strip()
+        if _HEX.fullmatch(text) and not remembered.is_symlink():
+            return text
+    return None
+
+
 def _remember(target: Path, digest: str) -> None:
     """Write a remembered digest (private; a failure only costs a read next time)."""
     with contextlib.suppress(OSError):

@@ -126,12 +126,14 @@ def _under_roots(state: ServerState, path: str) -> Path:
 
 
 def _videos(state: ServerState) -> list[dict[str, Any]]:
-    """Every video under the media roots: name, path, size, duration, and whether the
-    library describes it."""
+    """Every video under the media roots (name, path, size, duration, whether the video
+    cache holds it, how many moments the library holds), then the library's other videos,
+    which this server cannot play."""
     from ..media.probe import probe
     from ..media.sources import VIDEO_EXTENSIONS
 
     described = _described(state)
+    cached = _cached_check(state)
     listed: list[dict[str, Any]] = []
     for root in state.media.roots:
         for path in sorted(root.rglob("*")):
@@ -152,14 +154,32 @@ def _videos(state: ServerState) -> list[dict[str, Any]]:
                     "folder": str(path.parent.relative_to(root)),
                     "size": path.stat().st_size,
                     "duration_s": duration,
-                    "described": described.get(str(path), 0),
+                    "described": described.get(str(path), (0.0, 0))[1],
+                    "cached": duration is not None and cached(path),
+                    "playable": True,
+                }
+            )
+    shown = {entry["path"] for entry in listed}
+    for known, (duration, count) in described.items():
+        if known not in shown and len(listed) < MAX_LISTED:
+            where = Path(known)
+            listed.append(
+                {
+                    "path": known,
+                    "name": where.name,
+                    "folder": str(where.parent),
+                    "size": None,
+                    "duration_s": duration,
+                    "described": count,
+                    "cached": False,
+                    "playable": False,
                 }
             )
     return listed
 
 
-def _described(state: ServerState) -> dict[str, int]:
-    """Moments the library holds per video path (empty without a library)."""
+def _described(state: ServerState) -> dict[str, tuple[float, int]]:
+    """Each video the library holds: its duration and moments (empty without a library)."""
     from ..errors import ChroniconError
     from ..library.store import Library
 
@@ -171,9 +191,39 @@ def _described(state: ServerState) -> dict[str, int]:
     except ChroniconError:
         return {}
     try:
-        return {path: count for path, _, count in library.videos()}
+        return {path: (duration, count) for path, duration, count in library.videos()}
     finally:
         library.close()
+
+
+def _cached_check(state: ServerState) -> Any:
+    """A check of whether the video cache holds a video's frames as a question with the
+    page's default settings (8 frames of the whole video) would ask for them; a video the
+    cache never read is not read now."""
+    from ..analysis.cached import CachedVideo
+    from ..analysis.frames import plan_video
+    from ..analysis.params import SamplingConfig
+    from ..analysis.runlog import RunLog
+    from ..media.digest import remembered_digest
+
+    session, loaded = state.session, state.loaded
+    cache = session.video_cache if session is not None else None
+    if cache is None or loaded is None:
+        return lambda path: False
+
+    def check(path: Path) -> bool:
+        if remembered_digest(path, cache.memo) is None:
+            return False
+        try:
+            sampling = SamplingConfig()
+            run = RunLog()
+            planned = plan_video(path, sampling, loaded.model.frame_size, run)
+            entries = CachedVideo.open(cache, loaded, planned, sampling.seek, run)
+        except Exception:  # a file that cannot be planned is not cached
+            return False
+        return entries is not None and cache.holds("frames", entries.key)
+
+    return check
 
 
 def _frame_jpeg(path: Path, seconds: float) -> bytes:

@@ -145,7 +145,12 @@
       button.type = "button";
       button.append(el("span", video.name, "name"));
       var facts = video.duration_s === null ? "unreadable" : clock(video.duration_s);
+      if (video.cached) facts += " · cached";
       if (video.described) facts += " · " + video.described + " moments";
+      if (!video.playable) {
+        facts += " · not under a media root";
+        button.disabled = true;
+      }
       button.append(el("span", facts, "facts"));
       button.addEventListener("click", function () {
         openVideo(video);
@@ -416,7 +421,7 @@
     groups.forEach(function (group, path) {
       var section = el("section", null, "group");
       section.append(el("h3", path.split("/").pop()));
-      var known = videos.find(function (v) { return v.path === path; });
+      var known = videos.find(function (v) { return v.path === path && v.playable; });
       group.forEach(function (hit) {
         var row = el("div", null, "hit");
         var label = clock(hit.start_s) + "-" + clock(hit.end_s);
