@@ -345,3 +345,20 @@ def test_the_first_word_about_a_cached_video_with_the_256m_model(
     latency = page.evaluate("window.chronicon.timing.first_token_ms")
     print(f"256M: first streamed word of a cached video: {latency:.0f} ms")
     assert latency < 500, latency
+
+
+def test_media_routes_keep_to_the_roots_and_answer_ranges(server: Server, media: Path) -> None:
+    auth = {"Authorization": f"Bearer {KEY}"}
+    video = str(media / "match.webm")
+    size = (media / "match.webm").stat().st_size
+    status, _, headers = server.request(
+        "GET", f"/v1/media?path={video}", headers={**auth, "Range": "bytes=100-199"}
+    )
+    assert status == 206 and headers["content-range"] == f"bytes 100-199/{size}"
+    assert server.request("GET", f"/v1/media?path={video}")[0] == 401  # no key, no cookie
+    status, body, _ = server.request("GET", "/v1/media?path=/etc/passwd", headers=auth)
+    assert status == 400 and body["error"]["code"] == "path_not_allowed"
+    status, body, _ = server.request("GET", f"/v1/frame?path={video}&t=later", headers=auth)
+    assert status == 400 and body["error"]["param"] == "t"
+    status, _, headers = server.request("GET", f"/v1/frame?path={video}&t=2.5", headers=auth)
+    assert status == 200 and headers["content-type"] == "image/jpeg"

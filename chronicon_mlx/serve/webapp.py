@@ -5,6 +5,7 @@ images of an answer's strip."""
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from importlib import resources
@@ -98,14 +99,20 @@ def add_web_routes(app: FastAPI, state: ServerState, sessions: Sessions) -> None
         return JSONResponse({"object": "list", "data": listed})
 
     @app.get("/v1/media")
-    async def media(path: str = "") -> Response:
-        found = _under_roots(state, path)
+    async def media(request: Request) -> Response:
+        found = _under_roots(state, request.query_params.get("path", ""))
         return FileResponse(found, headers={"Cache-Control": "private, max-age=3600"})
 
     @app.get("/v1/frame")
-    async def frame(path: str = "", t: float = 0.0) -> Response:
-        found = _under_roots(state, path)
-        data = await run_in_threadpool(_frame_jpeg, found, t)
+    async def frame(request: Request) -> Response:
+        found = _under_roots(state, request.query_params.get("path", ""))
+        try:
+            seconds = float(request.query_params.get("t", "0"))
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < 1e7:
+            raise bad_request("t must be a time in seconds", "t")
+        data = await run_in_threadpool(_frame_jpeg, found, seconds)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
 
@@ -129,7 +136,6 @@ def _videos(state: ServerState) -> list[dict[str, Any]]:
     """Every video under the media roots (name, path, size, duration, whether the video
     cache holds it, how many moments the library holds), then the library's other videos,
     which this server cannot play."""
-    from ..media.probe import probe
     from ..media.sources import VIDEO_EXTENSIONS
 
     described = _described(state)
@@ -143,16 +149,14 @@ def _videos(state: ServerState) -> list[dict[str, Any]]:
                 continue
             if not path.is_file():
                 continue
-            try:
-                duration: float | None = probe(path).duration_s
-            except Exception:  # a damaged file is listed, without a duration
-                duration = None
+            facts = path.stat()
+            duration = _duration(str(path), facts.st_size, facts.st_mtime_ns)
             listed.append(
                 {
                     "path": str(path),
                     "name": path.name,
                     "folder": str(path.parent.relative_to(root)),
-                    "size": path.stat().st_size,
+                    "size": facts.st_size,
                     "duration_s": duration,
                     "described": described.get(str(path), (0.0, 0))[1],
                     "cached": duration is not None and cached(path),
@@ -176,6 +180,17 @@ def _videos(state: ServerState) -> list[dict[str, Any]]:
                 }
             )
     return listed
+
+
+@functools.lru_cache(maxsize=4096)
+def _duration(path: str, size: int, modified: int) -> float | None:
+    """A video's duration, probed once per state of the file (None: it cannot be read)."""
+    from ..media.probe import probe
+
+    try:
+        return probe(path).duration_s
+    except Exception:  # a damaged file is listed, without a duration
+        return None
 
 
 def _described(state: ServerState) -> dict[str, tuple[float, int]]:
