@@ -81,9 +81,15 @@ def library(media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(
     tiny_model: Path, media: Path, library: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    jobs = tmp_path_factory.mktemp("web-jobs")
-    cache = tmp_path_factory.mktemp("web-video-cache")
-    args = ["-m", str(tiny_model), "--media-root", str(media), "--api-key", KEY]
+    yield from _serving(tiny_model, media, library, tmp_path_factory)
+
+
+def _serving(
+    model: Path, media: Path, library: Path, factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The real server over `model`, the media and the library, with its own cache."""
+    jobs, cache = factory.mktemp("web-jobs"), factory.mktemp("web-video-cache")
+    args = ["-m", str(model), "--media-root", str(media), "--api-key", KEY]
     args += ["--jobs", str(jobs), "--library", str(library), "--max-tokens", "4000"]
     running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(cache)})
     try:
@@ -315,16 +321,7 @@ def server_256m(
 ) -> Iterator[Server]:
     from chronicon_mlx.model.random_weights import cached_checkpoint
 
-    model = cached_checkpoint("256m")
-    cache = tmp_path_factory.mktemp("web-video-cache-256m")
-    jobs = tmp_path_factory.mktemp("web-jobs-256m")
-    args = ["-m", str(model), "--media-root", str(media), "--api-key", KEY, "--jobs", str(jobs)]
-    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(cache)})
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
+    yield from _serving(cached_checkpoint("256m"), media, library, tmp_path_factory)
 
 
 def test_the_first_word_about_a_cached_video_with_the_256m_model(

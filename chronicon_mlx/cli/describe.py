@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..files import folder_lock, own_folder
 from ..media.sources import expand
-from ..options import choices, profiles, userconfig
+from ..options import profiles, userconfig
 from . import options
 from .batch import Done, finish, run_each
 from .common import handle_errors, open_session, session_spec
@@ -26,29 +26,10 @@ if TYPE_CHECKING:
 def library_add(
     videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
-    profile_name: str | None = options.value(
-        None,
-        "--profile",
-        "-P",
-        help="The prompt profile that describes the windows.",
-        metavar="NAME",
-        shown=f"{choices.DEFAULT_PROFILE}, or the config file's",
-    ),
+    profile_name: str | None = options.HIGHLIGHTS_PROFILE,
     profiles_file: Path | None = options.PROFILES_FILE,
-    window: float | None = options.value(
-        None,
-        "--window",
-        help="Seconds each moment covers (given, the moments do not overlap).",
-        metavar="SECONDS",
-        shown=f"the profile's, {choices.DEFAULT_WINDOW_S:g}",
-    ),
-    frames_per_window: int | None = options.value(
-        None,
-        "--frames-per-window",
-        help="Frames the model sees per moment.",
-        metavar="N",
-        shown="the profile's",
-    ),
+    window: float | None = options.WINDOW,
+    frames_per_window: int | None = options.FRAMES_PER_WINDOW,
     fresh: bool = options.flag("--fresh", help="Describe the videos again from the start."),
     library: Path | None = LIBRARY,
     model: str | None = options.MODEL,
@@ -63,7 +44,10 @@ def library_add(
     workers: int | None = options.WORKERS,
     quiet: bool = options.QUIET,
 ) -> None:
-    """Describe each video's windows and store them in the library (see `search`)."""
+    """Describe each video's windows and store them in the library (see `search`).
+
+    With --window, the windows do not overlap.
+    """
     console = stderr_console(quiet)
     with handle_errors(console):
         from ..analysis.params import HearingConfig

@@ -32,22 +32,9 @@ if TYPE_CHECKING:
 def highlights_command(
     videos: list[Path] = options.VIDEOS,
     recursive: bool = options.RECURSIVE,
-    profile_name: str | None = options.value(
-        None,
-        "--profile",
-        "-P",
-        help="A prompt profile (see `chronicon-mlx profiles`).",
-        metavar="NAME",
-        shown=f"{choices.DEFAULT_PROFILE}, or the config file's",
-    ),
+    profile_name: str | None = options.HIGHLIGHTS_PROFILE,
     profiles_file: Path | None = options.PROFILES_FILE,
-    window: float | None = options.value(
-        None,
-        "--window",
-        help="Window length in seconds.",
-        metavar="SECONDS",
-        shown=f"the profile's, {choices.DEFAULT_WINDOW_S:g}",
-    ),
+    window: float | None = options.WINDOW,
     overlap: float | None = options.value(
         None,
         "--overlap",
@@ -55,13 +42,7 @@ def highlights_command(
         metavar="SECONDS",
         shown=f"the profile's, {choices.DEFAULT_OVERLAP_S:g}",
     ),
-    frames_per_window: int | None = options.value(
-        None,
-        "--frames-per-window",
-        help="Frames per window (1-64).",
-        metavar="N",
-        shown=f"the profile's, {choices.DEFAULT_FRAMES_PER_WINDOW}",
-    ),
+    frames_per_window: int | None = options.FRAMES_PER_WINDOW,
     start: str | None = options.START,
     end: str | None = options.END,
     min_significance: int = options.value(

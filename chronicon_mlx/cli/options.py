@@ -195,3 +195,25 @@ ADD_TO_LIBRARY = value(
     metavar="PATH",
     shown="off",
 )
+HIGHLIGHTS_PROFILE = value(
+    None,
+    "--profile",
+    "-P",
+    help="A prompt profile (see `chronicon-mlx profiles`).",
+    metavar="NAME",
+    shown=f"{choices.DEFAULT_PROFILE}, or the config file's",
+)
+WINDOW = value(
+    None,
+    "--window",
+    help="Window length in seconds.",
+    metavar="SECONDS",
+    shown=f"the profile's, {choices.DEFAULT_WINDOW_S:g}",
+)
+FRAMES_PER_WINDOW = value(
+    None,
+    "--frames-per-window",
+    help="Frames per window (1-64).",
+    metavar="N",
+    shown=f"the profile's, {choices.DEFAULT_FRAMES_PER_WINDOW}",
+)

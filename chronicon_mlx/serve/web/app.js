@@ -202,6 +202,22 @@
     return button;
   }
 
+  // Server-sent events of JSON, each handed to `each` as it arrives, until [DONE].
+  async function readEvents(response, each) {
+    var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
+    for (;;) {
+      var part = await reader.read();
+      if (part.done) return;
+      buffer += decoder.decode(part.value, { stream: true });
+      var events = buffer.split("\n\n");
+      buffer = events.pop();
+      events.forEach(function (block) {
+        var line = block.trim();
+        if (line.startsWith("data: ") && line !== "data: [DONE]") each(JSON.parse(line.slice(6)));
+      });
+    }
+  }
+
   // ---- ask, with the answer streamed ----
   function userMessage(text) {
     if (state.turns.length) return { role: "user", content: text };
@@ -249,27 +265,16 @@
     try {
       var response = await api("/v1/chat/completions", { method: "POST", json: body, signal: controller.signal });
       if (!response.ok) { answer.textContent = "error: " + (await failure(response)); return; }
-      var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
-      for (;;) {
-        var part = await reader.read();
-        if (part.done) break;
-        buffer += decoder.decode(part.value, { stream: true });
-        var events = buffer.split("\n\n");
-        buffer = events.pop();
-        events.forEach(function (block) {
-          var line = block.trim();
-          if (!line.startsWith("data: ") || line === "data: [DONE]") return;
-          var data = JSON.parse(line.slice(6));
-          if (data.error) { answer.textContent = text + " [error: " + data.error.message + "]"; return; }
-          if (data.chronicon && data.chronicon.frames) showStrip(data.chronicon.frames);
-          var delta = data.choices && data.choices[0] && data.choices[0].delta;
-          if (delta && delta.content) {
-            if (!text && timing.first_token_ms === undefined) timing.first_token_ms = performance.now() - sent;
-            text += delta.content;
-            answer.textContent = text;
-          }
-        });
-      }
+      await readEvents(response, function (data) {
+        if (data.error) { answer.textContent = text + " [error: " + data.error.message + "]"; return; }
+        if (data.chronicon && data.chronicon.frames) showStrip(data.chronicon.frames);
+        var delta = data.choices && data.choices[0] && data.choices[0].delta;
+        if (delta && delta.content) {
+          if (!text && timing.first_token_ms === undefined) timing.first_token_ms = performance.now() - sent;
+          text += delta.content;
+          answer.textContent = text;
+        }
+      });
       state.turns.push(userMessage(question), { role: "assistant", content: text });
     } catch (error) {
       if (error.name === "AbortError") {
@@ -320,28 +325,18 @@
 
   async function follow(ident, video) {
     var response = await api("/v1/highlights/" + encodeURIComponent(ident) + "/events");
-    var reader = response.body.getReader(), decoder = new TextDecoder(), buffer = "";
-    for (;;) {
-      var part = await reader.read();
-      if (part.done) break;
-      buffer += decoder.decode(part.value, { stream: true });
-      var events = buffer.split("\n\n");
-      buffer = events.pop();
-      events.forEach(function (block) {
-        var line = block.trim();
-        if (!line.startsWith("data: ") || line === "data: [DONE]") return;
-        var data = JSON.parse(line.slice(6));
-        if (state.video !== video) return;
-        if (data.type === "window") {
-          drawWindow(data.window, video);
-          $("job").textContent = "scored " + $("timeline").querySelectorAll(".bar").length + " of " + data.total + " windows";
-        } else if (data.type === "done") {
-          finished(data.result, video);
-        } else if (data.type === "failed") {
-          $("job").textContent = "the job failed: " + (data.error ? data.error.message : "");
-        }
-      });
-    }
+    if (!response.ok) { $("job").textContent = "error: " + (await failure(response)); return; }
+    await readEvents(response, function (data) {
+      if (state.video !== video) return;
+      if (data.type === "window") {
+        drawWindow(data.window, video);
+        $("job").textContent = "scored " + $("timeline").querySelectorAll(".bar").length + " of " + data.total + " windows";
+      } else if (data.type === "done") {
+        finished(data.result, video);
+      } else if (data.type === "failed") {
+        $("job").textContent = "the job failed: " + (data.error ? data.error.message : "");
+      }
+    });
   }
 
   var SVG = "http://www.w3.org/2000/svg";
