@@ -73,6 +73,11 @@
     }
   }
 
+  // The health check is open, but it carries the key too: no call leaves without it.
+  function health() {
+    return fetch("/health", { headers: key() ? { Authorization: "Bearer " + key() } : {} });
+  }
+
   var watching = false;
   function watchConnection() {
     if (watching) return;
@@ -81,7 +86,7 @@
     showDown("The connection to the server was lost; retrying…");
     (function again() {
       tries += 1;
-      fetch("/health").then(function () {
+      health().then(function () {
         watching = false;
         showUp();
         loadVideos();
@@ -452,7 +457,7 @@
   // ---- start ----
   if (needsKey && !key()) showLogin(); else startApp();
   setInterval(function () {
-    fetch("/health").then(function () { showUp(); }, function () { watchConnection(); });
+    health().then(function () { showUp(); }, function () { watchConnection(); });
   }, 5000);
   document.documentElement.dataset.ready = "1";
 })();
