@@ -182,3 +182,14 @@ def test_highlights_fill_the_library_and_search_finds_them(
     clip.unlink()
     pruned = runner.invoke(app, ["library", "prune", "--library", str(db)])
     assert pruned.exit_code == 0 and f"forgot {clip}" in pruned.stdout
+
+
+def test_reading_a_library_that_does_not_exist_says_so_and_makes_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    missing = tmp_path / "nowhere" / "library.db"
+    for args in (["search", "goal"], ["library", "list"], ["library", "prune"]):
+        done = runner.invoke(app, [*args, "--library", str(missing)])
+        assert done.exit_code == 2, done.output
+        assert "there is no library at" in done.output and "library add" in done.output
+    assert not missing.parent.exists()

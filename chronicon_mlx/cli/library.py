@@ -38,11 +38,19 @@ def library_path(path: Path | None) -> Path:
     return chosen.expanduser() if chosen is not None else data_dir() / DEFAULT_NAME
 
 
-def open_library(path: Path | None) -> Library:
-    """The library at `path` (see `library_path`), created on first use."""
+def open_library(path: Path | None, create: bool = True) -> Library:
+    """The library at `path` (see `library_path`), created on first use; without
+    `create`, a library that does not exist yet is a usage error (nothing is made)."""
+    from ..errors import UsageError
     from ..library.store import Library
 
-    return Library.open(library_path(path))
+    where = library_path(path)
+    if not create and not where.exists():
+        raise UsageError(
+            f"there is no library at {where} yet",
+            hint="fill it with `chronicon-mlx library add VIDEOS`, or pass --library",
+        )
+    return Library.open(where)
 
 
 @library_app.command("list", cls=Command)
@@ -51,7 +59,7 @@ def library_list(library: Path | None = LIBRARY) -> None:
     from ..timecodes import format_time
 
     with handle_errors(stderr_console()):
-        store = open_library(library)
+        store = open_library(library, create=False)
         console = stdout_console()
         for path, duration, moments in store.videos():
             console.print(line(path, "  ", format_time(duration), "  ", plural(moments, "moment")))
@@ -62,7 +70,7 @@ def library_list(library: Path | None = LIBRARY) -> None:
 def library_prune(library: Path | None = LIBRARY) -> None:
     """Forget the videos whose files are gone."""
     with handle_errors(stderr_console()):
-        gone = open_library(library).prune()
+        gone = open_library(library, create=False).prune()
         for path in gone:
             typer.echo(f"forgot {path}")
         typer.echo(f"{plural(len(gone), 'video')} forgotten")

@@ -56,7 +56,7 @@ def search_command(
         if limit < 1:
             raise UsageError("--limit must be at least 1", hint="try --limit 20")
         where = str(video) if video is not None else None
-        found = open_library(library).search(query, where, min_significance, limit)
+        found = open_library(library, create=False).search(query, where, min_significance, limit)
         saved: list[Path] = []
         if html is not None:
             from ..library.page import write_page
