@@ -281,6 +281,7 @@
         }
       });
       state.turns.push(userMessage(question), { role: "assistant", content: text });
+      if (state.turns.length === 2) setTimeout(loadVideos, 1500);  // now cached: say so
     } catch (error) {
       if (error.name === "AbortError") {
         answer.textContent = text;
