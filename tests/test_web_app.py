@@ -138,6 +138,7 @@ def _login(page: Any) -> None:
     page.fill("#key", KEY)
     page.press("#key", "Enter")
     page.wait_for_selector("#videos button.video")
+    assert page.errors == []  # the script raised nothing
 
 
 def test_login_open_a_video_seek_and_the_key_on_every_call(browser: Any, server: Server) -> None:
@@ -244,6 +245,10 @@ def test_a_highlights_job_fills_the_timeline_and_a_bar_plays(browser: Any, serve
     bars[2].focus()
     page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('player').currentTime >= 7.9")
+    # The server's library now holds the job's windows beside the moments it had.
+    _, listed, _ = server.request("GET", "/v1/videos", headers={"Authorization": f"Bearer {KEY}"})
+    match = next(v for v in listed["data"] if v["name"] == "match.webm")
+    assert match["described"] == 2 + 3
 
 
 def test_search_plays_a_result_and_hostile_text_stays_text(browser: Any, server: Server) -> None:
@@ -359,3 +364,19 @@ def test_media_routes_keep_to_the_roots_and_answer_ranges(server: Server, media:
     assert status == 400 and body["error"]["param"] == "t"
     status, _, headers = server.request("GET", f"/v1/frame?path={video}&t=2.5", headers=auth)
     assert status == 200 and headers["content-type"] == "image/jpeg"
+
+
+def test_without_a_key_the_page_opens_straight_to_the_videos(
+    browser: Any, tiny_model: Path, media: Path, tmp_path: Path
+) -> None:
+    args = ["-m", str(tiny_model), "--media-root", str(media), "--jobs", str(tmp_path / "jobs")]
+    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(tmp_path / "cache")})
+    try:
+        running.wait_ready()
+        page = _page(browser, running)
+        page.wait_for_selector("#videos button.video")
+        assert not page.is_visible("#login") and not page.is_visible("#logout")
+        assert all(auth is None for _, auth in page.requests)  # there is no key to send
+        assert page.errors == []
+    finally:
+        running.stop()

@@ -192,6 +192,8 @@ class Jobs:
             result = run.result()
             write_highlights(result, job.folder, ["json"], overwrite=True)
             highlights_path(result, job.folder, "json").replace(job.folder / RESULT_FILE)
+            if state.settings.library is not None and not request.get("uploaded"):
+                self._to_library(state.settings.library, result, job)
         except Cancelled:
             job.update(status="queued")
             job.save()
@@ -207,6 +209,22 @@ class Jobs:
             with contextlib.suppress(OSError):
                 Path(request["video"]).unlink()
         self.log(f"highlights job {job.ident}: {job.status}")
+
+    def _to_library(self, library: Path, result: Any, job: HighlightsJob) -> None:
+        """Store a finished job's windows in the server's library (a failure there is
+        logged; the job's result stands)."""
+        from ..library.store import Library
+
+        try:
+            store = Library.open(library)
+            try:
+                added = store.add(result, job.folder)
+            finally:
+                store.close()
+        except ChroniconError as error:
+            self.log(f"highlights job {job.ident}: not stored in the library ({error.message})")
+        else:
+            self.log(f"highlights job {job.ident}: {added} moments stored in the library")
 
 
 def _windows(job: HighlightsJob) -> list[dict[str, Any]]:
