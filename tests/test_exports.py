@@ -16,22 +16,19 @@ import openai
 import opentimelineio as otio
 import pytest
 import uvicorn
+from scripted import scripted_highlights
 from serving import free_port
 from typer.testing import CliRunner
 
-from chronicon_mlx.analysis.session import ModelSession
 from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.result import HighlightsResult
-from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.library.store import Library
 from chronicon_mlx.media.synthetic import write_sample_video
-from chronicon_mlx.options import profiles
 from chronicon_mlx.output import write_highlights
 from chronicon_mlx.serve.app import create_app
 from chronicon_mlx.serve.state import ServerState, ServeSettings
-from chronicon_mlx.testing import ScriptedBackend
 
 SAID = [
     ("Kick-off; the teams = ready #1", 8),
@@ -44,10 +41,8 @@ SAID = [
 
 
 def _result(tiny_model: Path, clip: Path, said: list[tuple[str, int]] = SAID) -> HighlightsResult:
-    replies = [f'{{"description": "{text}", "significance": {score}}}' for text, score in said]
-    session = ModelSession.from_backend(ScriptedBackend(replies), str(tiny_model))
     config = HighlightsConfig(window_s=2.0, overlap_s=0.0, frames_per_window=2, min_significance=6)
-    return HighlightFinder(session, profiles.get("sports")).run(clip, config)
+    return scripted_highlights(tiny_model, clip, said, config)
 
 
 @pytest.fixture()

@@ -10,19 +10,16 @@ import threading
 from pathlib import Path
 
 import pytest
+from scripted import scripted_highlights
 from typer.testing import CliRunner
 
-from chronicon_mlx.analysis.session import ModelSession
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.errors import OutputError, UsageError
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.result import HighlightsResult
-from chronicon_mlx.highlight.run import HighlightFinder
 from chronicon_mlx.library.schema import VERSION
 from chronicon_mlx.library.store import Library
 from chronicon_mlx.media.synthetic import write_sample_video
-from chronicon_mlx.options import profiles
-from chronicon_mlx.testing import ScriptedBackend
 
 SAID = [
     ("A red card is shown to the keeper.", 9),
@@ -33,10 +30,8 @@ SAID = [
 
 
 def _result(tiny_model: Path, clip: Path) -> HighlightsResult:
-    replies = [f'{{"description": "{text}", "significance": {score}}}' for text, score in SAID]
-    session = ModelSession.from_backend(ScriptedBackend(replies), str(tiny_model))
     config = HighlightsConfig(window_s=1.0, overlap_s=0.0, frames_per_window=2, end_s=4.0)
-    return HighlightFinder(session, profiles.get("sports")).run(clip, config)
+    return scripted_highlights(tiny_model, clip, SAID, config)
 
 
 @pytest.fixture()

@@ -134,6 +134,13 @@ def _page(browser: Any, server: Server, width: int = 1280) -> Any:
     return page
 
 
+def _ask(page: Any, question: str, turn: int, timeout: int = 60_000) -> None:
+    """Ask `question` with Enter and wait for the conversation's answer number `turn`."""
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    page.wait_for_selector(f"#turns li:nth-child({turn})[data-done='1']", timeout=timeout)
+
+
 def _login(page: Any) -> None:
     page.fill("#key", KEY)
     page.press("#key", "Enter")
@@ -175,9 +182,7 @@ def test_ask_streams_the_answer_then_a_stop_cancels_one(browser: Any, server: Se
     page.click("text=match.webm")
     page.fill("#frames", "4")
     page.fill("#tokens", "48")
-    page.fill("#question", "What happens?")
-    page.press("#question", "Enter")
-    page.wait_for_selector("#turns li[data-done='1']", timeout=60_000)
+    _ask(page, "What happens?", 1)
     first = page.inner_text("#turns li .answer")
     assert first and "error" not in first
     frames = page.query_selector_all("#strip button.frame")
@@ -186,9 +191,7 @@ def test_ask_streams_the_answer_then_a_stop_cancels_one(browser: Any, server: Se
     page.wait_for_function("document.getElementById('player').currentTime > 0")
     # The video is cached now: a follow-up's first word comes quickly.
     page.evaluate("delete window.chronicon.timing.first_token_ms")
-    page.fill("#question", "And then?")
-    page.press("#question", "Enter")
-    page.wait_for_selector("#turns li:nth-child(2)[data-done='1']", timeout=60_000)
+    _ask(page, "And then?", 2)
     latency = page.evaluate("window.chronicon.timing.first_token_ms")
     assert latency is not None and latency < 500, latency
     print(f"first streamed word of a cached video: {latency:.0f} ms")
@@ -212,9 +215,7 @@ def test_a_video_asked_about_with_the_default_frames_is_listed_as_cached(
     page.click(entry)
     page.fill("#frames", "8")
     page.fill("#tokens", "4")
-    page.fill("#question", "What is this?")
-    page.press("#question", "Enter")
-    page.wait_for_selector("#turns li[data-done='1']", timeout=60_000)
+    _ask(page, "What is this?", 1)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # the cache is written beside the model, just after
         page.reload()
@@ -337,13 +338,9 @@ def test_the_first_word_about_a_cached_video_with_the_256m_model(
     page.click("#videos button.video:has-text('match.webm')")
     page.fill("#frames", "4")
     page.fill("#tokens", "4")
-    page.fill("#question", "What happens?")
-    page.press("#question", "Enter")
-    page.wait_for_selector("#turns li[data-done='1']", timeout=120_000)
+    _ask(page, "What happens?", 1, timeout=120_000)
     page.evaluate("delete window.chronicon.timing.first_token_ms")
-    page.fill("#question", "And then?")
-    page.press("#question", "Enter")
-    page.wait_for_selector("#turns li:nth-child(2)[data-done='1']", timeout=60_000)
+    _ask(page, "And then?", 2)
     latency = page.evaluate("window.chronicon.timing.first_token_ms")
     print(f"256M: first streamed word of a cached video: {latency:.0f} ms")
     assert latency < 500, latency

@@ -87,8 +87,7 @@ def _to_library(
     library: Library, folder: Path, entries: list[Entry | None], fresh: bool, console: Console
 ) -> None:
     """Store each finished video's JSON record (read back from inside the archive folder)."""
-    from ..library.importing import MAX_RECORD_BYTES
-    from ..library.records import RecordError
+    from ..library.importing import store_record
 
     added = 0
     for entry in entries:
@@ -97,11 +96,10 @@ def _to_library(
         path = Path(entry.output)
         if not path.absolute().is_relative_to(folder.absolute()):
             continue
-        try:
-            record = json.loads(read_own(path, MAX_RECORD_BYTES) or b"")
-            added += library.add_record(record, path.parent, replace=fresh)
-        except (OSError, ValueError, RecordError, OutputError) as exc:
-            console.print(line((f"library: {path} not stored ({exc})", "yellow")))
+        stored = store_record(library, path, replace=fresh)
+        added += stored.added
+        if stored.skipped is not None and not stored.known:
+            console.print(line((f"library: {path} not stored ({stored.skipped})", "yellow")))
     console.print(line((f"library: {plural(added, 'moment')} added ({library.path})", "dim")))
 
 

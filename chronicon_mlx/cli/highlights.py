@@ -227,9 +227,10 @@ def highlights_command(
             result, written = _find(
                 finder, video, config, folder, chosen, sort, reels[number], fresh, reporter
             )
-            results.append(result.to_dict())
+            record = result.to_dict()
+            results.append(record)
             if store is not None:
-                added = store.add(result, folder, replace=fresh)
+                added = store.add_record(record, folder, replace=fresh)
                 console.print(line((f"library: {plural(added, 'moment')} added", "dim")))
             _report(result, written, config, as_json, console)
             detail = (

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import OutputError
+from ..files import read_own
 from .records import RecordError
 from .store import Library
 
@@ -17,11 +19,13 @@ MAX_RECORD_BYTES = 64 * 2**20
 
 @dataclass(frozen=True)
 class Imported:
-    """What became of one record: `added` moments, or why it was skipped."""
+    """What became of one record: `added` moments, or why it was skipped (`known`: its
+    pass is in the library already)."""
 
     path: Path
     added: int = 0
     skipped: str | None = None
+    known: bool = False
 
 
 def records_under(folder: Path) -> list[Path]:
@@ -40,14 +44,20 @@ def records_under(folder: Path) -> list[Path]:
 def import_folder(library: Library, folder: Path) -> Iterator[Imported]:
     """Store every run record under `folder`; other JSON files are skipped, saying why."""
     for path in records_under(folder):
-        yield _one(library, path)
+        yield store_record(library, path)
 
 
-def _one(library: Library, path: Path) -> Imported:
-    if path.stat().st_size > MAX_RECORD_BYTES:
-        return Imported(path, skipped="too large to be a record")
+def store_record(library: Library, path: Path, replace: bool = False) -> Imported:
+    """Read one run's JSON record (never through a link) and store its pass (`replace`: in
+    the place of the same settings' pass)."""
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        data = read_own(path, MAX_RECORD_BYTES)
+    except OutputError:
+        return Imported(path, skipped="too large to be a record")
+    if data is None:
+        return Imported(path, skipped="it is gone")
+    try:
+        record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return Imported(path, skipped="not JSON")
     if not isinstance(record, dict) or "chronicon_version" not in record:
@@ -56,7 +66,9 @@ def _one(library: Library, path: Path) -> Imported:
     if isinstance(video, str) and not Path(video).is_file():
         return Imported(path, skipped=f"its video {video} is not there")
     try:
-        added = library.add_record(record, path.parent)
+        added = library.add_record(record, path.parent, replace)
     except RecordError as exc:
         return Imported(path, skipped=f"not a record this version reads ({exc})")
-    return Imported(path, added) if added else Imported(path, skipped="already in the library")
+    if not added:
+        return Imported(path, skipped="already in the library", known=True)
+    return Imported(path, added)

@@ -105,6 +105,12 @@ class Library:
         """Close the database."""
         self.connection.close()
 
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def add(
         self,
         result: HighlightsResult | AnalysisResult,
@@ -115,7 +121,7 @@ class Library:
         returns how many were added (0 when this video was already described with the same
         settings, unless `replace` puts this pass in that one's place). `folder` is where
         the run's thumbnails were written."""
-        return self.store(described(result.to_dict(), folder), replace)
+        return self.add_record(result.to_dict(), folder, replace)
 
     def add_record(
         self, record: dict[str, Any], folder: Path | None = None, replace: bool = False

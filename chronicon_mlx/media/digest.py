@@ -44,14 +44,12 @@ def file_digest(path: Path, memo: Path | None = None) -> str:
     stamp = _stamp(path) if memo is not None else None
     if memo is None or stamp is None:
         return stream_digest(path)
-    remembered = memo / stamp
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        text = remembered.read_text(encoding="ascii").strip()
-        if _HEX.fullmatch(text) and not remembered.is_symlink():
-            return text
+    known = _recalled(memo / stamp)
+    if known is not None:
+        return known
     digest = stream_digest(path)
     if _stamp(path) == stamp:  # unchanged while it was read
-        _remember(remembered, digest)
+        _remember(memo / stamp, digest)
     return digest
 
 
@@ -59,9 +57,11 @@ def remembered_digest(path: Path, memo: Path) -> str | None:
     """The digest `memo` remembers for the file's current state, without reading the file
     (None when it was never digested in this state)."""
     stamp = _stamp(path)
-    if stamp is None:
-        return None
-    remembered = memo / stamp
+    return None if stamp is None else _recalled(memo / stamp)
+
+
+def _recalled(remembered: Path) -> str | None:
+    """A remembered digest (None when there is none, or it is not one: a link, bad text)."""
     with contextlib.suppress(OSError, UnicodeDecodeError):
         text = remembered.read_text(encoding="ascii").strip()
         if _HEX.fullmatch(text) and not remembered.is_symlink():

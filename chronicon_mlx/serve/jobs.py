@@ -216,11 +216,8 @@ class Jobs:
         from ..library.store import Library
 
         try:
-            store = Library.open(library)
-            try:
+            with Library.open(library) as store:
                 added = store.add(result, job.folder)
-            finally:
-                store.close()
         except ChroniconError as error:
             self.log(f"highlights job {job.ident}: not stored in the library ({error.message})")
         else:

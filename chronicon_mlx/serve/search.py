@@ -55,13 +55,10 @@ def _search(
             raise ApiError(400, "the search is empty: give words, or a quoted phrase", param="q")
         return []
     try:
-        library = Library.open(path)
+        with Library.open(path) as library:
+            return [hit.to_dict() for hit in library.search(query, video, least, limit)]
+    except UsageError as error:
+        raise ApiError(400, error.message, param="q") from error
     except ChroniconError as error:
         message = f"the library cannot be read: {error.message}"
         raise ApiError(500, message, "server_error") from error
-    try:
-        return [hit.to_dict() for hit in library.search(query, video, least, limit)]
-    except UsageError as error:
-        raise ApiError(400, error.message, param="q") from error
-    finally:
-        library.close()

@@ -202,13 +202,10 @@ def _described(state: ServerState) -> dict[str, tuple[float, int]]:
     if where is None or not where.is_file():
         return {}
     try:
-        library = Library.open(where)
+        with Library.open(where) as library:
+            return {path: (duration, count) for path, duration, count in library.videos()}
     except ChroniconError:
         return {}
-    try:
-        return {path: (duration, count) for path, duration, count in library.videos()}
-    finally:
-        library.close()
 
 
 def _cached_check(state: ServerState) -> Any:
