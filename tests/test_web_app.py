@@ -55,6 +55,13 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("web-media")
     _webm(folder / "match.webm", seconds=12)
     _webm(folder / f"{HOSTILE}.webm", seconds=3)
+    # 8 s with sound: a loud burst in the middle of quiet noise.
+    from chronicon_mlx.media.synthetic import write_clip_with_audio
+
+    rng = np.random.default_rng(0)
+    sound = (0.01 * rng.standard_normal(8 * 16_000)).astype(np.float32)
+    sound[4 * 16_000 : 5 * 16_000] *= 40
+    write_clip_with_audio(folder / "loud.mp4", [sound], fps=4, size=(64, 48))
     return folder
 
 
@@ -250,6 +257,22 @@ def test_a_highlights_job_fills_the_timeline_and_a_bar_plays(browser: Any, serve
     _, listed, _ = server.request("GET", "/v1/videos", headers={"Authorization": f"Bearer {KEY}"})
     match = next(v for v in listed["data"] if v["name"] == "match.webm")
     assert match["described"] == 2 + 3
+
+
+def test_the_timeline_draws_the_loudness_of_a_video_with_sound(
+    browser: Any, server: Server
+) -> None:
+    page = _page(browser, server)
+    _login(page)
+    page.click("#videos button.video:has-text('loud.mp4')")
+    page.select_option("#profile", "sports")  # its ranking weighs the loudness
+    page.fill("#window", "2")
+    page.click("#find")
+    page.wait_for_selector("#timeline polyline.loudness", state="attached", timeout=120_000)
+    points = page.get_attribute("#timeline polyline.loudness", "points")
+    heights = [float(point.split(",")[1]) for point in points.split()]
+    assert len(heights) == 8 and min(heights) == heights[4]  # the loud second stands highest
+    assert len(page.query_selector_all("#timeline .bar")) == 4
 
 
 def test_search_plays_a_result_and_hostile_text_stays_text(browser: Any, server: Server) -> None:
