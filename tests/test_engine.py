@@ -23,7 +23,7 @@ from chronicon_mlx.analysis.params import GenerationConfig, SamplingConfig
 from chronicon_mlx.analysis.spec import SessionSpec
 from chronicon_mlx.analysis.videocache import VideoCache
 from chronicon_mlx.backends import Candidate, GenerationRequest, create
-from chronicon_mlx.engine import PAGE, Engine, SequenceCache, supported
+from chronicon_mlx.engine import PAGE, Engine, EngineTuning, SequenceCache, supported
 from chronicon_mlx.highlight import scoring
 from chronicon_mlx.model import prompt as prompts
 from chronicon_mlx.model.random_weights import cached_checkpoint
@@ -65,10 +65,20 @@ def test_the_weights_are_laid_out_from_the_checkpoint(tiny_model: Path) -> None:
     layer, at = engine.text.weights.layers[1], "model.text_model.layers.1."
     names = ("q_proj", "k_proj", "v_proj")
     qkv = torch.cat([tensors[f"{at}self_attn.{n}.weight"] for n in names])
-    assert torch.equal(layer.qkv.weight, qkv)
+    assert torch.equal(layer.qkv.dequantized(), qkv)
     gate_up = torch.cat([tensors[f"{at}mlp.{n}.weight"] for n in ("gate_proj", "up_proj")])
-    assert torch.equal(layer.gate_up.weight, gate_up)
-    assert torch.equal(engine.text.weights.head.weight, tensors["lm_head.weight"])
+    assert torch.equal(layer.gate_up.dequantized(), gate_up)
+    assert torch.equal(engine.text.weights.head.dequantized(), tensors["lm_head.weight"])
+    # float32 products are laid out for oneDNN; the embeddings stay a table of rows
+    assert engine.kernels.linear == "onednn" and layer.qkv.packed and layer.down.packed
+    assert not engine.text.weights.embed.packed
+    ids = torch.tensor([3, 0, 7])
+    table = tensors["model.text_model.embed_tokens.weight"]
+    assert torch.equal(engine.text.weights.embed.rows(ids), table[ids])
+    x = torch.randn(2, layer.qkv.in_features)
+    assert torch.allclose(layer.qkv(x), x @ qkv.T, atol=1e-5)
+    plain = Engine(tiny_model, ref.config, EngineTuning(linear="torch")).text.weights.layers[1]
+    assert not plain.qkv.packed and torch.equal(plain.qkv.weight, qkv)
     quantized = Engine(tiny_model, ref.config, int8=True)
     eight = quantized.text.weights.layers[1].gate_up
     assert eight.weight.dtype == torch.int8 and eight.scales is not None

@@ -1,20 +1,28 @@
-"""A linear layer as the engine stores and runs it: float32 weights through oneDNN or torch,
-or 8-bit weights (one scale per output channel) through torch's int8 weight-only kernel."""
+"""A linear layer as the engine stores and runs it: float32 weights through oneDNN (laid out
+at load in oneDNN's own blocked format) or torch, or 8-bit weights (one scale per output
+channel) through torch's int8 weight-only kernel."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .tuning import Kernels, onednn_linear
+from .tuning import Kernels, onednn_linear, onednn_reorder
 
 INT8_MAX = 127
+# The batch size oneDNN lays a packed weight out for. A decode step's products have a row
+# per sequence: laid out for 8 rows, the decoder's float32 products read their weights at
+# 53-55 GB/s for 1 to 4 rows against 32 GB/s in the plain layout, and prefill's 680 rows
+# run 10% faster (EPYC Zen 4, 2 threads, torch 2.13; a loop over the 256M decoder's 120
+# products).
+PACK_ROWS = 8
 
 
 class Linear:
     """`y = x W^T + b` (then a tanh GELU when `gelu`), for x of any leading shape.
 
-    float32: W is kept as [out, in] and runs through the tuning's kernel (with `half`, kept
-    in float16 and widened to float32 for each product). int8: W becomes
+    float32: W runs through the tuning's kernel; with oneDNN and `pack`, it is reordered once
+    into oneDNN's blocked layout (a copy: `weight` may be a view of a mapped file), else kept
+    as [out, in] (with `half`, in float16 and widened to float32 for each product). int8: W becomes
     int8 [out, in] with a float scale per output row (symmetric, the row's largest
     magnitude at 127); the product runs in torch's `_weight_int8pack_mm` on bfloat16
     activations, which reads a quarter of float32's bytes.
@@ -28,19 +36,21 @@ class Linear:
         int8: bool = False,
         gelu: bool = False,
         half: bool = False,
+        pack: bool = False,
     ) -> None:
-
         self.out_features, self.in_features = (int(n) for n in weight.shape)
         self.bias = None if bias is None else bias.contiguous()
         self.gelu = gelu
         self.int8 = int8
         self.half = half and not int8
         self._op = onednn_linear() if kernels.linear == "onednn" and not int8 else None
+        self.scales: Any = None
         if int8:
             self.weight, self.scales = _quantized(weight)
+        elif pack and self._op is not None and not self.half:
+            self.weight = onednn_reorder()(weight.contiguous(), PACK_ROWS)
         else:
             self.weight = (weight.half() if self.half else weight).contiguous()
-            self.scales = None
 
     @classmethod
     def quantized(cls, weight: Any, scales: Any, kernels: Kernels) -> Linear:
@@ -58,14 +68,24 @@ class Linear:
         scales = 0 if self.scales is None else self.scales.numel() * 2
         return int(self.weight.numel() * self.weight.element_size()) + scales
 
+    @property
+    def packed(self) -> bool:
+        """Whether the weight is held in oneDNN's blocked layout."""
+        return bool(self.weight.is_mkldnn)
+
     def dequantized(self) -> Any:
         """The weight as float32 [out, in] (int8 weights times their scales)."""
+        if self.packed:
+            return self.weight.to_dense()
         if self.scales is None:
             return self.weight.float()
         return self.weight.float() * self.scales.float()[:, None]
 
     def rows(self, ids: Any) -> Any:
-        """Rows `ids` of the weight as float32 (a lookup table's entries: embeddings)."""
+        """Rows `ids` of the weight as float32 (a lookup table's entries: embeddings; a packed
+        weight is unpacked for it, so a table is best left unpacked)."""
+        if self.packed:
+            return self.weight.to_dense()[ids]
         if self.scales is None:
             return self.weight[ids].float()
         return self.weight[ids].float() * self.scales[ids].float()[:, None]

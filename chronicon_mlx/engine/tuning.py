@@ -17,7 +17,8 @@ class EngineTuning:
 
     `threads`: torch's threads for the products and attention (None: torch's own choice, one
     per core). `linear`: the float32 product's kernel: ``onednn`` (torch's oneDNN linear
-    operator, with a layer's GELU fused into it), ``torch`` (torch's own linear), or
+    operator, with a layer's GELU fused into it, the text model's weights reordered at load
+    into oneDNN's layout), ``torch`` (torch's own linear), or
     ``auto``: oneDNN where this torch has it and it agrees with torch's own linear.
     """
 
@@ -64,10 +65,22 @@ def onednn_linear() -> Any:
     weight, bias = torch.randn(24, 16, generator=generator), torch.randn(24, generator=generator)
     plain = torch.nn.functional.linear(x, weight, bias)
     gelu = torch.nn.functional.gelu(plain, approximate="tanh")
+    reorder = getattr(torch.ops.mkldnn, "_reorder_linear_weight", None)
     try:
         with torch.inference_mode():
             same = torch.allclose(op(x, weight, bias, "none", [], ""), plain, atol=1e-5)
             fused = torch.allclose(op(x, weight, bias, "gelu", [], "tanh"), gelu, atol=1e-5)
+            packed = reorder is not None and torch.allclose(
+                op(x, reorder(weight, 8), bias, "none", [], ""), plain, atol=1e-5
+            )
     except (RuntimeError, TypeError, ValueError):
         return None
-    return op if same and fused else None
+    return op if same and fused and packed else None
+
+
+def onednn_reorder() -> Any:
+    """torch's operator that lays a float32 weight [out, in] out in oneDNN's blocked format for
+    a given batch size (present wherever `onednn_linear` is not None)."""
+    import torch
+
+    return torch.ops.mkldnn._reorder_linear_weight

@@ -94,10 +94,12 @@ def _linear(
     import torch
 
     parts = [reader.read(name, (rows, width)) for name, rows in names]
-    if len(parts) == 1:  # int8 quantizes the view; float32 keeps a copy of its own
-        return Linear(parts[0] if int8 else parts[0].clone(), None, kernels, int8=int8)
-    weight = torch.cat(parts, dim=0)
-    return Linear(weight, None, kernels, int8=int8)
+    weight = parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+    # int8 quantizes and oneDNN reorders into copies of their own; a plain float32 weight is
+    # copied here, so that no product reads a mapped file.
+    if len(parts) == 1 and not int8 and kernels.linear != "onednn":
+        weight = weight.clone()
+    return Linear(weight, None, kernels, int8=int8, pack=True)
 
 
 def text_weights(
@@ -106,15 +108,20 @@ def text_weights(
     """The text model's weights (8-bit products and embeddings with `int8`; norms stay),
     a layer at a time: with 8 bits, the float32 pages of one layer leave before the next."""
     layers = [_text_layer(checkpoint, n, text, kernels, int8) for n in range(text.layers)]
+    table_name = TEXT + "embed_tokens.weight"
     with checkpoint.opened() as reader:
         # float32: a view, a token's row read from the file when a prompt first uses it.
-        table = reader.read(TEXT + "embed_tokens.weight", (text.vocab, text.hidden))
+        table = reader.read(table_name, (text.vocab, text.hidden))
         embed = Linear(table, None, kernels, int8=int8)
-        if "lm_head.weight" in reader:
-            head = _linear(reader, [("lm_head.weight", text.vocab)], text.hidden, kernels, int8)
-        else:  # tied to the embeddings
-            head = embed
         norm = reader.read(TEXT + "norm.weight", (text.hidden,))
+        tied = "lm_head.weight" not in reader
+    head = embed
+    if not tied or (kernels.linear == "onednn" and not int8):
+        # A tied head reordered for oneDNN is read in a mapping of its own, whose pages leave
+        # with it: the table's stay unread but for the rows prompts look up.
+        name = table_name if tied else "lm_head.weight"
+        with checkpoint.opened() as reader:
+            head = _linear(reader, [(name, text.vocab)], text.hidden, kernels, int8)
     return TextWeights(embed, layers, norm, head)
 
 
