@@ -119,6 +119,37 @@ def test_the_cache_grows_a_page_at_a_time_and_keeps_what_it_holds() -> None:
     assert cache.length == 3 and cache.layer_arrays()[0][0].shape[2] == 3
 
 
+def test_a_kept_prefix_shares_its_pages_when_a_copy_would_take_as_many() -> None:
+    import torch
+
+    cache = SequenceCache(layers=2, kv_heads=3, head_dim=4, pages=2)
+    tokens = torch.randn(3, PAGE + 20, 4)
+    cache.reserve(PAGE + 20)
+    for layer in (0, 1):
+        cache.write(layer, tokens, -tokens, 0)
+    cache.advance(PAGE + 20)
+    kept = cache.prefix(PAGE + 10)  # a copy would take 2 pages too: the same pages, no copy
+    assert kept.frozen and kept.length == PAGE + 10
+    assert kept.layer_arrays()[1][0].data_ptr() == cache.layer_arrays()[1][0].data_ptr()
+    with pytest.raises(ValueError, match="read-only"):
+        kept.reserve(1)
+    with pytest.raises(ValueError, match="kept as a prefix"):
+        cache.crop(PAGE)
+    more = torch.randn(3, 5, 4)
+    cache.write(0, more, more, PAGE + 20)  # the sequence appends after what is kept
+    child = kept.fork()
+    assert not child.frozen and child.length == PAGE + 10
+    keys = child.layer_arrays()[0][0][0]
+    assert torch.equal(keys, tokens[:, : PAGE + 10])
+    assert keys.data_ptr() != cache.layer_arrays()[0][0].data_ptr()
+    child.reserve(1)
+    child.write(0, more[:, :1], more[:, :1], PAGE + 10)  # the child's pages are its own
+    assert torch.equal(cache.layer_arrays()[0][0][0, :, PAGE + 10], tokens[:, PAGE + 10])
+    short = cache.prefix(10)  # 1 page copied rather than 2 held
+    assert not short.frozen and short.pages == 1
+    assert torch.equal(short.layer_arrays()[1][1][0], -tokens[:, :10])
+
+
 @pytest.mark.parametrize("layout", ["tiny", "256m-files", "2.2b-files"])
 def test_vision_and_each_text_layer_match_transformers(
     layout: str, tiny_model: Path, real_files_checkpoint: Callable[[str], Path]

@@ -303,13 +303,14 @@ class CPUBackend(KeptState):
         return self.engine.new_sequence(room), 0
 
     def _keep(self, step: Plan, sequence: SequenceCache) -> None:
-        """Keep a copy of the shared prefix (once it is prefilled) for later requests."""
+        """Keep the shared prefix (once it is prefilled) for later requests: its own pages
+        when they cost no more than a copy (see `SequenceCache.prefix`)."""
         if (
             step.reuse
             and self._prefixes.get(step.cache_key) is None
             and sequence.length >= step.reuse
         ):
-            self._prefixes.put(step.cache_key, sequence.fork(step.reuse))
+            self._prefixes.put(step.cache_key, sequence.prefix(step.reuse))
 
     def _piece(
         self, on_token: TokenCallback | None, stop: set[int]

@@ -19,6 +19,8 @@ class SequenceCache:
         self.layers, self.kv_heads, self.head_dim = layers, kv_heads, head_dim
         self.length = 0
         self._data = torch.empty(layers, 2, kv_heads, pages * PAGE, head_dim)
+        self.frozen = False  # a prefix held by reference: read and forked, never written
+        self._shared = 0  # the tokens a frozen prefix holds of these pages
 
     @property
     def capacity(self) -> int:
@@ -39,6 +41,7 @@ class SequenceCache:
         """Make room for `count` more tokens (whole pages; what is written is kept)."""
         import torch
 
+        self._writable()
         needed = self.length + count
         if needed <= self.capacity:
             return
@@ -50,6 +53,7 @@ class SequenceCache:
     def write(self, layer: int, keys: Any, values: Any, at: int) -> tuple[Any, Any]:
         """Write keys and values [kv_heads, count, head_dim] at position `at` of a layer
         (room reserved first); return the layer's keys and values through them."""
+        self._writable()
         end = at + int(keys.shape[1])
         self._data[layer, 0, :, at:end] = keys
         self._data[layer, 1, :, at:end] = values
@@ -60,8 +64,27 @@ class SequenceCache:
         self.length += count
 
     def crop(self, length: int) -> None:
-        """Keep the first `length` tokens."""
+        """Keep the first `length` tokens (not fewer than a prefix kept by reference holds)."""
+        if length < self._shared:
+            raise ValueError(f"{self._shared} tokens of this sequence are kept as a prefix")
         self.length = min(self.length, length)
+
+    def _writable(self) -> None:
+        if self.frozen:
+            raise ValueError("a kept prefix is read-only: fork it to write")
+
+    def prefix(self, length: int) -> SequenceCache:
+        """Its first `length` tokens, kept for later sequences to fork: these pages
+        themselves (read-only from then on, this sequence only appending after them) when
+        they are no more than a copy's, else a copy."""
+        keep = min(length, self.length)
+        if self.pages > -(-(keep + 1) // PAGE):
+            return self.fork(keep)
+        kept = SequenceCache.__new__(SequenceCache)
+        kept.layers, kept.kv_heads, kept.head_dim = self.layers, self.kv_heads, self.head_dim
+        kept.length, kept._data, kept.frozen, kept._shared = keep, self._data, True, 0
+        self._shared = max(self._shared, keep)
+        return kept
 
     def fork(self, length: int | None = None) -> SequenceCache:
         """A new sequence starting with this one's first `length` tokens (all by default),
