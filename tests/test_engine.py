@@ -8,6 +8,7 @@ transformers import."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -117,6 +118,34 @@ def test_the_cache_grows_a_page_at_a_time_and_keeps_what_it_holds() -> None:
     assert all(torch.equal(a[0], b[0]) for a, b in zip(again.layer_arrays(), layers, strict=True))
     cache.crop(3)
     assert cache.length == 3 and cache.layer_arrays()[0][0].shape[2] == 3
+
+
+def test_a_prompt_is_prefilled_in_chunks_of_the_tunings_rows(tiny_model: Path) -> None:
+    import torch
+
+    ref = resolve(str(tiny_model))
+    whole = Engine(tiny_model, ref.config, EngineTuning(prefill_rows=10_000))
+    chunked = Engine(tiny_model, ref.config, EngineTuning(prefill_rows=7))
+    assert chunked.record()["prefill_rows"] == "7" and Engine(tiny_model, ref.config).record()[
+        "prefill_rows"
+    ] == str(EngineTuning().prefill_rows)
+    ids = torch.randint(0, ref.shape.text.vocab, (30,), generator=torch.Generator().manual_seed(3))
+    a, b = whole.new_sequence(), chunked.new_sequence()
+    torch.testing.assert_close(
+        chunked.prefill(b, ids.tolist()), whole.prefill(a, ids.tolist()), rtol=1e-5, atol=1e-5
+    )
+    assert a.length == b.length == 30
+    # the same arithmetic as 7-row slices driven by hand, not as the whole prompt at once
+    c = whole.new_sequence()
+    steps = whole.prefill_steps(c, ids.tolist(), [], 7)
+    assert len(list(itertools.islice(steps, 10))) == 4  # yields between its 5 slices
+    assert torch.equal(b.layer_arrays()[1][0], c.layer_arrays()[1][0])
+    assert not torch.equal(a.layer_arrays()[1][0], c.layer_arrays()[1][0])
+    for (ka, va), (kb, vb) in zip(a.layer_arrays(), b.layer_arrays(), strict=True):
+        torch.testing.assert_close(kb, ka, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(vb, va, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="prefill_rows"):
+        EngineTuning(prefill_rows=0).resolved()
 
 
 def test_a_kept_prefix_shares_its_pages_when_a_copy_would_take_as_many() -> None:

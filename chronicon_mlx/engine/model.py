@@ -138,10 +138,14 @@ class Engine:
     def prefill(
         self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any] = ()
     ) -> Any:
-        """Append `ids` (each frame's image tokens filled with its features) to a sequence;
-        return the logits [vocab] after the last."""
-        hidden = self.text.forward(self.inputs(ids, features), [(sequence, len(ids))])
-        return self.text.logits(hidden[-1:])[0]
+        """Append `ids` (each frame's image tokens filled with its features) to a sequence,
+        the tuning's `prefill_rows` at a time; return the logits [vocab] after the last."""
+        steps = self.prefill_steps(sequence, ids, features, self.kernels.prefill_rows)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
 
     def prefill_steps(
         self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any], rows: int

@@ -20,10 +20,15 @@ class EngineTuning:
     operator, with a layer's GELU fused into it, the text model's weights reordered at load
     into oneDNN's layout), ``torch`` (torch's own linear), or
     ``auto``: oneDNN where this torch has it and it agrees with torch's own linear.
+    `prefill_rows`: a prompt is prefilled this many tokens at a time. 256 rows take less
+    memory than a whole 669-token prompt at once (its activations) and no more time: a
+    669-token prefill 0.51 s against 0.54 s in float32, 0.64 s against 0.69 s in int8
+    (EPYC Zen 4, 2 threads; medians of 3).
     """
 
     threads: int | None = None
     linear: LinearKernel = "auto"
+    prefill_rows: int = 256
 
     def resolved(self) -> Kernels:
         """The kernels this tuning runs on this machine."""
@@ -32,7 +37,9 @@ class EngineTuning:
             linear = "onednn" if onednn_linear() is not None else "torch"
         elif linear == "onednn" and onednn_linear() is None:
             raise ValueError("this torch has no usable oneDNN linear operator")
-        return Kernels(linear=linear, threads=self.threads)
+        if self.prefill_rows < 1:
+            raise ValueError("prefill_rows must be at least 1")
+        return Kernels(linear=linear, threads=self.threads, prefill_rows=self.prefill_rows)
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,12 @@ class Kernels:
 
     linear: str
     threads: int | None
+    prefill_rows: int = 256
 
     def record(self) -> dict[str, str]:
         """What the engine's results say about its kernels."""
         threads = "default" if self.threads is None else str(self.threads)
-        return {"linear": self.linear, "threads": threads}
+        return {"linear": self.linear, "threads": threads, "prefill_rows": str(self.prefill_rows)}
 
 
 @functools.cache
