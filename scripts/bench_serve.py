@@ -8,7 +8,8 @@ engine, a server on a free loopback port, driven by the official `openai` client
 2. Token gaps: two streams running while a third request's 8 new frames are encoded; the
    longest gap between their tokens.
 3. One request through the server against the same analysis in-process (model loaded in
-   both, fresh video cache), and a follow-up's time to first token against the first's.
+   both, a video new to both; medians of 3 pairs, alternating which goes first), and a
+   follow-up's time to first token against the first's.
 4. A load run: concurrent clients mixing new videos, follow-ups, streams, JSON schemas, bad
    requests and clients that disconnect; statuses, correctness, resident memory.
 
@@ -24,6 +25,7 @@ import json
 import os
 import random
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +41,7 @@ from chronicon_mlx.model.random_weights import cached_checkpoint
 from chronicon_mlx.tools.bench_engine import QUESTIONS
 
 TOKENS = 64
+PAIRS = 3
 SCHEMA = {
     "type": "object",
     "properties": {"moving": {"type": "boolean"}},
@@ -143,18 +146,32 @@ async def gaps(client: openai.AsyncOpenAI, model: str, cached: str, fresh: str) 
 
 
 async def against_in_process(
-    client: openai.AsyncOpenAI, model: str, video: str, folder: Path
+    client: openai.AsyncOpenAI, model: str, videos: list[str], folder: Path
 ) -> dict[str, Any]:
+    """One request through the server against the same analysis in-process (model loaded in
+    both, each video new to both), alternating which goes first; medians over `videos`."""
     from chronicon_mlx import Analyzer, GenerationConfig, SamplingConfig, SessionSpec, VideoCache
 
-    start = time.perf_counter()
-    await client.chat.completions.create(
-        model=model,
-        messages=messages(video, QUESTIONS[0]),  # type: ignore[arg-type]
-        max_tokens=TOKENS,
-        extra_body={"frames": 8},
-    )
-    served = time.perf_counter() - start
+    async def served(video: str) -> float:
+        start = time.perf_counter()
+        await client.chat.completions.create(
+            model=model,
+            messages=messages(video, QUESTIONS[0]),  # type: ignore[arg-type]
+            max_tokens=TOKENS,
+            extra_body={"frames": 8},
+        )
+        return time.perf_counter() - start
+
+    def in_process(video: str) -> float:
+        started = time.perf_counter()
+        analyzer.analyze(
+            str(folder / "media" / video),
+            QUESTIONS[0],
+            sampling=SamplingConfig(frames=8),
+            generation=GenerationConfig(max_tokens=TOKENS),
+        )
+        return time.perf_counter() - started
+
     spec = SessionSpec(model=model_path(), backend="cpu")
     analyzer = Analyzer(spec, video_cache=VideoCache(folder / "in-process-cache", 10**10))
     analyzer.analyze(  # loads the model and its vision tower, as the server has
@@ -163,14 +180,16 @@ async def against_in_process(
         sampling=SamplingConfig(frames=2),
         generation=GenerationConfig(max_tokens=2),
     )
-    started = time.perf_counter()
-    analyzer.analyze(
-        str(folder / "media" / video),
-        QUESTIONS[0],
-        sampling=SamplingConfig(frames=8),
-        generation=GenerationConfig(max_tokens=TOKENS),
-    )
-    local = time.perf_counter() - started
+    pairs = []
+    for number, video in enumerate(videos):
+        if number % 2:
+            local = in_process(video)
+            pairs.append((await served(video), local))
+        else:
+            remote = await served(video)
+            pairs.append((remote, in_process(video)))
+    served_s = statistics.median(remote for remote, _ in pairs)
+    local_s = statistics.median(local for _, local in pairs)
     fresh = "clip-4.mp4"
     first_start = time.perf_counter()
     answer, first = await stream_times(client, model, fresh, QUESTIONS[1], 8)
@@ -192,9 +211,10 @@ async def against_in_process(
         if not follow and chunk.choices and chunk.choices[0].delta.content:
             follow = time.perf_counter() - follow_start
     return {
-        "served_s": served,
-        "in_process_s": local,
-        "served_of_in_process": served / local,
+        "pairs": len(pairs),
+        "served_s": served_s,
+        "in_process_s": local_s,
+        "served_of_in_process": served_s / local_s,
         "first_question_first_token_s": first[0] - first_start,
         "follow_up_first_token_s": follow,
         "follow_up_of_first": follow / (first[0] - first_start),
@@ -322,6 +342,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         name = f"clip-{number}.mp4"
         write_sample_video(media / name, seconds=10 + number, fps=24, size=(640, 360))
         videos.append(name)
+    compared = []  # new to the server and to the in-process analyzer: one per pair
+    for number in range(PAIRS):
+        name = f"pair-{number}.mp4"
+        write_sample_video(media / name, seconds=12 + number / 4, fps=24, size=(640, 360))
+        compared.append(name)
     port = free_port()
     env = {**os.environ, "CHRONICON_VIDEO_CACHE": str(folder / "server-cache")}
     command = [sys.executable, "-m", "chronicon_mlx", "serve", "--port", str(port)]
@@ -335,7 +360,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "model": "256m random"}
         report["batched"] = await batched(client, model, videos[0])
         report["gaps"] = await gaps(client, model, videos[0], videos[1])
-        report["in_process"] = await against_in_process(client, model, videos[2], folder)
+        report["in_process"] = await against_in_process(client, model, compared, folder)
         await asyncio.sleep(2.0)
         warm = resident_bytes(server.pid)
         report["load"] = await load_run(
