@@ -108,14 +108,18 @@ class Answer:
         self.text = TextStream(call.stop)
         self.loop = asyncio.get_running_loop()
         self.events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.job = Job(prepared.request, self._piece, self._done)
+        self.streamed = call.stream
+        # A whole answer needs its pieces only to stop at a stop string: without one, the
+        # model thread neither decodes its text token by token nor wakes the event loop.
+        watch = call.stream or any(call.stop)
+        self.job = Job(prepared.request, self._piece if watch else None, self._done)
         self.output: GenerationOutput | None = None
 
     def _piece(self, piece: str) -> None:  # on the model thread
         delta = self.text.add(piece)
         if self.text.stopped:
             self.job.stop()
-        if delta:
+        if delta and self.streamed:
             self.loop.call_soon_threadsafe(self.events.put_nowait, ("piece", delta))
 
     def _done(self, output: GenerationOutput | None, error: BaseException | None) -> None:
