@@ -30,6 +30,7 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("media")
     write_sample_video(root / "clip.mp4", seconds=3, fps=10, size=(160, 96))
     write_sample_video(root / "other.mp4", seconds=2, fps=10, size=(160, 96))
+    write_sample_video(root / "fresh.mp4", seconds=4, fps=10, size=(176, 96))
     (root / "broken.mp4").write_bytes(b"not a video at all" * 100)
     outside = tmp_path_factory.mktemp("outside")
     write_sample_video(outside / "secret.mp4", seconds=1, fps=10, size=(64, 48))
@@ -76,7 +77,10 @@ def test_an_answer_with_usage_then_a_follow_up_reusing_the_video(
     models = client.models.list()
     [model] = [m.id for m in models.data]
     first = client.chat.completions.create(
-        model=model, messages=_ask("What moves?"), max_tokens=12, extra_body={"frames": 4}
+        model=model,
+        messages=_ask("What moves?", "fresh.mp4"),
+        max_tokens=12,
+        extra_body={"frames": 4},
     )
     assert first.object == "chat.completion" and first.model == model
     assert first.id.startswith("chatcmpl-") and first.choices[0].message.role == "assistant"
@@ -84,9 +88,12 @@ def test_an_answer_with_usage_then_a_follow_up_reusing_the_video(
     usage = first.usage
     assert usage is not None and usage.prompt_tokens > 4 * 4
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    # a video new to the server: nothing of its prompt was read from a cache
+    assert usage.prompt_tokens_details is not None
+    assert usage.prompt_tokens_details.cached_tokens == 0
     answer = first.choices[0].message.content or ""
     follow_up = [
-        *_ask("What moves?"),
+        *_ask("What moves?", "fresh.mp4"),
         {"role": "assistant", "content": answer},
         {"role": "user", "content": "And then?"},
     ]
@@ -97,9 +104,14 @@ def test_an_answer_with_usage_then_a_follow_up_reusing_the_video(
     cached = second.usage.prompt_tokens_details
     assert cached is not None and cached.cached_tokens and cached.cached_tokens > 4 * 4
     again = client.chat.completions.create(
-        model=model, messages=_ask("What moves?"), max_tokens=12, extra_body={"frames": 4}
+        model=model,
+        messages=_ask("What moves?", "fresh.mp4"),
+        max_tokens=12,
+        extra_body={"frames": 4},
     )
     assert again.choices[0].message.content == answer  # greedy: the same answer
+    assert again.usage is not None and again.usage.prompt_tokens_details is not None
+    assert again.usage.prompt_tokens_details.cached_tokens == cached.cached_tokens
 
 
 def test_a_streamed_answer_adds_up_to_the_whole_one(client: openai.OpenAI) -> None:

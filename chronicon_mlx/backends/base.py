@@ -77,9 +77,11 @@ class GenerationOutput:
     cached_tokens: int = 0
     constrained: bool = False
     encoded_frames: int = 0
+    reused_tokens: int = 0
     """`cached_tokens`: prompt tokens of the shared prefix, kept as a KV cache (computed the
-    first time, reused after); `encoded_frames`: frames that went through the vision tower
-    for this request (the others' features were kept)."""
+    first time, reused after); `reused_tokens`: those of them this request took from the
+    kept cache, not computed (0 the first time); `encoded_frames`: frames that went through
+    the vision tower for this request (the others' features were kept)."""
 
 
 @dataclass(frozen=True)

@@ -370,6 +370,7 @@ class CPUBackend(KeptState):
             constrained=request.json_schema is not None,
             cached_tokens=step.reuse,
             encoded_frames=encoded,
+            reused_tokens=reused,
         )
 
     def _to_numpy(self, value: Any) -> Any:

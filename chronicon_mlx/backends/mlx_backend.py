@@ -158,6 +158,7 @@ class MLXBackend(KeptState):
         prefill_s = first_token_s - vision_s
         return GenerationOutput(
             cached_tokens=step.reuse,
+            reused_tokens=reused,
             constrained=request.json_schema is not None,
             text=self._processor.tokenizer.decode(answer_ids).strip(),
             token_ids=token_ids,

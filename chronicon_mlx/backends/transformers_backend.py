@@ -194,6 +194,7 @@ class TransformersBackend(TransformersState):
             stages={**stages, "prefill": prefill_s, "generate": decode_s},
             constrained=request.json_schema is not None,
             cached_tokens=step.reuse,
+            reused_tokens=reused,
             encoded_frames=encoded,
         )
 

@@ -56,7 +56,7 @@ def add_chat_route(app: FastAPI, state: ServerState) -> None:
             result = await _watched(answer, request, state.model_id)
             out = answer.output
             if out is not None:
-                request.state.tokens = (out.prompt_tokens, out.cached_tokens, out.generated_tokens)
+                request.state.tokens = (out.prompt_tokens, out.reused_tokens, out.generated_tokens)
             return JSONResponse(result)
         except ApiError:
             raise
@@ -76,7 +76,7 @@ async def _streamed(
             yield event
         out = answer.output
         if out is not None:
-            request.state.tokens = (out.prompt_tokens, out.cached_tokens, out.generated_tokens)
+            request.state.tokens = (out.prompt_tokens, out.reused_tokens, out.generated_tokens)
     finally:
         await run_in_threadpool(uploads.remove)
         state.release()
@@ -170,7 +170,7 @@ class Answer:
         if self.output is not None:
             out = self.output
             self.state.metrics.add_tokens(
-                out.prompt_tokens, out.cached_tokens, out.generated_tokens
+                out.prompt_tokens, out.reused_tokens, out.generated_tokens
             )
             self.state.preparing.submit(self.prepared.keep)
 

@@ -24,7 +24,7 @@ def usage(output: GenerationOutput | None) -> dict[str, Any]:
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": output.cached_tokens},
+        "prompt_tokens_details": {"cached_tokens": output.reused_tokens},
     }
 
 

@@ -26,7 +26,7 @@ __all__ = ["NoteRecorder", "ScriptedBackend", "ScriptedNumbers"]
 @dataclass(frozen=True)
 class ScriptedNumbers:
     """The numbers every scripted answer reports (a request with a shared prefix reports
-    `cached_tokens` of it as reused)."""
+    `cached_tokens` of it, and as reused once a request before it had the same prefix)."""
 
     token_ids: tuple[int, ...] = (5, 6, 7)
     prompt_tokens: int = 120
@@ -76,6 +76,7 @@ class ScriptedBackend:
         self, request: GenerationRequest, on_token: TokenCallback | None = None
     ) -> GenerationOutput:
         """The next scripted text, streamed word by word to `on_token`."""
+        seen = {earlier.prefix for earlier in self.requests if earlier.prefix}
         self.requests.append(request)
         if self._repeat is not None:
             text = self._repeat
@@ -101,6 +102,7 @@ class ScriptedBackend:
             stages=dict(numbers.stages),
             cached_tokens=numbers.cached_tokens if request.prefix else 0,
             constrained=request.json_schema is not None,
+            reused_tokens=numbers.cached_tokens if request.prefix in seen else 0,
         )
 
 
