@@ -69,3 +69,46 @@ def test_a_failing_step_ends_its_request_and_the_thread_goes_on() -> None:
         assert scheduler.running == 0 and scheduler.depth == 0
     finally:
         scheduler.stop()
+
+
+def test_the_thread_that_loaded_the_model_runs_it() -> None:
+    """`run` makes the calling thread the model thread: the model's steps run where it was
+    loaded, so torch keeps one pool of threads for them."""
+    scheduler = Scheduler(Counting(), max_batch=4)
+    loader = threading.Thread(target=scheduler.run, name="loader")
+    loader.start()
+    seen: list[str] = []
+    done = threading.Event()
+
+    def finished(output: GenerationOutput | None, error: BaseException | None) -> None:
+        seen.append(threading.current_thread().name)
+        done.set()
+
+    scheduler.submit(Job(GenerationRequest([], "hello", max_tokens=2), on_done=finished))
+    assert done.wait(10)
+    scheduler.stop(timeout=5)
+    loader.join(timeout=5)
+    assert seen == ["loader"] and not loader.is_alive()
+
+
+def test_a_helper_thread_runs_torch_on_one_thread_and_leaves_the_model_threads_alone() -> None:
+    import torch
+
+    from chronicon_mlx.machine import one_thread_for_torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    square = torch.ones(256, 256)
+    (square @ square).sum()  # this thread has run torch: its thread count is its own
+    inside: list[int] = []
+
+    def helper() -> None:
+        one_thread_for_torch()
+        torch.ones(4).sum()
+        inside.append(torch.get_num_threads())
+
+    thread = threading.Thread(target=helper)
+    thread.start()
+    thread.join(timeout=10)
+    assert inside == [1] and torch.get_num_threads() == 2
+    torch.set_num_threads(before)  # the count later threads start with, as it was

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ChroniconError
 from ..files import atomic_write_text, read_own
+from ..machine import one_thread_for_torch
 from ..paths import private_folder
 from .errors import ApiError
 from .queued import QueuedBackend
@@ -175,6 +176,7 @@ class Jobs:
 
         state = self._state
         assert state is not None and state.loaded is not None and state.scheduler is not None
+        one_thread_for_torch()  # the model's work runs on the model thread
         request = job.request
         job.update(status="running")
         job.save()

@@ -98,8 +98,14 @@ class Scheduler:
 
     def start(self) -> None:
         """Start the model thread."""
-        self._thread = threading.Thread(target=self._run, name="chronicon-model", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self.run, name="chronicon-model", daemon=True).start()
+
+    def run(self) -> None:
+        """Be the model thread: run jobs until stopped. `start` calls it in a thread of its
+        own; the thread that loaded the model calls it itself, so that the model's torch
+        threads are one thread's (see `machine.one_thread_for_torch`)."""
+        self._thread = threading.current_thread()
+        self._run()
 
     def submit(self, job: Job) -> None:
         """Queue a job; QueueFull when the queue is full."""

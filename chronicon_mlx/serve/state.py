@@ -16,6 +16,7 @@ from typing import Any
 from ..analysis.session import LoadedModel, ModelSession
 from ..analysis.spec import SessionSpec
 from ..errors import ChroniconError
+from ..machine import one_thread_for_torch
 from ..model.catalog import find_spec
 from .errors import ApiError
 from .media import Media
@@ -62,14 +63,16 @@ class ServerState:
         limit = settings.max_upload_mb * 2**20
         self.media = Media(list(settings.media_roots), limit, Path(self._uploads.name))
         # Requests are prepared (frames decoded, cache read) one at a time beside the model.
-        self.preparing = concurrent.futures.ThreadPoolExecutor(1, "chronicon-prepare")
+        self.preparing = concurrent.futures.ThreadPoolExecutor(
+            1, "chronicon-prepare", initializer=one_thread_for_torch
+        )
         self._admitted = 0
         self._admit_lock = threading.Lock()
         self.metrics.gauges["chronicon_model_ready"] = lambda: float(self.status == "ready")
 
     def load(self) -> None:
-        """Load the model and start the model thread (in the background)."""
-        threading.Thread(target=self._load, name="chronicon-load", daemon=True).start()
+        """Load the model in the background, in the thread that then runs it."""
+        threading.Thread(target=self._load, name="chronicon-model", daemon=True).start()
 
     def _load(self) -> None:
         try:
@@ -82,7 +85,6 @@ class ServerState:
             return
         s = self.settings
         scheduler = Scheduler(loaded.backend, s.max_batch, s.max_queue, self.metrics)
-        scheduler.start()
         self.session, self.loaded, self.scheduler = session, loaded, scheduler
         self.preparer = Preparer(session, loaded, self.media, s.caps, lambda: scheduler.lock)
         if self.jobs is not None:
@@ -91,6 +93,7 @@ class ServerState:
         info = loaded.backend.info
         batching = "batched" if scheduler.batched else "one request at a time"
         self.log(f"ready: {loaded.model.name} on {info.name} ({info.device}, {batching})")
+        scheduler.run()  # this thread, which loaded the model, runs it from here
 
     @property
     def model_id(self) -> str:
