@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,17 @@ class Server:
             self.process.kill()
             _, err = self.process.communicate()
         return self.process.returncode, err
+
+
+@contextlib.contextmanager
+def served(args: list[str], env: dict[str, str] | None = None) -> Iterator[Server]:
+    """A server started with `args`, ready, and stopped when the block ends."""
+    running = Server(args, env)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
 
 
 def _lower(headers: Any) -> dict[str, str]:

@@ -4,7 +4,6 @@ as a real browser renders it (headless Chromium, when one is installed)."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import urllib.parse
 from html.parser import HTMLParser
@@ -13,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from browser import chromium
 
 from chronicon_mlx.analysis.session import ModelSession
 from chronicon_mlx.highlight.params import HighlightsConfig
@@ -157,20 +157,10 @@ def test_a_video_the_page_cannot_reach_is_said_so(report: Any, tmp_path: Path) -
     assert 'class="play"' not in page and 'class="range"' in page
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_the_page_in_a_real_browser(report: Any) -> None:
     """Headless Chromium loads the page: the script ran, every image loaded, one mark per
     window, every card linked to its range."""
-    browser = _chromium()
-    if browser is None:
-        pytest.skip("no Chromium here (make test installs Debian's chromium when it can)")
+    browser = chromium()
     path, result = report
     proc = subprocess.run(
         [

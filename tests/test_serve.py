@@ -15,7 +15,7 @@ from typing import Any
 
 import openai
 import pytest
-from serving import Server
+from serving import Server, served
 
 pytestmark = [pytest.mark.torch, pytest.mark.slow]
 KEY = "test-key-0123"
@@ -46,12 +46,8 @@ def server(
     cache = tmp_path_factory.mktemp("serve-video-cache")
     args = ["-m", str(tiny_model), "--media-root", str(media), "--api-key", KEY]
     args += ["--max-batch", "4", "--max-queue", "2", "--max-upload-mb", "1", "--jobs", str(jobs)]
-    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(cache)})
-    try:
-        running.wait_ready()
+    with served(args, env={"CHRONICON_VIDEO_CACHE": str(cache)}) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ keyboard, and the page at 1280 and 390 px."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,20 +12,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from serving import Server
+from browser import chromium
+from serving import Server, served
 
 from chronicon_mlx.library.store import Library
 
 KEY = "web-test-key"
 HOSTILE = '<img src=x onerror="document.title=1">'
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
 
 
 def _webm(path: Path, seconds: float, fps: int = 10, size: tuple[int, int] = (160, 96)) -> Path:
@@ -98,24 +90,18 @@ def _serving(
     jobs, cache = factory.mktemp("web-jobs"), factory.mktemp("web-video-cache")
     args = ["-m", str(model), "--media-root", str(media), "--api-key", KEY]
     args += ["--jobs", str(jobs), "--library", str(library), "--max-tokens", "4000"]
-    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(cache)})
-    try:
-        running.wait_ready()
+    with served(args, env={"CHRONICON_VIDEO_CACHE": str(cache)}) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    chromium = _chromium()
-    if chromium is None:
-        pytest.skip("no Chromium here (make test installs Debian's chromium when it can)")
+    binary = chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=chromium,
+            executable_path=binary,
             args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
         )
         try:
@@ -390,13 +376,9 @@ def test_without_a_key_the_page_opens_straight_to_the_videos(
     browser: Any, tiny_model: Path, media: Path, tmp_path: Path
 ) -> None:
     args = ["-m", str(tiny_model), "--media-root", str(media), "--jobs", str(tmp_path / "jobs")]
-    running = Server(args, env={"CHRONICON_VIDEO_CACHE": str(tmp_path / "cache")})
-    try:
-        running.wait_ready()
+    with served(args, env={"CHRONICON_VIDEO_CACHE": str(tmp_path / "cache")}) as running:
         page = _page(browser, running)
         page.wait_for_selector("#videos button.video")
         assert not page.is_visible("#login") and not page.is_visible("#logout")
         assert all(auth is None for _, auth in page.requests)  # there is no key to send
         assert page.errors == []
-    finally:
-        running.stop()

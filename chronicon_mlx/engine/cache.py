@@ -4,6 +4,7 @@ number of sequences of different lengths live side by side."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 PAGE = 256
@@ -80,9 +81,8 @@ class SequenceCache:
         keep = min(length, self.length)
         if self.pages > -(-(keep + 1) // PAGE):
             return self.fork(keep)
-        kept = SequenceCache.__new__(SequenceCache)
-        kept.layers, kept.kv_heads, kept.head_dim = self.layers, self.kv_heads, self.head_dim
-        kept.length, kept._data, kept.frozen, kept._shared = keep, self._data, True, 0
+        kept = copy.copy(self)  # the same pages
+        kept.length, kept.frozen, kept._shared = keep, True, 0
         self._shared = max(self._shared, keep)
         return kept
 

@@ -14,6 +14,7 @@ from ..model.shapes import ModelShape
 from .cache import SequenceCache
 from .checkpoint import Checkpoint
 from .pixels import PixelSettings, pixels
+from .steps import run_through
 from .text import Rows, TextModel
 from .tokens import Tokenizer, generation_settings, stop_ids
 from .tuning import EngineTuning, Kernels
@@ -140,12 +141,7 @@ class Engine:
     ) -> Any:
         """Append `ids` (each frame's image tokens filled with its features) to a sequence,
         the tuning's `prefill_rows` at a time; return the logits [vocab] after the last."""
-        steps = self.prefill_steps(sequence, ids, features, self.kernels.prefill_rows)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return done.value
+        return run_through(self.prefill_steps(sequence, ids, features, self.kernels.prefill_rows))
 
     def prefill_steps(
         self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any], rows: int

@@ -8,6 +8,7 @@ from collections.abc import Generator
 from typing import Any
 
 from ..model.shapes import ModelShape
+from .steps import run_through
 from .weights import VisionLayer, VisionWeights
 
 
@@ -23,13 +24,7 @@ class VisionTower:
     def encode(self, pixels: Any) -> list[Any]:
         """Each frame's features [tokens_per_frame, text hidden] (a frame at a time: its
         intermediates stay small enough to be reused from the heap)."""
-        steps = self.encode_steps(pixels)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                features: list[Any] = done.value
-                return features
+        return run_through(self.encode_steps(pixels))
 
     def encode_steps(self, pixels: Any) -> Generator[None, None, list[Any]]:
         """`encode` in slices: yields after each encoder layer of each frame (so that other
