@@ -130,7 +130,9 @@ def main() -> None:
         library.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = path.stat().st_size
         rows = args.videos * args.moments
-        matches = len(library.search(vocabulary[0], limit=rows))
+        (matches,) = library.connection.execute(
+            "SELECT count(*) FROM moments_text WHERE moments_text MATCH ?", (vocabulary[0],)
+        ).fetchone()
         library.close()
     result: dict[str, Any] = {
         "videos": args.videos,

@@ -17,8 +17,10 @@ from chronicon_mlx.cli.app import app
 from chronicon_mlx.errors import OutputError, UsageError
 from chronicon_mlx.highlight.params import HighlightsConfig
 from chronicon_mlx.highlight.result import HighlightsResult
+from chronicon_mlx.library.ranking import MARGIN
+from chronicon_mlx.library.records import Described, Moment
 from chronicon_mlx.library.schema import VERSION
-from chronicon_mlx.library.store import Library
+from chronicon_mlx.library.store import FEW, Library
 from chronicon_mlx.media.synthetic import write_sample_video
 
 SAID = [
@@ -61,6 +63,28 @@ def test_moments_are_searched_by_bm25_and_significance(
     assert hits[0].link == f"{clip.absolute().as_uri()}#t=0.000,1.000"
     assert library.search("goal") == []
     assert library.videos() == [(str(clip), pytest.approx(4.0, abs=0.1), 4)]
+
+
+def test_the_order_is_bm25_then_significance_even_across_ties_at_the_cut(tmp_path: Path) -> None:
+    # 160 moments tie on BM25 (more than the margin past any cut inside them), 40 rank above
+    # them and tie among themselves; the latest moments matter most, the first have no
+    # significance.
+    said = ["Then a goal.", "A goal, then a goal."]
+    moments = [Moment(float(k), k + 1.0, k // 20 or None, said[k % 5 == 0]) for k in range(200)]
+    run = Described(Path("/videos/a.mp4"), 200.0, "m", "p", "highlights", "{}", moments)
+    library = Library.open(tmp_path / "library.db")
+    library.store(run, content="a" * 64)
+    every = library.connection.execute(
+        "SELECT m.start_s, m.significance, bm25(moments_text) FROM moments_text"
+        " JOIN moments AS m ON m.id = moments_text.rowid WHERE moments_text MATCH 'goal'"
+    ).fetchall()
+    assert len({score for _, _, score in every}) == 2 and MARGIN < 160
+    every.sort(key=lambda row: (row[2], -row[1] if row[1] is not None else 99, row[0]))
+    for limit in (1, 20, 40, 41, 45, 199, 300, FEW + 1):  # the last: in one statement
+        hits = library.search("goal", limit=limit)
+        assert [(h.start_s, h.significance, h.rank) for h in hits] == every[:limit]
+        assert all(h.description == said[int(h.start_s) % 5 == 0] for h in hits)
+        assert hits[0].description_parts()[1] == ("goal", True)
 
 
 def test_the_same_pass_is_stored_once_and_a_moved_video_is_found_again(

@@ -3,6 +3,7 @@ over what the moments say (BM25, the significance breaking ties)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UsageError
 from ..media.digest import file_digest
 from ..paths import data_dir
+from .ranking import best
 from .records import Described, described
 from .schema import connect, transaction
 
@@ -24,6 +26,20 @@ DEFAULT_NAME = "library.db"
 
 OPEN, CLOSE = "\x02", "\x03"
 """Where FTS5's highlight() marks a matching word (characters no description holds)."""
+
+FEW = 1000
+"""Searches for at most this many moments are ranked over the index alone (see `ranking`);
+longer lists, and filtered searches, are ranked in one statement over the joined tables."""
+
+_COLUMNS = (
+    "SELECT m.id, videos.path, m.start_s, m.end_s, m.significance, m.description, m.speech,"
+    f" highlight(moments_text, 0, '{OPEN}', '{CLOSE}'),"
+    f" highlight(moments_text, 1, '{OPEN}', '{CLOSE}'), m.thumbnail, m.question"
+)
+_FROM = (
+    " FROM moments_text JOIN moments AS m ON m.id = moments_text.rowid"
+    " JOIN passes ON passes.id = m.pass JOIN videos ON videos.id = passes.video"
+)
 
 
 def parts(marked: str) -> list[tuple[str, bool]]:
@@ -207,15 +223,35 @@ class Library:
         phrases", AND/OR/NOT), best first: BM25, then the higher significance."""
         if not query.strip():
             raise UsageError("the search is empty", hint='give words, or a "quoted phrase"')
-        sql = (
-            "SELECT videos.path, m.start_s, m.end_s, m.significance, m.description, m.speech,"
-            f" highlight(moments_text, 0, '{OPEN}', '{CLOSE}'),"
-            f" highlight(moments_text, 1, '{OPEN}', '{CLOSE}'),"
-            " m.thumbnail, m.question, bm25(moments_text)"
-            " FROM moments_text JOIN moments AS m ON m.id = moments_text.rowid"
-            " JOIN passes ON passes.id = m.pass JOIN videos ON videos.id = passes.video"
-            " WHERE moments_text MATCH ?"
-        )
+        try:
+            if video is None and min_significance is None and limit <= FEW:
+                return self._best(query, limit)
+            return self._filtered(query, video, min_significance, limit)
+        except sqlite3.OperationalError as exc:
+            raise UsageError(
+                f"the search {query!r} cannot be read ({exc})",
+                hint='use plain words, a "quoted phrase", or AND / OR / NOT between words',
+            ) from exc
+
+    def _best(self, query: str, limit: int) -> list[Hit]:
+        """An unfiltered search: ranked over the index alone, the few best read in full."""
+        ranked = best(self.connection, query, limit)
+        found = {
+            row[0]: list(row[1:])
+            for row in self.connection.execute(
+                f"{_COLUMNS}{_FROM} WHERE moments_text MATCH ?"
+                " AND moments_text.rowid IN (SELECT value FROM json_each(?))",
+                (query, json.dumps([moment for moment, _ in ranked])),
+            )
+        }
+        return [Hit(*[*found[moment], score]) for moment, score in ranked]
+
+    def _filtered(
+        self, query: str, video: str | None, min_significance: int | None, limit: int
+    ) -> list[Hit]:
+        """A search within one video, above a significance, or for many moments: ranked in one
+        statement."""
+        sql = f"{_COLUMNS}, bm25(moments_text) AS score{_FROM} WHERE moments_text MATCH ?"
         values: list[Any] = [query]
         if video is not None:
             sql += " AND videos.path = ?"
@@ -223,16 +259,9 @@ class Library:
         if min_significance is not None:
             sql += " AND m.significance >= ?"
             values.append(min_significance)
-        sql += " ORDER BY bm25(moments_text), m.significance DESC LIMIT ?"
+        sql += " ORDER BY score, m.significance DESC, m.id LIMIT ?"
         values.append(limit)
-        try:
-            found = self.connection.execute(sql, values).fetchall()
-        except sqlite3.OperationalError as exc:
-            raise UsageError(
-                f"the search {query!r} cannot be read ({exc})",
-                hint='use plain words, a "quoted phrase", or AND / OR / NOT between words',
-            ) from exc
-        return [Hit(*row) for row in found]
+        return [Hit(*row[1:]) for row in self.connection.execute(sql, values).fetchall()]
 
     def videos(self) -> list[tuple[str, float, int]]:
         """Each video: (path, duration, moments), by path."""
