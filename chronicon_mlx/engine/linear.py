@@ -95,9 +95,14 @@ class Linear:
         import torch.nn.functional as F
 
         if self.int8:
-            rows = x.reshape(-1, self.in_features).to(torch.bfloat16)
+            # The text model's rows are 2-D already: no reshapes around its products (a
+            # one-row int8 decode step 6% faster: EPYC, 2 threads, the 256M decoder over a
+            # 700-token sequence, alternated with the reshaping form in one process).
+            flat = x.dim() == 2
+            rows = (x if flat else x.reshape(-1, self.in_features)).to(torch.bfloat16)
             out = torch._weight_int8pack_mm(rows, self.weight, self.scales).float()
-            out = out.reshape(*x.shape[:-1], self.out_features)
+            if not flat:
+                out = out.reshape(*x.shape[:-1], self.out_features)
             if self.bias is not None:
                 out = out + self.bias
             return F.gelu(out, approximate="tanh") if self.gelu else out
