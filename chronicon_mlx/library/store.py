@@ -234,7 +234,8 @@ class Library:
             ) from exc
 
     def _best(self, query: str, limit: int) -> list[Hit]:
-        """An unfiltered search: ranked over the index alone, the few best read in full."""
+        """An unfiltered search: ranked over the index alone, the few best read in full (a
+        moment another process removed in between is left out)."""
         ranked = best(self.connection, query, limit)
         found = {
             row[0]: list(row[1:])
@@ -244,7 +245,7 @@ class Library:
                 (query, json.dumps([moment for moment, _ in ranked])),
             )
         }
-        return [Hit(*[*found[moment], score]) for moment, score in ranked]
+        return [Hit(*[*found[moment], score]) for moment, score in ranked if moment in found]
 
     def _filtered(
         self, query: str, video: str | None, min_significance: int | None, limit: int
