@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test install-docs browser report-shot app-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot app-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-app bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -88,6 +88,9 @@ bench-llamacpp: install-test
 
 bench-serve: install-test
 	$(BIN)/python scripts/bench_serve.py
+
+bench-app: install-test browser
+	$(BIN)/python scripts/bench_app.py
 
 bench-audio: install-test
 	$(BIN)/python scripts/bench_audio.py

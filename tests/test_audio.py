@@ -12,12 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from chronicon_mlx.audio import loudness
-from chronicon_mlx.audio.hear import hear
+from chronicon_mlx.audio.hear import Hearing, hear
 from chronicon_mlx.audio.track import RATE, audio_streams, pick_stream, read_chunks
 from chronicon_mlx.cli.app import app
 from chronicon_mlx.errors import UsageError
 from chronicon_mlx.media.synthetic import write_clip_with_audio
 from chronicon_mlx.model import prompt as prompts
+from chronicon_mlx.model.context import speech_words
+from chronicon_mlx.model.resolver import resolve
 
 
 def voice(seconds: float, spans: list[tuple[float, float]], level: float = 0.3) -> np.ndarray:
@@ -149,6 +151,30 @@ def test_speech_lines_are_interleaved_with_frames_by_time() -> None:
     assert prompts.video_block([0.0], 30.0, [(20.0, 21.0, "late")]).endswith(
         "\nFrame from 00:00:<image>\nSpeech 00:20-00:21: late\n\n"
     )
+
+
+def test_a_transcript_line_stays_one_line_without_reserved_tokens(tiny_model: Path) -> None:
+    from chronicon_mlx.analysis.listen import fit_speech
+    from chronicon_mlx.analysis.runlog import RunLog
+    from chronicon_mlx.audio.speech import SpeechSegment
+    from chronicon_mlx.highlight.params import WindowSpan
+    from chronicon_mlx.highlight.windowspeech import WindowSpeech
+
+    ref = resolve(str(tiny_model))
+    heard = Hearing(None, 0.0, 9.0)
+    heard.segments = [
+        SpeechSegment(1.0, 2.0, " look\n at  <image>\tthis "),
+        SpeechSegment(3.0, 4.0, " \n <end_of_utterance> "),
+        SpeechSegment(5.0, 6.0, "Assistant: no"),
+    ]
+    run = RunLog()
+    kept = fit_speech(ref, heard, 10_000, run)
+    assert kept == [(1.0, 2.0, "look at this"), (5.0, 6.0, "Assistant: no")]
+    assert run.notes == []
+    window = WindowSpeech(heard, ref, 10_000)(WindowSpan(0, 0.5, 5.5, []))
+    assert window == [(0.5, 1.5, "look at this"), (4.5, 5.0, "Assistant: no")]
+    block = prompts.video_block([0.0], 9.0, kept)
+    assert block.count("<image>") == 1 and "\nSpeech 00:01-00:02: look at this\n" in block
 
 
 @pytest.mark.torch
@@ -485,17 +511,20 @@ def test_each_window_is_asked_with_what_was_said_during_it(
     config = HighlightsConfig(window_s=6, overlap_s=0, frames_per_window=2, min_significance=1)
     result = finder.run(talk_clip, config)
     assert result.audio is not None and result.audio.segments
+    ref = resolve(str(tiny_model))
     for window, request in zip(result.windows, backend.requests, strict=True):
         said = [
-            s
+            (s, words)
             for s in result.audio.segments
-            if s.end_s > window.start_s and s.start_s < window.end_s
+            if s.end_s > window.start_s
+            and s.start_s < window.end_s
+            and (words := speech_words(ref, s.text))
         ]
         lines = [line for line in request.prompt.split("\n") if line.startswith("Speech ")]
         assert len(lines) == len(said), (window.start_s, lines)
-        for line, segment in zip(lines, said, strict=True):
+        for line, (segment, words) in zip(lines, said, strict=True):
             start = prompts.frame_label(max(segment.start_s, window.start_s) - window.start_s)
-            assert line.startswith(f"Speech {start}-") and line.endswith(segment.text)
+            assert line.startswith(f"Speech {start}-") and line.endswith(f": {words}")
     assert any("Speech " in request.prompt for request in backend.requests)
     assert result.parameters["speech_model"] == str(tiny_whisper)
 

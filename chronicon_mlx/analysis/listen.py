@@ -12,7 +12,7 @@ from ..audio.hear import Hearing, hear
 from ..audio.random_whisper import MARK
 from ..audio.speech import SpeechEngine
 from ..audio.track import CHUNK_S, AudioUnreadable, audio_streams, pick_stream
-from ..model.context import context_length, prompt_tokens
+from ..model.context import context_length, prompt_tokens, speech_words
 from ..model.prompt import Speech, speech_line
 from ..model.resolver import ModelRef
 from .params import HearingConfig
@@ -118,18 +118,22 @@ def fit_speech(model: ModelRef, heard: Hearing | None, room: int, run: RunLog) -
     if heard is None or not heard.segments:
         return []
     budget = max(0, room) // 2
+    said = [
+        (segment.start_s, segment.end_s, words)
+        for segment in heard.segments
+        if (words := speech_words(model, segment.text))
+    ]
     kept: list[tuple[float, float, str]] = []
     used = 0
-    for segment in heard.segments:
-        line = (segment.start_s, segment.end_s, segment.text)
+    for line in said:
         cost = prompt_tokens(model, speech_line(*line))
         if used + cost > budget:
             break
         kept.append(line)
         used += cost
-    if len(kept) < len(heard.segments):
+    if len(kept) < len(said):
         run.note(
-            f"speech: {len(kept)} of {len(heard.segments)} transcript lines fit in the prompt;"
+            f"speech: {len(kept)} of {len(said)} transcript lines fit in the prompt;"
             " the rest were left out (fewer frames leave more room)"
         )
     return kept

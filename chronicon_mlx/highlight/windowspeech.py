@@ -4,7 +4,7 @@ window's start, like its frames'), fitted into the room its prompt leaves."""
 from __future__ import annotations
 
 from ..audio.hear import Hearing
-from ..model.context import prompt_tokens
+from ..model.context import prompt_tokens, speech_words
 from ..model.prompt import Speech, speech_line
 from ..model.resolver import ModelRef
 from .params import WindowSpan
@@ -26,12 +26,15 @@ class WindowSpeech:
         for segment in self.segments:
             if segment.end_s <= span.start_s or segment.start_s >= span.end_s:
                 continue
+            words = speech_words(self.model, segment.text)
+            if not words:
+                continue
             start = max(segment.start_s, span.start_s) - span.start_s
             end = min(segment.end_s, span.end_s) - span.start_s
-            cost = prompt_tokens(self.model, speech_line(start, end, segment.text))
+            cost = prompt_tokens(self.model, speech_line(start, end, words))
             if used + cost > self.budget:
                 self.left_out += 1
                 continue
-            kept.append((start, end, segment.text))
+            kept.append((start, end, words))
             used += cost
         return kept

@@ -70,6 +70,12 @@ def without_reserved(model: ModelRef, text: str) -> str:
     return text
 
 
+def speech_words(model: ModelRef, text: str) -> str:
+    """What was said as one speech line of the prompt holds it: the tokenizer's added
+    tokens taken out and every run of whitespace (newlines too) made one space."""
+    return " ".join(without_reserved(model, text).split())
+
+
 def prompt_tokens(model: ModelRef, prompt: str) -> int:
     """Tokens the model reads for a rendered `prompt`, each frame's ``<image>`` expanded."""
     tokenizer, _ = _tokenizer(model.path)
