@@ -218,6 +218,7 @@ TEMPORARY = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp")
 """A temporary file an atomic write leaves when it is killed: ``.<name>.<8 chars>.tmp``."""
 HIGHLIGHTS_FILES = re.compile(
     r"checkpoint\.jsonl|\.chronicon-outputs\.json|.+_highlights\.(json|srt|vtt|md|html)|.+\.mp4"
+    r"|\.attempts"
 )
 THUMBNAIL = re.compile(r"window-\d{4,}\.jpg")
 
@@ -238,7 +239,8 @@ def remove_leftovers(outputs: list[Path]) -> None:
     are touched (a temporary file of yours stays)."""
     for output in outputs:
         if output.suffix == ".json":
-            record = re.compile(re.escape(output.name))
+            name = re.escape(output.name)
+            record = re.compile(rf"{name}|\.{name}\.attempts")
             leftovers = _leftovers(output.parent, record)
             leftovers.append(output.with_name(f".{output.name}.attempts"))
         else:

@@ -55,16 +55,22 @@ def test_user_temporary_files_in_a_highlights_folder_stay(tmp_path: Path) -> Non
         folder / ".v0_highlights.json.abcdefgh.tmp",
         folder / "thumbs" / ".window-0003.jpg.0a1b2c3d.tmp",
         folder / ".attempts",
+        folder / "..attempts.rj3couiz.tmp",
     ]
     for path in mine + ours:
         path.write_text("x")
     record = tmp_path / "v1.json"
-    beside = [tmp_path / ".v1.json.k2j4_x9z.tmp", tmp_path / ".v2.json.k2j4_x9z.tmp"]
+    beside = [
+        tmp_path / ".v1.json.k2j4_x9z.tmp",
+        tmp_path / "..v1.json.attempts.rj3couiz.tmp",  # a killed count of attempts
+        tmp_path / ".v2.json.k2j4_x9z.tmp",
+        tmp_path / "..v2.json.attempts.rj3couiz.tmp",
+    ]
     for path in beside:
         path.write_text("x")
     remove_leftovers([folder, record])
     assert all(path.exists() for path in mine) and not any(path.exists() for path in ours)
-    assert not beside[0].exists() and beside[1].exists()
+    assert [path.exists() for path in beside] == [False, False, True, True]
 
 
 def test_reports_of_another_format_are_removed_only_when_the_tool_wrote_them(
