@@ -138,7 +138,7 @@ def test_a_prompt_is_prefilled_in_chunks_of_the_tunings_rows(tiny_model: Path) -
     # the same arithmetic as 7-row slices driven by hand, not as the whole prompt at once
     c = whole.new_sequence()
     steps = whole.prefill_steps(c, ids.tolist(), [], 7)
-    assert len(list(itertools.islice(steps, 10))) == 4  # yields between its 5 slices
+    assert len(list(itertools.islice(steps, 10))) == 5  # yields before each of its 5 slices
     assert torch.equal(b.layer_arrays()[1][0], c.layer_arrays()[1][0])
     assert not torch.equal(a.layer_arrays()[1][0], c.layer_arrays()[1][0])
     for (ka, va), (kb, vb) in zip(a.layer_arrays(), b.layer_arrays(), strict=True):

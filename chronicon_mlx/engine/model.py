@@ -146,13 +146,13 @@ class Engine:
     def prefill_steps(
         self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any], rows: int
     ) -> Generator[None, None, Any]:
-        """`prefill` in chunks of `rows` tokens, yielding between them; returns the logits
-        after the last token."""
+        """`prefill` in chunks of `rows` tokens, yielding before each (so that what ran
+        before, such as a frame's last encoder layer, is a slice of its own); returns the
+        logits after the last token."""
         x = self.inputs(ids, features)
         hidden = x[:0]
         for first in range(0, len(ids), rows):
-            if first:
-                yield
+            yield
             part = x[first : first + rows]
             hidden = self.text.forward(part, [(sequence, int(part.shape[0]))])
         return self.text.logits(hidden[-1:])[0]

@@ -20,11 +20,12 @@ from ..backends.base import Batched, GenerationOutput, GenerationRequest
 from ..machine import release_freed_memory
 from .metrics import Metrics
 
-PREFILL_ROWS = 128
-"""Prompt rows prefilled per slice between decode steps: about 110 ms for the 256M model on
-2 cores of an AMD EPYC (Zen 4), so running streams keep their gaps between tokens well under
-0.3 s (`make bench-serve`), while a 669-token prompt takes 0.56 s in such slices against
-0.64 s in slices of 64 and 0.52 s in the engine's own 256 (medians of 3)."""
+PREFILL_ROWS = 64
+"""Prompt rows prefilled per slice between decode steps. For the 256M model on 2 cores of an
+AMD EPYC (Zen 4), a slice of 64 rows took 123-138 ms against 172-212 ms for 128, and two
+running streams' longest gap between tokens while another request's 8 new frames were
+prepared (`make bench-serve`'s gap run, 3 times each) was 0.20-0.22 s against 0.30-0.33 s;
+the cost is that request's prefill: 1.31 s against 0.95 s."""
 
 
 class QueueFull(Exception):
