@@ -115,6 +115,8 @@ async def batched(client: openai.AsyncOpenAI, model: str, video: str) -> list[di
                 "pieces": pieces,
                 "seconds": last - first,
                 "tokens_per_s": size * TOKENS / (last - first),
+                "joined_within_s": max(times[0] for _, times in runs) - first,
+                "all_running_pieces_per_s": all_running(runs),
                 "same_as_solo": same,
             }
         )
@@ -122,6 +124,15 @@ async def batched(client: openai.AsyncOpenAI, model: str, video: str) -> list[di
     for row in rows:
         row["of_one"] = row["tokens_per_s"] / base
     return rows
+
+
+def all_running(runs: list[tuple[str, list[float]]]) -> float:
+    """Pieces per second while every stream was running (from the last one's first piece
+    to the first one's last): the batch's decode rate without the joins and the ends."""
+    start = max(times[0] for _, times in runs)
+    end = min(times[-1] for _, times in runs)
+    inside = sum(1 for _, times in runs for t in times if start < t <= end)
+    return inside / (end - start) if end > start else 0.0
 
 
 async def gaps(client: openai.AsyncOpenAI, model: str, cached: str, fresh: str) -> dict[str, Any]:

@@ -112,3 +112,49 @@ def test_a_helper_thread_runs_torch_on_one_thread_and_leaves_the_model_threads_a
     thread.join(timeout=10)
     assert inside == [1] and torch.get_num_threads() == 2
     torch.set_num_threads(before)  # the count later threads start with, as it was
+
+
+class Sliced(Counting):
+    """A batched backend whose requests each take three slices of preparation; it logs
+    each slice ("w") and each decode step ("d")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def submit(self, request: GenerationRequest, on_token: Any = None, rows: Any = None) -> Any:
+        pending = super().submit(request, on_token, rows)
+        pending["slices"] = 3
+        return pending
+
+    def work(self, pending: Any) -> bool:
+        self.log.append("w")
+        pending["slices"] -= 1
+        return bool(pending["slices"] == 0)
+
+    def decode(self, pending: Sequence[Any]) -> list[Any]:
+        self.log.append("d")
+        return super().decode(pending)
+
+
+def _sliced(budget_s: float) -> str:
+    """The log of three requests queued together, prepared under `budget_s`."""
+    backend = Sliced()
+    scheduler = Scheduler(backend, max_batch=4, budget_s=budget_s)
+    ended = threading.Semaphore(0)
+    for _ in range(3):
+        request = GenerationRequest([], "hello", max_tokens=3)
+        scheduler.submit(Job(request, on_done=lambda output, error: ended.release()))
+    scheduler.start()
+    try:
+        assert all(ended.acquire(timeout=10) for _ in range(3))
+    finally:
+        scheduler.stop()
+    return "".join(backend.log)
+
+
+def test_requests_that_arrive_together_are_prepared_within_the_budget() -> None:
+    """Cheap slices of several new requests run between two decode steps as long as they
+    fit the budget; with none, one slice runs between steps, so running streams flow."""
+    assert _sliced(budget_s=10.0) == "wwwwwwwww" + "ddd"
+    assert _sliced(budget_s=0.0) == "wwwd" + "wd" * 6 + "dd"

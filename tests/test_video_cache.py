@@ -237,3 +237,24 @@ def test_a_damaged_prefix_is_computed_again_from_the_kept_frames(
     assert "frames and their features read from the video cache" in second.notes
     assert second.usage.encoded_frames == 0 and second.analysis == first.analysis
     assert HIT in _run(tiny_model, ball_clip, cache).notes
+
+
+def test_a_prefix_the_backend_still_keeps_is_not_read_back(
+    tiny_model: Path, ball_clip: Path, tmp_path: Path
+) -> None:
+    """A second question in the same session (a server's follow-up) takes the prefix the
+    backend keeps in memory and leaves the cache's copy unread; a new session reads it."""
+    cache = VideoCache(tmp_path / "cache", 10**9)
+    session = Analyzer(SessionSpec(model=str(tiny_model), backend="cpu"), video_cache=cache)
+    first = session.analyze(ball_clip, "What moves?", None, SAMPLING, GENERATION)
+    prefix = _entries(cache.root)["prefix"]
+    _damage_data(prefix)  # a read would find it spoilt, note it and remove it
+    second = session.analyze(ball_clip, "What moves?", None, SAMPLING, GENERATION)
+    assert HIT in second.notes and not any("ignored" in note for note in second.notes)
+    assert second.analysis == first.analysis and second.usage.cached_tokens > 0
+    assert prefix.is_file()
+    fresh = _run(tiny_model, ball_clip, cache, backend="cpu")
+    assert "ignored a video cache entry (its checksum does not match); building it again" in (
+        fresh.notes
+    )
+    assert fresh.analysis == first.analysis

@@ -5,6 +5,7 @@ and both written after the first answer when they were missing."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -78,11 +79,17 @@ class CachedVideo:
             return False
         return True
 
-    def prefix(self, text: str) -> None:
-        """Hand the backend the video's prefilled prefix when the cache holds it."""
+    def prefix(self, text: str, frame_keys: Sequence[str]) -> None:
+        """Hand the backend the video's prefilled prefix when the cache holds it (unread
+        when the backend still keeps it from an earlier request, as a server's follow-ups
+        find it)."""
         key = self.cache.prefix_key(self.key, text)
         with self.run.stage("cache"):
-            state = self.cache.read_prefix(key, self.run.note)
+            if self.backend.holds_prefix(text, frame_keys) and self.cache.holds("prefix", key):
+                state = None
+                self.have_prefix = True
+            else:
+                state = self.cache.read_prefix(key, self.run.note)
             if state is not None:
                 try:
                     self.backend.import_prefix(state)

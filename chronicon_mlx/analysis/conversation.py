@@ -105,7 +105,7 @@ class VideoChat:
         chat = cls(session, loaded, video, system, generation, run, hearing=heard, speech=speech)
         if store is not None:
             with guard():
-                store.prefix(chat._prefix)
+                store.prefix(chat._prefix, chat._keys)
         chat._store = store
         chat._guard = guard
         return chat

@@ -195,6 +195,9 @@ class Reusable(Protocol):
     def export_prefix(self, request: GenerationRequest) -> PrefixState | None:
         """The kept KV cache of the request's shared prefix (None when none is kept)."""
 
+    def holds_prefix(self, text: str, frame_keys: Sequence[str]) -> bool:
+        """Whether the prefix `text`'s KV cache over these frames is kept (in memory)."""
+
     def import_prefix(self, state: PrefixState) -> None:
         """Keep a prefix's KV cache computed earlier (ValueError when it does not fit)."""
 

@@ -200,6 +200,14 @@ class KeptState:
         ]
         return PrefixState(list(ids), list(frames), layers)
 
+    def holds_prefix(self, text: str, frame_keys: Sequence[str]) -> bool:
+        """Whether the KV cache of the prefix `text`, over the frames named by `frame_keys`
+        (the video's, in order), is kept."""
+        ids = self._ids(text)
+        images = sum(1 for t in ids if t == self._image_token)
+        frames = images // max(1, self._shape.tokens_per_frame)
+        return self._prefixes.get(prefix_key(ids, list(frame_keys)[:frames])) is not None
+
     def import_prefix(self, state: PrefixState) -> None:
         """Keep a prefix's KV cache computed earlier; ValueError when it does not fit."""
         s = self._shape.text
