@@ -2,8 +2,9 @@
 
 - from the start of the page's load to a playing video;
 - from Enter to the first streamed word of a follow-up about a cached video (4 frames,
-  4 tokens), with the tiny checkpoint and with SmolVLM2-256M's architecture (random
-  weights) on the cpu engine.
+  4 tokens; the second question of a new conversation), with the tiny checkpoint and with
+  SmolVLM2-256M's architecture (random weights) on the cpu engine; and, without a target,
+  the same for the later turns of one conversation.
 
     python scripts/bench_app.py [--runs N] [--output results/bench-app.json]
 
@@ -26,6 +27,8 @@ from chronicon_mlx.library.store import Library
 from chronicon_mlx.model.random_weights import cached_checkpoint
 
 TARGETS_MS = {"page_to_play_ms": 1000.0, "first_word_ms": 500.0}
+"""The targets; `later_turns_first_word_ms` (turns 2, 3, ... of one conversation, each
+recomputing the conversation after the video's prefix) has none."""
 
 
 def main() -> None:
@@ -59,9 +62,12 @@ def main() -> None:
                 page.goto(url + "/")
                 page.fill("#key", KEY)
                 page.press("#key", "Enter")
+                loads = [_page_to_play(page, url) for _ in range(args.runs)]
+                follow_ups, turns = _first_words(page, args.runs)
                 measured = {
-                    "page_to_play_ms": [_page_to_play(page, url) for _ in range(args.runs)],
-                    "first_word_ms": _first_words(page, args.runs),
+                    "page_to_play_ms": loads,
+                    "first_word_ms": follow_ups,
+                    "later_turns_first_word_ms": turns,
                 }
                 page.close()
             results["models"][size] = _summary(measured)
@@ -82,18 +88,28 @@ def _page_to_play(page: Any, url: str) -> float:
     return float(page.evaluate("window.chronicon.timing.page_to_play_ms"))
 
 
-def _first_words(page: Any, runs: int) -> list[float]:
-    """Ask once (the video gets encoded), then `runs` follow-ups; the ms from each
-    follow-up's Enter to its first streamed word."""
+def _first_words(page: Any, runs: int) -> tuple[list[float], list[float]]:
+    """The ms from Enter to the first streamed word of a follow-up: in `runs` new
+    conversations about the (then cached) video, the second question of each; and the
+    turns after the first in one conversation of `runs` + 1 questions."""
     page.fill("#frames", "4")
     page.fill("#tokens", "4")
-    _ask(page, "What happens?", 1, timeout_ms=300_000)
-    found = []
-    for turn in range(2, runs + 2):
-        page.evaluate("delete window.chronicon.timing.first_token_ms")
-        _ask(page, "And then?", turn, timeout_ms=60_000)
-        found.append(float(page.evaluate("window.chronicon.timing.first_token_ms")))
-    return found
+    _ask(page, "What happens?", 1, timeout_ms=300_000)  # the video gets encoded
+    follow_ups = []
+    for _ in range(runs):
+        page.click("#new-chat")
+        _ask(page, "What happens?", 1, timeout_ms=60_000)
+        follow_ups.append(_timed_ask(page, 2))
+    page.click("#new-chat")
+    _ask(page, "What happens?", 1, timeout_ms=60_000)
+    turns = [_timed_ask(page, turn) for turn in range(2, runs + 2)]
+    return follow_ups, turns
+
+
+def _timed_ask(page: Any, turn: int) -> float:
+    page.evaluate("delete window.chronicon.timing.first_token_ms")
+    _ask(page, "And then?", turn, timeout_ms=60_000)
+    return float(page.evaluate("window.chronicon.timing.first_token_ms"))
 
 
 def _ask(page: Any, question: str, turn: int, timeout_ms: int) -> None:
@@ -115,10 +131,10 @@ def _summary(measured: dict[str, list[float]]) -> dict[str, Any]:
 
 def _show(size: str, summary: dict[str, Any]) -> None:
     for name, figures in summary.items():
-        target = TARGETS_MS[name]
+        target = f"  (target <= {TARGETS_MS[name]:.0f} ms)" if name in TARGETS_MS else ""
         print(
-            f"{size:>5} {name:<16} median {figures['median_ms']:8.1f} ms"
-            f"  max {figures['max_ms']:8.1f} ms  (target <= {target:.0f} ms)",
+            f"{size:>5} {name:<26} median {figures['median_ms']:8.1f} ms"
+            f"  max {figures['max_ms']:8.1f} ms{target}  all {figures['all_ms']}",
             file=sys.stdout,
         )
 
