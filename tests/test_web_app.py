@@ -85,12 +85,16 @@ def server(
 
 
 def _serving(
-    model: Path, media: Path, library: Path, factory: pytest.TempPathFactory
+    model: Path,
+    media: Path,
+    library: Path,
+    factory: pytest.TempPathFactory,
+    caps: tuple[str, ...] = ("--max-tokens", "4000"),
 ) -> Iterator[Server]:
     """The real server over `model`, the media and the library, with its own cache."""
     jobs, cache = factory.mktemp("web-jobs"), factory.mktemp("web-video-cache")
     args = ["-m", str(model), "--media-root", str(media), "--api-key", KEY]
-    args += ["--jobs", str(jobs), "--library", str(library), "--max-tokens", "4000"]
+    args += ["--jobs", str(jobs), "--library", str(library), *caps]
     with served(args, env={"CHRONICON_VIDEO_CACHE": str(cache)}) as running:
         yield running
 
@@ -348,6 +352,28 @@ def test_the_page_is_readable_at_both_widths(
     assert overflow <= 0, f"{overflow} px wider than the window"
     page.screenshot(path=str(tmp_path / f"app-{width}.png"), full_page=True)
     assert (tmp_path / f"app-{width}.png").stat().st_size > 10_000
+
+
+def test_the_form_starts_within_the_servers_caps(
+    browser: Any,
+    tiny_model: Path,
+    media: Path,
+    library: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A server capped below the form's usual 8 frames and 256 tokens: the form starts at
+    its caps, and a plain question is answered, not refused."""
+    caps = ("--max-tokens", "48", "--max-frames", "6")
+    for running in _serving(tiny_model, media, library, tmp_path_factory, caps):
+        page = _page(browser, running)
+        _login(page)
+        assert page.input_value("#frames") == "6" and page.input_value("#tokens") == "48"
+        assert page.get_attribute("#tokens", "max") == "48"
+        page.click("#videos button.video:has-text('match.webm')")
+        _ask(page, "What happens?", 1)
+        answer = page.inner_text("#turns li .answer")
+        assert answer and not answer.startswith("error:"), answer
+        assert len(page.query_selector_all("#strip button.frame")) == 6
 
 
 def test_media_routes_keep_to_the_roots_and_answer_ranges(server: Server, media: Path) -> None:
