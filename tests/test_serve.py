@@ -442,14 +442,15 @@ def test_a_job_resumes_after_a_restart(
     tiny_model: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A server stopped in the middle of a highlights job resumes it on its next start from
-    the checkpoint: the finished windows are not scored again."""
+    the checkpoint: the finished windows are not scored again. The result names the model
+    as the server was given it (an alias here), as the CLI's records do."""
     from chronicon_mlx.media.synthetic import write_sample_video
 
     root = tmp_path / "media"
     root.mkdir()
     write_sample_video(root / "long.mp4", seconds=40, fps=5, size=(96, 64))
     jobs = tmp_path / "jobs"
-    args = ["-m", str(tiny_model), "--media-root", str(root), "--jobs", str(jobs)]
+    args = ["-m", "tiny-random", "--media-root", str(root), "--jobs", str(jobs)]
     first = Server(args)
     first.wait_ready()
     body = {"video": "long.mp4", "window": 1, "overlap": 0, "frames_per_window": 2}
@@ -478,6 +479,11 @@ def test_a_job_resumes_after_a_restart(
         assert job["status"] == "done", job
         assert job["result"]["counts"]["resumed"] >= seen
         assert len(job["result"]["windows"]) == 40
+        parameters = job["result"]["parameters"]
+        assert parameters["model"] == "tiny-random"  # not the checkpoint folder's name
+        # Written as the CLI writes them (the library compares passes by their settings).
+        assert [parameters[k] for k in ("window_s", "overlap_s")] == [1.0, 0.0]
+        assert all(isinstance(parameters[k], float) for k in ("window_s", "overlap_s"))
     finally:
         second.stop()
 

@@ -93,6 +93,7 @@ class ModelSession:
         reporter: Reporter | None = None,
         video_cache: VideoCache | None = None,
         ready: Backend | None = None,
+        ref: ModelRef | None = None,
     ) -> None:
         spec = SessionSpec(spec) if isinstance(spec, str) else spec or SessionSpec()
         self.spec = spec
@@ -112,7 +113,7 @@ class ModelSession:
         else:
             self.candidates = [Candidate(ready.info.name, ready.info.device)]
             self.explicit = True
-        self.model: ModelRef = self._resolve(self.candidates[0])
+        self.model: ModelRef = ref or self._resolve(self.candidates[0])
         if ready is not None:
             template = load_chat_template(self.model.path)
             self._loaded = LoadedModel(ready, self.model, template, None, (), (), 0.0)
@@ -121,13 +122,19 @@ class ModelSession:
     def from_backend(
         cls: type[_Session],
         backend: Backend,
-        model: str,
+        model: str | ModelRef,
         reporter: Reporter | None = None,
     ) -> _Session:
         """A session around a backend that is ready to answer (loaded already, or one that
-        needs no loading, such as `testing.ScriptedBackend`)."""
-        spec = SessionSpec(model=model, allow_download=False)
-        return cls(spec, reporter=reporter, ready=backend)
+        needs no loading, such as `testing.ScriptedBackend`); `model` as the user named it,
+        or the reference another session resolved it to (its name kept: an alias or a Hub
+        id, not the folder's)."""
+        if isinstance(model, str):
+            return cls(
+                SessionSpec(model=model, allow_download=False), reporter=reporter, ready=backend
+            )
+        spec = SessionSpec(model=str(model.path), allow_download=False)
+        return cls(spec, reporter=reporter, ready=backend, ref=model)
 
     @property
     def is_loaded(self) -> bool:

@@ -184,7 +184,7 @@ class Jobs:
             profile = get(request.get("profile") or "general")
             config = HighlightsConfig.for_profile(profile, **request.get("config", {}))
             backend = QueuedBackend(state.loaded.backend, state.scheduler, self._stopping)
-            session = ModelSession.from_backend(backend, str(state.loaded.model.path))
+            session = ModelSession.from_backend(backend, state.loaded.model)
             run = HighlightFinder(session, profile).start(request["video"], config, job.folder)
             job.update(windows_total=len(run.spans), windows=[])
             for window in run.windows():

@@ -30,6 +30,9 @@ FIELDS = {
     "max_highlights",
 }
 EVENT_WAIT_S = 1.0
+SECONDS = {"window_s", "overlap_s"}
+"""Settings held as float seconds, whether a request writes 5 or 5.0 (the CLI's records
+hold floats, and the library tells passes apart by their settings)."""
 
 
 def add_job_routes(app: FastAPI, state: ServerState) -> None:
@@ -90,8 +93,9 @@ def _checked(state: ServerState, body: Any) -> tuple[dict[str, Any], Any]:
             ("min_significance", "min_significance"),
             ("max_highlights", "max_highlights"),
         ):
-            if body.get(name) is not None:
-                config[key] = body[name]
+            value = body.get(name)
+            if value is not None:
+                config[key] = _seconds(value) if key in SECONDS else value
         for name in ("start", "end"):
             if body.get(name) is not None:
                 config[f"{name}_s"] = parse_time(str(body[name]), f"{name}_s")
@@ -128,3 +132,10 @@ def _wait(job: HighlightsJob, seen: int) -> None:
     with job.changed:
         if len(job.windows) == seen and job.status not in FINISHED:
             job.changed.wait(EVENT_WAIT_S)
+
+
+def _seconds(value: Any) -> Any:
+    """A number of seconds as a float (anything else is left for the checks to refuse)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
