@@ -547,7 +547,9 @@ def test_a_profile_sets_its_audio_weight_within_zero_to_one(
 def test_the_mlx_whisper_engine_loads_and_transcribes_the_same_voice(talk_clip: Path) -> None:
     from chronicon_mlx.audio.engines import load_speech
     from chronicon_mlx.audio.random_whisper import cached_whisper
+    from chronicon_mlx.backends import blas
 
+    blas.preload()  # as a session does first (see the next test): MLX's BLAS for later tests
     folder = cached_whisper("tiny-random", engine="mlx-whisper")
     engine = load_speech(folder, "tiny-random")
     assert engine.name == "mlx-whisper" and engine.random_weights
@@ -557,6 +559,26 @@ def test_the_mlx_whisper_engine_loads_and_transcribes_the_same_voice(talk_clip: 
     for segment in heard.segments:
         assert heard.regions[0].start_s <= segment.start_s <= segment.end_s
         assert segment.end_s <= heard.regions[-1].end_s + 1e-6
+
+
+@pytest.mark.mlx
+def test_a_session_loads_mlx_whisper_after_the_optimised_blas() -> None:
+    """mlx-whisper imports MLX, and MLX finds its BLAS when first imported: a session's
+    speech model loaded before SmolVLM2 must not leave MLX on the reference BLAS."""
+    import subprocess
+    import sys
+
+    from chronicon_mlx.audio.random_whisper import cached_whisper
+
+    folder = cached_whisper("tiny-random", engine="mlx-whisper")
+    code = (
+        "from chronicon_mlx.analysis.listen import SpeechSlot\n"
+        f"SpeechSlot({str(folder)!r}, allow_download=False).engine(download=False)\n"
+        "import sys; assert 'mlx.core' in sys.modules\n"
+        "from chronicon_mlx.backends import blas; print(blas.preload())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith("libopenblas"), out.stdout
 
 
 def test_speech_captions_hold_each_segment_at_its_time() -> None:

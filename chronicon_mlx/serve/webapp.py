@@ -54,28 +54,32 @@ class Sessions:
         return any(hmac.compare_digest(token.encode(), known.encode()) for known in self._tokens)
 
 
+def _page_html(state: ServerState) -> str:
+    """The app's page, its form starting within the server's caps (so that a plain
+    question is never refused)."""
+    from ..options import choices
+    from ..options.profiles import BUILTIN
+    from ..output.report import environment
+
+    caps = state.settings.caps
+    template = environment("chronicon_mlx.serve").get_template("app.html.j2")
+    return template.render(
+        model=state.model_id,
+        key_required=bool(state.settings.api_key),
+        profiles=list(BUILTIN),
+        max_frames=caps.max_frames,
+        frames=min(choices.DEFAULT_FRAMES, caps.max_frames),
+        max_tokens=caps.max_tokens,
+        tokens=min(choices.DEFAULT_MAX_TOKENS, caps.max_tokens),
+    )
+
+
 def add_web_routes(app: FastAPI, state: ServerState, sessions: Sessions) -> None:
     """The page, its files, the session, the videos and their frames."""
 
     @app.get("/")
     async def page() -> Response:
-        from ..options import choices
-        from ..options.profiles import BUILTIN
-        from ..output.report import environment
-
-        caps = state.settings.caps
-        template = environment("chronicon_mlx.serve").get_template("app.html.j2")
-        text = template.render(
-            model=state.model_id,
-            key_required=bool(state.settings.api_key),
-            profiles=list(BUILTIN),
-            # The form starts within the server's caps: a plain Ask is never refused.
-            max_frames=caps.max_frames,
-            frames=min(choices.DEFAULT_FRAMES, caps.max_frames),
-            max_tokens=caps.max_tokens,
-            tokens=min(choices.DEFAULT_MAX_TOKENS, caps.max_tokens),
-        )
-        return HTMLResponse(text, headers=_page_headers())
+        return HTMLResponse(_page_html(state), headers=_page_headers())
 
     @app.get("/app/{name}")
     async def static(name: str) -> Response:
