@@ -547,9 +547,7 @@ def test_a_profile_sets_its_audio_weight_within_zero_to_one(
 def test_the_mlx_whisper_engine_loads_and_transcribes_the_same_voice(talk_clip: Path) -> None:
     from chronicon_mlx.audio.engines import load_speech
     from chronicon_mlx.audio.random_whisper import cached_whisper
-    from chronicon_mlx.backends import blas
 
-    blas.preload()  # as a session does first (see the next test): MLX's BLAS for later tests
     folder = cached_whisper("tiny-random", engine="mlx-whisper")
     engine = load_speech(folder, "tiny-random")
     assert engine.name == "mlx-whisper" and engine.random_weights
@@ -575,7 +573,7 @@ def test_a_session_loads_mlx_whisper_after_the_optimised_blas() -> None:
         "from chronicon_mlx.analysis.listen import SpeechSlot\n"
         f"SpeechSlot({str(folder)!r}, allow_download=False).engine(download=False)\n"
         "import sys; assert 'mlx.core' in sys.modules\n"
-        "from chronicon_mlx.backends import blas; print(blas.preload())"
+        "from chronicon_mlx.native import blas; print(blas.preload())"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().startswith("libopenblas"), out.stdout

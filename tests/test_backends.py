@@ -442,7 +442,7 @@ def test_mlx_gets_an_optimised_blas_on_linux(setting: str, expected: str) -> Non
     import sys
 
     code = (
-        f"from chronicon_mlx.backends import blas; name = blas.preload({setting or 'auto'!r});"
+        f"from chronicon_mlx.native import blas; name = blas.preload({setting or 'auto'!r});"
         " import mlx.core as mx; a = mx.ones((64, 64)); mx.eval(a @ a); print(name)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -326,7 +326,7 @@ def test_a_note_when_nothing_reaches_the_minimum(
 
 @pytest.mark.mlx
 def test_the_cuda_hint_never_suggests_cuda_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chronicon_mlx.backends import blas
+    from chronicon_mlx.native import blas
 
     blas.preload()  # as the package does before MLX is imported (later tests' BLAS)
     import mlx.core as mx

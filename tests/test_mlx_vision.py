@@ -92,7 +92,7 @@ def test_blas_threads_are_limited_then_restored() -> None:
     import sys
 
     code = (
-        "import ctypes; from chronicon_mlx.backends import blas; name = blas.preload();"
+        "import ctypes; from chronicon_mlx.native import blas; name = blas.preload();"
         " get = ctypes.CDLL(None).openblas_get_num_threads; before = get()\n"
         "with blas.threads(1): inside = get()\n"
         "print(name, before, inside, get())"

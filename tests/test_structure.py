@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "chronicon_mlx"
-BASE = {"errors", "timecodes", "machine", "paths", "progress", "files", "text"}
+BASE = {"errors", "timecodes", "machine", "paths", "progress", "files", "text", "native"}
 LAYERS = [
     "base",
     "options",

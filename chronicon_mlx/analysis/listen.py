@@ -9,11 +9,9 @@ from pathlib import Path
 
 from ..audio.engines import SpeechUnavailable, load_speech, speech_folder
 from ..audio.hear import Hearing, hear
-from ..audio.mlxwhisper import is_mlx_whisper
 from ..audio.random_whisper import MARK
 from ..audio.speech import SpeechEngine
 from ..audio.track import CHUNK_S, AudioUnreadable, audio_streams, pick_stream
-from ..backends import blas
 from ..model.context import context_length, prompt_tokens, speech_words
 from ..model.prompt import Speech, speech_line
 from ..model.resolver import ModelRef
@@ -45,10 +43,6 @@ class SpeechSlot:
         folder = self.folder(download)
         with self._lock:
             if self._engine is None:
-                if is_mlx_whisper(folder):
-                    # MLX finds its BLAS when first imported: mlx-whisper must not import it
-                    # before the optimised one is loaded, or SmolVLM2 on MLX runs on the slow one.
-                    blas.preload()
                 self._engine = load_speech(folder, self.model)
             return self._engine
 

@@ -31,6 +31,11 @@ class MLXWhisper:
     random_weights: bool = False
 
     def __post_init__(self) -> None:
+        from ..native import blas
+
+        # mlx-whisper imports MLX, which keeps the BLAS it first finds: the optimised one
+        # is loaded before, or a SmolVLM2 on MLX loaded later would run on the slow one.
+        blas.preload()
         import mlx_whisper  # noqa: F401  (fails early when the package is missing)
 
         from .random_whisper import MARK

@@ -124,6 +124,9 @@ def build_mlx_whisper(out: Path, size: str = "tiny-random", seed: int = 0) -> Pa
     """Write a random-weight Whisper of `size` in mlx-whisper's layout into `out`: the
     package's own model, initialised by MLX, its parameters saved as safetensors beside
     its dimensions (multilingual vocabulary, as mlx-whisper's bundled tokenizer expects)."""
+    from ..native import blas
+
+    blas.preload()  # before MLX is first imported (see `blas`)
     import mlx.core as mx
     from mlx.utils import tree_flatten
     from mlx_whisper.whisper import ModelDimensions, Whisper

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackendError
 from ..model.prompt import expand_images
 from ..model.shapes import ModelShape
+from ..native import blas
 from ..progress import quiet_libraries
-from . import blas, mlx_vision
+from . import mlx_vision
 from .base import (
     BackendInfo,
     GenerationOutput,

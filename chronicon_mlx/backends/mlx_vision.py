@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..machine import usable_cores
-from . import blas
+from ..native import blas
 
 
 def stream_count(asked: int | None = None) -> int:

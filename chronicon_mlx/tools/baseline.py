@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..backends import blas
+from ..native import blas
 from .bench import BENCH_PROMPT
 
 BASELINE_TIMEOUT_S = 600.0

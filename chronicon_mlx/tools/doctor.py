@@ -87,7 +87,7 @@ def packages() -> Iterator[Check]:
 
 def accelerators() -> Iterator[Check]:
     """Metal (MLX), MPS and CUDA (torch), and which BLAS MLX uses on Linux."""
-    from ..backends import blas
+    from ..native import blas
 
     library = blas.preload()
     try:
