@@ -85,7 +85,7 @@ class CachedVideo:
         find it)."""
         key = self.cache.prefix_key(self.key, text)
         with self.run.stage("cache"):
-            if self.backend.holds_prefix(text, frame_keys) and self.cache.holds("prefix", key):
+            if self.cache.holds("prefix", key) and self.backend.holds_prefix(text, frame_keys):
                 state = None
                 self.have_prefix = True
             else:

@@ -129,12 +129,10 @@ class ModelSession:
         needs no loading, such as `testing.ScriptedBackend`); `model` as the user named it,
         or the reference another session resolved it to (its name kept: an alias or a Hub
         id, not the folder's)."""
-        if isinstance(model, str):
-            return cls(
-                SessionSpec(model=model, allow_download=False), reporter=reporter, ready=backend
-            )
-        spec = SessionSpec(model=str(model.path), allow_download=False)
-        return cls(spec, reporter=reporter, ready=backend, ref=model)
+        named = model if isinstance(model, str) else str(model.path)
+        ref = None if isinstance(model, str) else model
+        spec = SessionSpec(model=named, allow_download=False)
+        return cls(spec, reporter=reporter, ready=backend, ref=ref)
 
     @property
     def is_loaded(self) -> bool:

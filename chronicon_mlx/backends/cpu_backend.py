@@ -25,7 +25,7 @@ from .base import (
     Tuning,
     package_version,
 )
-from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFIX_CACHES, KeptState, Plan
+from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFIX_CACHES, KeptState, Plan, frames_within
 from .torch_support import from_numpy, peak_memory_gb, to_numpy
 
 if TYPE_CHECKING:
@@ -182,6 +182,9 @@ class CPUBackend(KeptState):
         for item in pending:
             while not self.work(item):
                 pass
+        decoding = time.perf_counter()  # each one's decode starts now, not once it was ready
+        for item in pending:
+            item.decoding_at = decoding
         active = pending
         while active:
             active = self.decode(active)
@@ -260,9 +263,9 @@ class CPUBackend(KeptState):
         started = time.perf_counter()
         sequence, reused = self._sequence(step, len(step.ids) + request.max_tokens)
         ids = step.ids[reused:]
-        first_frame = sum(1 for t in step.ids[:reused] if t == self._image_token)
-        first_frame //= self._shape.tokens_per_frame
-        frames_in = sum(1 for t in ids if t == self._image_token) // self._shape.tokens_per_frame
+        per_frame = self._shape.tokens_per_frame
+        first_frame = frames_within(step.ids[:reused], self._image_token, per_frame)
+        frames_in = frames_within(ids, self._image_token, per_frame)
         features = [self._features.get(key) for key in keys[first_frame : first_frame + frames_in]]
         logits = None
         if step.head > reused:

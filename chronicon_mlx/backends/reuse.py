@@ -97,6 +97,11 @@ def prefix_key(ids: Sequence[int], frame_keys: Sequence[str]) -> str:
     return f"{len(ids)}:{digest.hexdigest()}"
 
 
+def frames_within(ids: Sequence[int], image_token: int, tokens_per_frame: int) -> int:
+    """How many frames' image tokens `ids` hold."""
+    return sum(1 for t in ids if t == image_token) // max(1, tokens_per_frame)
+
+
 def plan(
     ids: Sequence[int],
     prefix_ids: Sequence[int],
@@ -116,7 +121,7 @@ def plan(
         if ids[reuse] == image_token and not frame_keys:
             break
         reuse += 1
-    frames_in = sum(1 for t in ids[:reuse] if t == image_token) // max(1, tokens_per_frame)
+    frames_in = frames_within(ids[:reuse], image_token, tokens_per_frame)
     key = (tuple(ids[:reuse]), tuple(frame_keys[:frames_in]))
     return Plan(ids, reuse, max(last_image + 1, reuse), frames_in, key)
 
@@ -204,8 +209,7 @@ class KeptState:
         """Whether the KV cache of the prefix `text`, over the frames named by `frame_keys`
         (the video's, in order), is kept."""
         ids = self._ids(text)
-        images = sum(1 for t in ids if t == self._image_token)
-        frames = images // max(1, self._shape.tokens_per_frame)
+        frames = frames_within(ids, self._image_token, self._shape.tokens_per_frame)
         return self._prefixes.get(prefix_key(ids, list(frame_keys)[:frames])) is not None
 
     def import_prefix(self, state: PrefixState) -> None:
