@@ -7,8 +7,8 @@ transformers import."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import itertools
 import json
 import subprocess
 import sys
@@ -138,7 +138,13 @@ def test_a_prompt_is_prefilled_in_chunks_of_the_tunings_rows(tiny_model: Path) -
     # the same arithmetic as 7-row slices driven by hand, not as the whole prompt at once
     c = whole.new_sequence()
     steps = whole.prefill_steps(c, ids.tolist(), [], 7)
-    assert len(list(itertools.islice(steps, 10))) == 5  # yields before each of its 5 slices
+    counts, last = [], None
+    with contextlib.suppress(StopIteration):
+        while True:  # each chunk is handed over, then run alone, as `run_through` does
+            chunk = steps.send(last)
+            counts.append(chunk.count)
+            last = chunk.run()
+    assert counts == [7, 7, 7, 7, 2]
     assert torch.equal(b.layer_arrays()[1][0], c.layer_arrays()[1][0])
     assert not torch.equal(a.layer_arrays()[1][0], c.layer_arrays()[1][0])
     for (ka, va), (kb, vb) in zip(a.layer_arrays(), b.layer_arrays(), strict=True):
@@ -297,6 +303,40 @@ def test_a_batch_gives_each_sequence_its_solo_tokens(tiny_model: Path, int8: boo
     assert [s.tokens for s in streams] == alone
 
 
+def test_a_step_runs_prompt_chunks_with_its_decode_rows(tiny_model: Path) -> None:
+    """Prompt chunks in a decode step's forward: the decode rows' logits are those of the
+    step without them, and each chunk's last hidden state, keys and values are those it
+    gets run alone, bit for bit."""
+    import torch
+
+    from chronicon_mlx.engine.text import Chunk
+
+    ref = resolve(str(tiny_model))
+    engine = Engine(tiny_model, ref.config)
+
+    def prefilled() -> list[Any]:
+        made = [engine.new_sequence() for _ in range(2)]
+        for sequence, size in zip(made, (5, 12), strict=True):
+            engine.prefill(sequence, list(range(3, 3 + size)))
+        return made
+
+    rows = [engine.text.embed(list(range(40, 40 + size))) for size in (6, 11)]
+    alone, joined, only = ([engine.new_sequence() for _ in rows] for _ in range(3))
+    logits, nothing = engine.step(prefilled(), [7, 8])
+    ran = [Chunk(engine.text, sequence, x).run() for sequence, x in zip(alone, rows, strict=True)]
+    chunks = [Chunk(engine.text, sequence, x) for sequence, x in zip(joined, rows, strict=True)]
+    mixed, lasts = engine.step(prefilled(), [7, 8], chunks)
+    assert nothing == [] and torch.equal(mixed, logits)
+    assert all(torch.equal(a, b) for a, b in zip(ran, lasts, strict=True))
+    for a, b in zip(alone, joined, strict=True):
+        assert a.length == b.length and b.length in (6, 11)
+        for (ka, va), (kb, vb) in zip(a.layer_arrays(), b.layer_arrays(), strict=True):
+            assert torch.equal(ka, kb) and torch.equal(va, vb)
+    chunks = [Chunk(engine.text, sequence, x) for sequence, x in zip(only, rows, strict=True)]
+    none, lasts = engine.step([], [], chunks)  # chunks without a decode row
+    assert none is None and all(torch.equal(a, b) for a, b in zip(ran, lasts, strict=True))
+
+
 def test_several_requests_in_one_batch_answer_as_each_alone(
     tiny_model: Path, pair: tuple[Any, Any]
 ) -> None:
@@ -384,6 +424,55 @@ def test_requests_prepared_in_slices_between_decode_steps_answer_as_alone(
             break
     assert count == 2 * layers
     assert all(bool((a == b).all()) for a, b in zip(whole, sliced, strict=True))
+
+
+def test_prompt_rows_run_within_decode_steps_answer_as_alone(tiny_model: Path) -> None:
+    """A request's prompt chunks run in another request's decode steps (one forward for
+    both rows); both answers are the ones they get alone."""
+    from chronicon_mlx.backends.cpu_backend import CPUBackend
+
+    ref = resolve(str(tiny_model))
+    backend = create(Candidate("cpu", "cpu"))
+    assert isinstance(backend, CPUBackend)
+    backend.load(ref)
+    template = prompts.load_chat_template(tiny_model)
+    times = [0.0, 0.5]
+    requests = [
+        GenerationRequest(
+            _frames(2, seed),
+            prompts.build_prompt(template, question, times, 1.0),
+            max_tokens=24,
+            ignore_eos=True,
+        )
+        for seed, question in ((1, "What moves?"), (2, "Which colours?"))
+    ]
+
+    def alone(item: GenerationRequest) -> list[int]:
+        backend.forget()
+        pending = backend.submit(item, rows=16)
+        while not backend.work(pending):
+            pass
+        while backend.decode([pending]):
+            pass
+        return backend.finish(pending).token_ids
+
+    solo = [alone(item) for item in requests]
+    backend.forget()
+    running = backend.submit(requests[0], rows=16)
+    while not backend.work(running):
+        pass
+    joining = backend.submit(requests[1], rows=16)
+    active, folded = [running], 0
+    while not joining.ready:
+        if backend.waiting_rows(joining):
+            folded += 1
+            active = backend.decode(active, [joining])
+        else:
+            backend.work(joining)
+    assert folded >= len(backend.prompt_ids(requests[1])) // 16 and active == [running, joining]
+    while active:
+        active = backend.decode(active)
+    assert [backend.finish(p).token_ids for p in (running, joining)] == solo
 
 
 def test_int8_stays_close_to_float32(tiny_model: Path) -> None:

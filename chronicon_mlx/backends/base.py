@@ -161,7 +161,8 @@ class Backend(Protocol):
 @runtime_checkable
 class Batched(Protocol):
     """A backend that runs several requests at once: each is prepared a slice at a time
-    (`work`), then every prepared one advances a token per `decode` step, together."""
+    (`work`, or its prompt's rows within a `decode` step), then every prepared one
+    advances a token per `decode` step, together."""
 
     def submit(
         self,
@@ -174,8 +175,14 @@ class Batched(Protocol):
     def work(self, pending: Any) -> bool:
         """Do the next slice of a request's preparation; True once it decodes."""
 
-    def decode(self, pending: Sequence[Any]) -> list[Any]:
-        """One step for every prepared, unfinished request; those still going."""
+    def waiting_rows(self, pending: Any) -> int:
+        """The prompt rows of a request's next slice, which `decode` can run together with
+        its step (0 when its next slice is other work)."""
+
+    def decode(self, pending: Sequence[Any], joining: Sequence[Any] = ()) -> list[Any]:
+        """One step for every prepared, unfinished request, the next prompt rows of each of
+        `joining` run in the same step; those still going, then those of `joining` now
+        ready to decode."""
 
     def finish(self, pending: Any) -> GenerationOutput:
         """The answer of a request whose decoding ended (or was cancelled)."""

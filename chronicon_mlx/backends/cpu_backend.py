@@ -7,9 +7,8 @@ several requests in one batch (`generate_many`), each weight read once per step 
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..engine.tuning import LINEAR_KERNELS
@@ -25,6 +24,7 @@ from .base import (
     Tuning,
     package_version,
 )
+from .cpu_pending import Pending, Preparing, token_pieces
 from .reuse import FEATURE_CACHE_FRAMES, LRU, PREFIX_CACHES, KeptState, Plan, frames_within
 from .torch_support import from_numpy, peak_memory_gb, to_numpy
 
@@ -34,36 +34,6 @@ if TYPE_CHECKING:
     from ..model.resolver import ModelRef
 
 QUANTIZATIONS = ("int8", "8bit")
-
-
-@dataclasses.dataclass(eq=False)
-class Pending:
-    """A request on its way through the cpu backend: prepared in slices (`work`), then
-    decoded in steps together with others (`decode`)."""
-
-    request: GenerationRequest
-    preparing: Generator[None, None, tuple[Plan, Stream, dict[str, float]]]
-    plan: Plan | None = None
-    stream: Stream | None = None
-    stages: dict[str, float] = dataclasses.field(default_factory=dict)
-    started: float = dataclasses.field(default_factory=time.perf_counter)
-    decoding_at: float = 0.0
-
-    @property
-    def ready(self) -> bool:
-        """Whether its preparation is over (it decodes from here)."""
-        return self.stream is not None
-
-    @property
-    def done(self) -> bool:
-        """Whether its answer is complete."""
-        return self.stream is not None and self.stream.done
-
-    def cancel(self) -> None:
-        """Stop it: its preparation is dropped, its stream ends at the next step."""
-        self.preparing.close()
-        if self.stream is not None:
-            self.stream.cancelled = True
 
 
 class CPUBackend(KeptState):
@@ -203,24 +173,34 @@ class CPUBackend(KeptState):
 
     def work(self, pending: Pending) -> bool:
         """Do the next slice of a request's preparation; True once it is ready to decode."""
-        if pending.stream is not None:
-            return True
-        try:
-            next(pending.preparing)
-        except StopIteration as done:
-            pending.plan, pending.stream, pending.stages = done.value
-            pending.decoding_at = time.perf_counter()
-            return True
-        return False
+        return pending.work()
 
-    def decode(self, pending: Sequence[Pending]) -> list[Pending]:
+    def waiting_rows(self, pending: Pending) -> int:
+        """The prompt rows of a request's next slice, which a decode step can run with its
+        own (see `decode`); 0 when its next slice is other work."""
+        return pending.waiting_rows
+
+    def decode(self, pending: Sequence[Pending], joining: Sequence[Pending] = ()) -> list[Pending]:
         """One decode step for every prepared, unfinished request together (each weight
-        read once for all); returns those still going."""
+        read once for all), with the prompt chunk waiting in each of `joining` run in the
+        same forward; returns those still going, then those of `joining` now ready to
+        decode. A joining request whose preparation fails raises at its next `work`."""
         from ..engine import generate
 
         streams = [item.stream for item in pending if item.stream is not None]
-        going = {id(stream) for stream in generate.step(self.engine, streams)}
-        return [item for item in pending if item.stream is not None and id(item.stream) in going]
+        folded = [item for item in joining if item.chunk is not None]
+        chunks = [item.chunk for item in folded if item.chunk is not None]
+        going, lasts = generate.advance(self.engine, streams, chunks)
+        still = {id(stream) for stream in going}
+        ready = []
+        for item, last in zip(folded, lasts, strict=True):
+            try:
+                if item.resume(last):
+                    ready.append(item)
+            except Exception as error:  # that request alone failed; the step stands
+                item.failed = error
+        kept = [item for item in pending if item.stream is not None and id(item.stream) in still]
+        return kept + ready
 
     def finish(self, pending: Pending) -> GenerationOutput:
         """The answer of a request whose stream has ended."""
@@ -236,7 +216,7 @@ class CPUBackend(KeptState):
 
     def _preparing(
         self, request: GenerationRequest, on_token: TokenCallback | None, rows: int | None
-    ) -> Generator[None, None, tuple[Plan, Stream, dict[str, float]]]:
+    ) -> Preparing:
         """Encode the request's new frames, prefill its prompt and take its first token,
         yielding between slices of the work."""
         from ..engine.generate import Stream
@@ -280,7 +260,7 @@ class CPUBackend(KeptState):
                 engine.tokenizer, self._shape.text.vocab, request.json_schema
             )
         stop = set() if request.ignore_eos else set(engine.stop)
-        piece = self._piece(on_token, stop)
+        piece = token_pieces(engine.tokenizer, on_token, stop)
         stream = Stream(
             sequence, request.max_tokens, stop, constraint, request.temperature, request.seed, piece
         )
@@ -291,7 +271,7 @@ class CPUBackend(KeptState):
 
     def _prefill(
         self, sequence: SequenceCache, ids: Sequence[int], features: list[Any], rows: int | None
-    ) -> Generator[None, None, Any]:
+    ) -> Generator[Any, Any, Any]:
         if rows is None:
             return self.engine.prefill(sequence, ids, features)
         return (yield from self.engine.prefill_steps(sequence, ids, features, rows))
@@ -314,31 +294,6 @@ class CPUBackend(KeptState):
             and sequence.length >= step.reuse
         ):
             self._prefixes.put(step.cache_key, sequence.prefix(step.reuse))
-
-    def _piece(
-        self, on_token: TokenCallback | None, stop: set[int]
-    ) -> Callable[[int], None] | None:
-        """Each token's new text for `on_token`: the answer so far decoded as a whole, so
-        that a character split over tokens comes out whole (held back until complete); a
-        stop token adds nothing."""
-        if on_token is None:
-            return None
-        tokenizer = self.engine.tokenizer
-        tokens: list[int] = []
-        sent = 0
-
-        def piece(token: int) -> None:
-            nonlocal sent
-            if token in stop:
-                return
-            tokens.append(token)
-            text = tokenizer.decode(tokens)
-            if text.endswith("\ufffd") or len(text) <= sent:
-                return
-            on_token(text[sent:])
-            sent = len(text)
-
-        return piece
 
     def _output(
         self,

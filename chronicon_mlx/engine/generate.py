@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from .cache import SequenceCache
 from .model import Engine
+from .text import Chunk
 
 # generation_config.json settings that change a greedy choice: the engine leaves such a
 # checkpoint to transformers.
@@ -109,13 +110,23 @@ class Stream:
 
 def step(engine: Engine, streams: Sequence[Stream]) -> list[Stream]:
     """Advance every unfinished stream by one token, together; return those still going."""
+    return advance(engine, streams)[0]
+
+
+def advance(
+    engine: Engine, streams: Sequence[Stream], chunks: Sequence[Chunk] = ()
+) -> tuple[list[Stream], list[Any]]:
+    """`step`, with prompt chunks of sequences still being prefilled run in the same
+    forward; returns the streams still going and each chunk's last hidden state."""
     active = [stream for stream in streams if not stream.done]
-    if not active:
-        return []
-    logits = engine.decode([s.sequence for s in active], [s.tokens[-1] for s in active])
-    for stream, row in zip(active, logits, strict=True):
+    if not active and not chunks:
+        return [], []
+    logits, lasts = engine.step(
+        [s.sequence for s in active], [s.tokens[-1] for s in active], chunks
+    )
+    for stream, row in zip(active, logits if active else (), strict=True):
         stream.take(row)
-    return [stream for stream in active if not stream.done]
+    return [stream for stream in active if not stream.done], lasts
 
 
 def run(engine: Engine, streams: Sequence[Stream]) -> None:

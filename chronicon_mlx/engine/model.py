@@ -15,7 +15,7 @@ from .cache import SequenceCache
 from .checkpoint import Checkpoint
 from .pixels import PixelSettings, pixels
 from .steps import run_through
-from .text import Rows, TextModel
+from .text import Chunk, Rows, TextModel
 from .tokens import Tokenizer, generation_settings, stop_ids
 from .tuning import EngineTuning, Kernels
 from .vision import VisionTower
@@ -145,20 +145,44 @@ class Engine:
 
     def prefill_steps(
         self, sequence: SequenceCache, ids: Sequence[int], features: Sequence[Any], rows: int
-    ) -> Generator[None, None, Any]:
-        """`prefill` in chunks of `rows` tokens, yielding before each (so that what ran
-        before, such as a frame's last encoder layer, is a slice of its own); returns the
-        logits after the last token."""
+    ) -> Generator[Chunk, Any, Any]:
+        """`prefill` in chunks of `rows` tokens, each handed to the driver to run (see
+        `steps`; it sends back the chunk's last hidden state); returns the logits after the
+        last token."""
+        if not ids:
+            raise ValueError("a prefill needs at least one token")
         x = self.inputs(ids, features)
-        hidden = x[:0]
+        last = None
         for first in range(0, len(ids), rows):
-            yield
-            part = x[first : first + rows]
-            hidden = self.text.forward(part, [(sequence, int(part.shape[0]))])
-        return self.text.logits(hidden[-1:])[0]
+            last = yield Chunk(self.text, sequence, x[first : first + rows])
+        return self.text.logits(last)[0]
 
     def decode(self, sequences: Sequence[SequenceCache], tokens: Sequence[int]) -> Any:
         """One step of several sequences at once, each one token further: logits [N, vocab]."""
+        return self.step(sequences, tokens)[0]
+
+    def step(
+        self,
+        sequences: Sequence[SequenceCache],
+        tokens: Sequence[int],
+        chunks: Sequence[Chunk] = (),
+    ) -> tuple[Any, list[Any]]:
+        """One forward over several sequences, each weight read once for all: each of
+        `sequences` one token further (their logits [N, vocab], None for none), and each
+        chunk's rows appended to its sequence (its last row's hidden state [1, hidden]).
+        Chunks change none of the decode rows' results, and a chunk of several rows comes
+        out as it does alone: the products compute each row on its own once there are
+        several, and attention runs per sequence."""
+        import torch
+
+        parts = [self.text.embed(tokens)] if sequences else []
+        parts += [chunk.rows for chunk in chunks]
         rows: list[Rows] = [(sequence, 1) for sequence in sequences]
-        hidden = self.text.forward(self.text.embed(tokens), rows)
-        return self.text.logits(hidden)
+        rows += [(chunk.sequence, chunk.count) for chunk in chunks]
+        hidden = self.text.forward(parts[0] if len(parts) == 1 else torch.cat(parts), rows)
+        logits = self.text.logits(hidden[: len(sequences)]) if sequences else None
+        lasts, end = [], len(sequences)
+        for chunk in chunks:
+            end += chunk.count
+            lasts.append(hidden[end - 1 : end])
+        return logits, lasts

@@ -5,6 +5,7 @@ The products read every weight once for all rows; attention runs per sequence.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..model.shapes import TextShape
@@ -13,6 +14,26 @@ from .weights import TextLayer, TextWeights
 
 Rows = tuple[SequenceCache, int]
 """A sequence's cache and how many consecutive rows of the input are its new tokens."""
+
+
+@dataclass(eq=False)
+class Chunk:
+    """A slice of a prompt waiting to run: input rows [count, hidden] to append to a
+    sequence, alone (`run`) or in one forward with other sequences' rows (`Engine.step`).
+    Either way its result is its last row's hidden state [1, hidden]."""
+
+    text: TextModel
+    sequence: SequenceCache
+    rows: Any
+
+    @property
+    def count(self) -> int:
+        """How many rows (tokens) it appends."""
+        return int(self.rows.shape[0])
+
+    def run(self) -> Any:
+        """Run it alone."""
+        return self.text.forward(self.rows, [(self.sequence, self.count)])[-1:]
 
 
 class TextModel:
