@@ -4,10 +4,14 @@ their error, and the thread goes on with the next ones."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+
 from chronicon_mlx.backends import GenerationOutput, GenerationRequest
+from chronicon_mlx.serve.fairlock import FairLock
 from chronicon_mlx.serve.scheduler import Job, Scheduler
 
 
@@ -33,7 +37,11 @@ class Counting:
     def work(self, pending: Any) -> bool:
         return True
 
-    def decode(self, pending: Sequence[Any]) -> list[Any]:
+    def waiting_rows(self, pending: Any) -> int:
+        return 0
+
+    def decode(self, pending: Sequence[Any], joining: Sequence[Any] = ()) -> list[Any]:
+        assert not joining
         for item in pending:
             item["left"] -= 1
         return [item for item in pending if item["left"] > 0]
@@ -132,9 +140,9 @@ class Sliced(Counting):
         pending["slices"] -= 1
         return bool(pending["slices"] == 0)
 
-    def decode(self, pending: Sequence[Any]) -> list[Any]:
+    def decode(self, pending: Sequence[Any], joining: Sequence[Any] = ()) -> list[Any]:
         self.log.append("d")
-        return super().decode(pending)
+        return super().decode(pending, joining)
 
 
 def _sliced(budget_s: float) -> str:
@@ -158,3 +166,95 @@ def test_requests_that_arrive_together_are_prepared_within_the_budget() -> None:
     fit the budget; with none, one slice runs between steps, so running streams flow."""
     assert _sliced(budget_s=10.0) == "wwwwwwwww" + "ddd"
     assert _sliced(budget_s=0.0) == "wwwd" + "wd" * 6 + "dd"
+
+
+class Prompted(Counting):
+    """A batched backend whose requests each take a slice of other work, then prompt
+    chunks of 40 and 10 rows that only a decode step runs; it logs each slice ("w") and
+    each step (how many requests it decodes, then the rows it runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    def submit(self, request: GenerationRequest, on_token: Any = None, rows: Any = None) -> Any:
+        pending = super().submit(request, on_token, rows)
+        pending.update(slices=1, chunks=[40, 10])
+        return pending
+
+    def work(self, pending: Any) -> bool:
+        assert pending["slices"], "a prompt chunk ran outside a decode step"
+        self.log.append("w")
+        pending["slices"] -= 1
+        return False
+
+    def waiting_rows(self, pending: Any) -> int:
+        return 0 if pending["slices"] or not pending["chunks"] else int(pending["chunks"][0])
+
+    def decode(self, pending: Sequence[Any], joining: Sequence[Any] = ()) -> list[Any]:
+        self.log.append(f"d{len(pending)}:" + "+".join(str(j["chunks"][0]) for j in joining))
+        going = super().decode(pending)
+        for item in joining:
+            item["chunks"].pop(0)
+        return going + [item for item in joining if not item["chunks"]]
+
+
+def test_prompt_rows_run_within_decode_steps_up_to_the_rows_per_step() -> None:
+    """Requests that arrive together are prefilled together, in the decode steps of those
+    already running: first come first, as many chunks as fit the rows per step (at least
+    one); each request decodes from the step after its last chunk."""
+    backend = Prompted()
+    scheduler = Scheduler(backend, max_batch=4, rows=64, budget_s=10.0)
+    ended = threading.Semaphore(0)
+    for _ in range(3):
+        request = GenerationRequest([], "hello", max_tokens=3)
+        scheduler.submit(Job(request, on_done=lambda output, error: ended.release()))
+    scheduler.start()
+    try:
+        assert all(ended.acquire(timeout=10) for _ in range(3))
+    finally:
+        scheduler.stop()
+    steps = ["d0:40", "d0:10+40", "d1:10+40", "d2:10", "d3:", "d2:", "d1:"]
+    assert backend.log == ["w", "w", "w", *steps]
+
+
+def _until(condition: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
+
+
+def test_a_thread_waiting_for_the_lock_gets_it_before_its_holder_takes_it_again() -> None:
+    """The model thread releases the backend's lock after a step and takes it again for
+    the next: a request's preparation waiting for it goes first."""
+    lock = FairLock()
+    order: list[str] = []
+
+    def waiter() -> None:
+        with lock:
+            order.append("waiter")
+
+    lock.acquire()
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    _until(lambda: lock.waiting == 1)
+    lock.release()
+    with lock:
+        order.append("holder")
+    thread.join(timeout=5)
+    assert order == ["waiter", "holder"]
+
+
+def test_the_lock_is_reentrant_and_only_its_holder_releases_it() -> None:
+    lock = FairLock()
+    taken = threading.Event()
+    with lock, lock:
+        thread = threading.Thread(target=lambda: (lock.acquire(), taken.set(), lock.release()))
+        thread.start()
+        _until(lambda: lock.waiting == 1)
+        assert not taken.is_set()
+    thread.join(timeout=5)
+    assert taken.is_set()
+    with pytest.raises(RuntimeError, match="does not hold"):
+        lock.release()

@@ -27,7 +27,7 @@ from ..model.prompt import (
 from ..options.choices import check_text
 from ..progress import Reporter
 from .cached import CachedVideo
-from .frames import SampledVideo, decode_video, plan_video
+from .frames import PlannedVideo, SampledVideo, decode_video, plan_video
 from .listen import fit_speech, listen, room_for_speech
 from .params import GenerationConfig, HearingConfig, SamplingConfig
 from .result import SCHEMA_VERSION, Answer, Usage, turn_record
@@ -99,13 +99,13 @@ class VideoChat:
         if loaded.model.random_weights:
             run.note(RANDOM_WEIGHTS_NOTE)
         store = CachedVideo.open(session.video_cache, loaded, planned, sampling.seek, run)
-        with guard():
-            video = store.frames(planned, sampling) if store is not None else None
-        video = video or decode_video(planned, sampling, run)
-        chat = cls(session, loaded, video, system, generation, run, hearing=heard, speech=speech)
-        if store is not None:
-            with guard():
-                store.prefix(chat._prefix, chat._keys)
+
+        def opened(video: SampledVideo) -> VideoChat:
+            return cls(
+                session, loaded, video, system, generation, run, hearing=heard, speech=speech
+            )
+
+        chat = _over_frames(store, planned, sampling, run, guard, opened)
         chat._store = store
         chat._guard = guard
         return chat
@@ -249,3 +249,28 @@ def generate_reported(
         reporter.stage_started("generate", total=request.max_tokens)
     reporter.stage_finished("generate", output.stages.get("generate", 0.0))
     return output
+
+
+def _over_frames(
+    store: CachedVideo | None,
+    planned: PlannedVideo,
+    sampling: SamplingConfig,
+    run: RunLog,
+    guard: Callable[[], AbstractContextManager[Any]],
+    opened: Callable[[SampledVideo], VideoChat],
+) -> VideoChat:
+    """The conversation over the video's frames, read back from the video cache or decoded,
+    and the video's prefix read into the backend; when the frames are cached, `guard` is
+    held once for both reads (another thread runs the backend and takes it for each step)."""
+    if store is not None:
+        with guard():
+            video = store.frames(planned, sampling)
+            if video is not None:
+                chat = opened(video)
+                store.prefix(chat._prefix, chat._keys)
+                return chat
+    chat = opened(decode_video(planned, sampling, run))
+    if store is not None:
+        with guard():
+            store.prefix(chat._prefix, chat._keys)
+    return chat

@@ -1,9 +1,11 @@
 """The model's thread: requests wait in a bounded queue and run there.
 
 On a backend that batches (the cpu engine), every running request's decode advances in one
-step, a request joins at the next step and leaves when done (continuous batching), and a
-new request's preparation (a vision layer of one frame, or a few prompt rows) runs between
-steps, so that running streams keep flowing. Elsewhere requests run one at a time.
+step, a request joins at the next step and leaves when done (continuous batching). A new
+request's frames are encoded between steps (a vision layer of one frame at a time), and
+its prompt is prefilled within them (a few rows in the same forward as the running
+requests' tokens), so that running streams keep flowing and requests that arrive
+together join together. Elsewhere requests run one at a time.
 """
 
 from __future__ import annotations
@@ -18,22 +20,24 @@ from typing import Any
 
 from ..backends.base import Batched, GenerationOutput, GenerationRequest
 from ..machine import release_freed_memory
+from .fairlock import FairLock
 from .metrics import Metrics
 
 PREFILL_ROWS = 64
-"""Prompt rows prefilled per slice between decode steps. For the 256M model on 2 cores of an
-AMD EPYC (Zen 4), a slice of 64 rows took 123-138 ms against 172-212 ms for 128, and two
-running streams' longest gap between tokens while another request's 8 new frames were
-prepared (`make bench-serve`'s gap run, 3 times each) was 0.20-0.22 s against 0.30-0.33 s;
-the cost is that request's prefill: 1.31 s against 0.95 s."""
+"""Prompt rows prefilled per decode step, in the step's forward with the running requests'
+tokens (and the size of a prompt's chunks). More rows prefill a new prompt in fewer steps
+but make each of them longer for the running streams. With 64, two running streams'
+longest gap between tokens while a third request's 8 new frames were encoded and
+prefilled was 0.23 s (256M model, 2 cores of an AMD EPYC Zen 4, `make bench-serve`)."""
 
 
 PREPARE_BUDGET_S = 0.15
-"""Time the preparation of new requests may take between two decode steps: another slice
-runs while the last one's time, added to what ran, still fits. The slices of a question
-about a cached video take a few milliseconds to a few tens, so several requests that
-arrive together join the batch within a step or two instead of one slice a step; a
-vision layer (about 0.1 s for the 256M model) runs alone."""
+"""Time the preparation of new requests may take between two decode steps (their prompt
+rows aside, which run in the steps): another slice runs while the last one's time, added
+to what ran, still fits. A vision layer of one frame (about 0.1 s for the 256M model) runs
+alone; the first slice of a question about a cached video (its prefix copied) takes a few
+milliseconds, so several requests that arrive together reach their prompt rows, and the
+same step, together."""
 
 
 class QueueFull(Exception):
@@ -86,7 +90,7 @@ class Scheduler:
         self.metrics = metrics or Metrics()
         self.rows = rows
         self.budget_s = budget_s
-        self.lock = threading.RLock()
+        self.lock = FairLock()
         """Held while the backend works; others that touch its kept state take it too."""
         self._changed = threading.Condition()
         self._queue: collections.deque[Job] = collections.deque()
@@ -213,14 +217,38 @@ class Scheduler:
 
     def _prepare(self) -> None:
         """Slices of the waiting requests' preparation, first come first: at least one,
-        and another while the last one's time, added to what ran, fits the budget."""
+        and another while the last one's time, added to what ran, fits the budget. A
+        request whose next slice is prompt rows waits for the decode step, which runs
+        them (see `_joining`)."""
         started = time.perf_counter()
-        while self._preparing:
+        while True:
+            job = next((job for job in self._preparing if self._sliced(job)), None)
+            if job is None:
+                return
             before = time.perf_counter()
-            self._prepare_slice(self._preparing[0])
+            self._prepare_slice(job)
             now = time.perf_counter()
             if now - started + (now - before) > self.budget_s:
                 return
+
+    def _sliced(self, job: Job) -> bool:
+        """Whether a preparing job's next slice runs on its own (not in a decode step)."""
+        return job.cancelled or not self.backend.waiting_rows(job.pending)
+
+    def _joining(self) -> list[Job]:
+        """The preparing jobs whose prompt rows the next decode step runs: first come
+        first, as many as fit `rows` rows (at least one)."""
+        joining: list[Job] = []
+        total = 0
+        for job in self._preparing:
+            if self._sliced(job):
+                continue
+            count = self.backend.waiting_rows(job.pending)
+            if joining and total + count > self.rows:
+                break
+            joining.append(job)
+            total += count
+        return joining
 
     def _prepare_slice(self, job: Job) -> None:
         if job.cancelled:
@@ -244,20 +272,28 @@ class Scheduler:
         for job in self._decoding:
             if (job.cancelled or job.stopping) and job.pending is not None:
                 job.pending.cancel()
-        if not self._decoding:
+        joining = self._joining()
+        if not self._decoding and not joining:
             return
         try:
             with self.lock:
-                going = self.backend.decode([job.pending for job in self._decoding])
+                going = self.backend.decode(
+                    [job.pending for job in self._decoding], [job.pending for job in joining]
+                )
         except Exception as error:  # a step failed: every request in it fails
-            failed, self._decoding = self._decoding, []
+            failed, self._decoding = [*self._decoding, *joining], []
+            self._preparing = [job for job in self._preparing if job not in joining]
             for job in failed:
                 self._end(job, None, error)
             return
-        self.metrics.batch(len(self._decoding))
+        if self._decoding:
+            self.metrics.batch(len(self._decoding))
         still = {id(pending) for pending in going}
         ended = [job for job in self._decoding if id(job.pending) not in still]
+        joined = [job for job in joining if id(job.pending) in still]
         self._decoding = [job for job in self._decoding if id(job.pending) in still]
+        self._decoding += joined
+        self._preparing = [job for job in self._preparing if job not in joined]
         for job in ended:
             if job.cancelled:
                 self._end(job, None, self._cancelled())
