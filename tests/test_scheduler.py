@@ -176,6 +176,7 @@ class Prompted(Counting):
     def __init__(self) -> None:
         super().__init__()
         self.log: list[str] = []
+        self.lock = FairLock()
 
     def submit(self, request: GenerationRequest, on_token: Any = None, rows: Any = None) -> Any:
         pending = super().submit(request, on_token, rows)
@@ -192,7 +193,8 @@ class Prompted(Counting):
         return 0 if pending["slices"] or not pending["chunks"] else int(pending["chunks"][0])
 
     def decode(self, pending: Sequence[Any], joining: Sequence[Any] = ()) -> list[Any]:
-        self.log.append(f"d{len(pending)}:" + "+".join(str(j["chunks"][0]) for j in joining))
+        rows = "+".join(str(j["chunks"][0]) for j in joining)
+        self.log.append(f"d{len(pending)}:{rows}" + ("!" if self.lock.locked else ""))
         going = super().decode(pending)
         for item in joining:
             item["chunks"].pop(0)
@@ -205,6 +207,7 @@ def test_prompt_rows_run_within_decode_steps_up_to_the_rows_per_step() -> None:
     one); each request decodes from the step after its last chunk."""
     backend = Prompted()
     scheduler = Scheduler(backend, max_batch=4, rows=64, budget_s=10.0)
+    backend.lock = scheduler.lock
     ended = threading.Semaphore(0)
     for _ in range(3):
         request = GenerationRequest([], "hello", max_tokens=3)
@@ -214,7 +217,9 @@ def test_prompt_rows_run_within_decode_steps_up_to_the_rows_per_step() -> None:
         assert all(ended.acquire(timeout=10) for _ in range(3))
     finally:
         scheduler.stop()
-    steps = ["d0:40", "d0:10+40", "d1:10+40", "d2:10", "d3:", "d2:", "d1:"]
+    # a step with prompt rows holds the backend's lock ("!"); one of running requests alone
+    # does not, so that requests being prepared can read the backend's kept state meanwhile
+    steps = ["d0:40!", "d0:10+40!", "d1:10+40!", "d2:10!", "d3:", "d2:", "d1:"]
     assert backend.log == ["w", "w", "w", *steps]
 
 

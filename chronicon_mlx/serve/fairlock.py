@@ -25,6 +25,11 @@ class FairLock:
         self._waiting: collections.deque[object] = collections.deque()
 
     @property
+    def locked(self) -> bool:
+        """Whether a thread holds it."""
+        return self._owner is not None
+
+    @property
     def waiting(self) -> int:
         """Threads waiting for it."""
         return len(self._waiting)

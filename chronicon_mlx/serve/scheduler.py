@@ -275,8 +275,11 @@ class Scheduler:
         joining = self._joining()
         if not self._decoding and not joining:
             return
+        # A step of running requests alone touches only their own sequences, not the kept
+        # state the lock guards: requests being prepared read that state meanwhile.
+        guard = self.lock if joining else contextlib.nullcontext()
         try:
-            with self.lock:
+            with guard:
                 going = self.backend.decode(
                     [job.pending for job in self._decoding], [job.pending for job in joining]
                 )
