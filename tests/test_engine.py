@@ -361,6 +361,19 @@ def test_several_requests_in_one_batch_answer_as_each_alone(
     assert [out.cached_tokens > 0 for out in together] == [True, True, True]
 
 
+def _alone(backend: Any, item: GenerationRequest) -> list[int]:
+    """A request's tokens with nothing else running, its prompt prefilled 16 rows at a
+    time (each chunk run alone)."""
+    backend.forget()
+    pending = backend.submit(item, rows=16)
+    while not backend.work(pending):
+        pass
+    while backend.decode([pending]):
+        pass
+    token_ids: list[int] = backend.finish(pending).token_ids
+    return token_ids
+
+
 def test_requests_prepared_in_slices_between_decode_steps_answer_as_alone(
     tiny_model: Path,
 ) -> None:
@@ -383,16 +396,7 @@ def test_requests_prepared_in_slices_between_decode_steps_answer_as_alone(
 
     first, second = request(1, "What moves?"), request(2, "Which colours?")
 
-    def alone(item: GenerationRequest) -> list[int]:
-        backend.forget()
-        pending = backend.submit(item, rows=16)
-        while not backend.work(pending):
-            pass
-        while backend.decode([pending]):
-            pass
-        return backend.finish(pending).token_ids
-
-    solo = [alone(first), alone(second)]
+    solo = [_alone(backend, first), _alone(backend, second)]
     backend.forget()
     running = backend.submit(first, rows=16)
     while not backend.work(running):
@@ -447,16 +451,7 @@ def test_prompt_rows_run_within_decode_steps_answer_as_alone(tiny_model: Path) -
         for seed, question in ((1, "What moves?"), (2, "Which colours?"))
     ]
 
-    def alone(item: GenerationRequest) -> list[int]:
-        backend.forget()
-        pending = backend.submit(item, rows=16)
-        while not backend.work(pending):
-            pass
-        while backend.decode([pending]):
-            pass
-        return backend.finish(pending).token_ids
-
-    solo = [alone(item) for item in requests]
+    solo = [_alone(backend, item) for item in requests]
     backend.forget()
     running = backend.submit(requests[0], rows=16)
     while not backend.work(running):

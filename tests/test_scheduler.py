@@ -148,7 +148,12 @@ class Sliced(Counting):
 def _sliced(budget_s: float) -> str:
     """The log of three requests queued together, prepared under `budget_s`."""
     backend = Sliced()
-    scheduler = Scheduler(backend, max_batch=4, budget_s=budget_s)
+    _three_requests(Scheduler(backend, max_batch=4, budget_s=budget_s))
+    return "".join(backend.log)
+
+
+def _three_requests(scheduler: Scheduler) -> None:
+    """Queue three requests together, then start the model thread and wait for them."""
     ended = threading.Semaphore(0)
     for _ in range(3):
         request = GenerationRequest([], "hello", max_tokens=3)
@@ -158,7 +163,6 @@ def _sliced(budget_s: float) -> str:
         assert all(ended.acquire(timeout=10) for _ in range(3))
     finally:
         scheduler.stop()
-    return "".join(backend.log)
 
 
 def test_requests_that_arrive_together_are_prepared_within_the_budget() -> None:
@@ -208,15 +212,7 @@ def test_prompt_rows_run_within_decode_steps_up_to_the_rows_per_step() -> None:
     backend = Prompted()
     scheduler = Scheduler(backend, max_batch=4, rows=64, budget_s=10.0)
     backend.lock = scheduler.lock
-    ended = threading.Semaphore(0)
-    for _ in range(3):
-        request = GenerationRequest([], "hello", max_tokens=3)
-        scheduler.submit(Job(request, on_done=lambda output, error: ended.release()))
-    scheduler.start()
-    try:
-        assert all(ended.acquire(timeout=10) for _ in range(3))
-    finally:
-        scheduler.stop()
+    _three_requests(scheduler)
     # a step with prompt rows holds the backend's lock ("!"); one of running requests alone
     # does not, so that requests being prepared can read the backend's kept state meanwhile
     steps = ["d0:40!", "d0:10+40!", "d1:10+40!", "d2:10!", "d3:", "d2:", "d1:"]
