@@ -12,7 +12,7 @@ import pytest
 
 from chronicon_mlx.backends import GenerationOutput, GenerationRequest
 from chronicon_mlx.serve.fairlock import FairLock
-from chronicon_mlx.serve.scheduler import Job, Scheduler
+from chronicon_mlx.serve.scheduler import Job, QueueFull, Scheduler
 
 
 class Counting:
@@ -259,3 +259,16 @@ def test_the_lock_is_reentrant_and_only_its_holder_releases_it() -> None:
     assert taken.is_set()
     with pytest.raises(RuntimeError, match="does not hold"):
         lock.release()
+
+
+def test_the_queue_holds_requests_beyond_the_places_free_in_the_batch() -> None:
+    """Requests that the next step takes in do not fill the queue: with 4 places free and
+    a queue of 1, five requests that arrive before the step are taken and a sixth is not."""
+    scheduler = Scheduler(Counting(), max_batch=4, max_queue=1)
+    jobs = [Job(GenerationRequest([], "hello", max_tokens=1)) for _ in range(6)]
+    for job in jobs[:5]:
+        scheduler.submit(job)
+    with pytest.raises(QueueFull, match="5 requests are waiting"):
+        scheduler.submit(jobs[5])
+    assert scheduler.depth == 5
+    scheduler.stop(timeout=1)

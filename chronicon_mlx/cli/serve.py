@@ -44,7 +44,9 @@ def serve_command(
         show_default=False,
     ),
     max_batch: int = typer.Option(8, "--max-batch", help="Requests decoded together.", min=1),
-    max_queue: int = typer.Option(32, "--max-queue", help="Requests waiting at most.", min=0),
+    max_queue: int = typer.Option(
+        32, "--max-queue", help="Requests waiting at most, beyond the batch's free places.", min=0
+    ),
     max_upload_mb: int = typer.Option(200, "--max-upload-mb", help="Largest upload.", min=1),
     max_frames: int = typer.Option(
         32, "--max-frames", help="Most frames a request may ask.", min=1

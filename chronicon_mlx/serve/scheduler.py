@@ -123,11 +123,13 @@ class Scheduler:
         self._run()
 
     def submit(self, job: Job) -> None:
-        """Queue a job; QueueFull when the queue is full."""
+        """Queue a job; QueueFull when the queue is full: `max_queue` jobs wait beyond
+        those the batch has room for at its next step."""
         with self._changed:
             if self._stopping:
                 raise Cancelled("the server is stopping")
-            if len(self._queue) >= self.max_queue:
+            waiting = len(self._queue) - max(0, self.max_batch - self.running)
+            if waiting >= self.max_queue:
                 raise QueueFull(f"{len(self._queue)} requests are waiting")
             self._queue.append(job)
             self._changed.notify()
