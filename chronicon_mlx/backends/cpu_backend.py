@@ -188,12 +188,11 @@ class CPUBackend(KeptState):
         from ..engine import generate
 
         streams = [item.stream for item in pending if item.stream is not None]
-        folded = [item for item in joining if item.chunk is not None]
-        chunks = [item.chunk for item in folded if item.chunk is not None]
-        going, lasts = generate.advance(self.engine, streams, chunks)
+        folded = [(item, item.chunk) for item in joining if item.chunk is not None]
+        going, lasts = generate.advance(self.engine, streams, [chunk for _, chunk in folded])
         still = {id(stream) for stream in going}
         ready = []
-        for item, last in zip(folded, lasts, strict=True):
+        for (item, _), last in zip(folded, lasts, strict=True):
             try:
                 if item.resume(last):
                     ready.append(item)
