@@ -174,8 +174,9 @@ def test_requests_that_arrive_together_are_prepared_within_the_budget() -> None:
 
 class Prompted(Counting):
     """A batched backend whose requests each take a slice of other work, then prompt
-    chunks of 40 and 10 rows that only a decode step runs; it logs each slice ("w") and
-    each step (how many requests it decodes, then the rows it runs)."""
+    chunks (of 40 and 40 rows; of 4 for a prompt of "short") that only a decode step runs;
+    it logs each slice ("w") and each step (how many requests it decodes, then the rows it
+    runs, "!" when it holds the lock)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -184,7 +185,7 @@ class Prompted(Counting):
 
     def submit(self, request: GenerationRequest, on_token: Any = None, rows: Any = None) -> Any:
         pending = super().submit(request, on_token, rows)
-        pending.update(slices=1, chunks=[40, 10])
+        pending.update(slices=1, chunks=[4] if request.prompt == "short" else [40, 40])
         return pending
 
     def work(self, pending: Any) -> bool:
@@ -205,18 +206,71 @@ class Prompted(Counting):
         return going + [item for item in joining if not item["chunks"]]
 
 
-def test_prompt_rows_run_within_decode_steps_up_to_the_rows_per_step() -> None:
-    """Requests that arrive together are prefilled together, in the decode steps of those
-    already running: first come first, as many chunks as fit the rows per step (at least
-    one); each request decodes from the step after its last chunk."""
+def _prompted(**settings: Any) -> tuple[Prompted, Scheduler]:
     backend = Prompted()
-    scheduler = Scheduler(backend, max_batch=4, rows=64, budget_s=10.0)
+    scheduler = Scheduler(backend, max_batch=4, rows=64, budget_s=10.0, **settings)
     backend.lock = scheduler.lock
-    _three_requests(scheduler)
+    return backend, scheduler
+
+
+def _job(prompt: str, ended: threading.Semaphore) -> Job:
+    request = GenerationRequest([], prompt, max_tokens=3)
+    return Job(request, on_done=lambda output, error: ended.release())
+
+
+def test_prompt_rows_run_within_decode_steps_up_to_the_rows_per_step() -> None:
+    """Requests that arrive together are prefilled together: with none decoding, all of
+    their waiting rows in one step; then, in the decode steps of those running, first come
+    first, as many chunks as fit the rows per step (at least one). Each request decodes
+    from the step after its last chunk."""
+    backend, scheduler = _prompted()
+    ended = threading.Semaphore(0)
+    for prompt in ("short", "long", "long", "long"):
+        scheduler.submit(_job(prompt, ended))
+    scheduler.start()
+    try:
+        assert all(ended.acquire(timeout=10) for _ in range(4))
+    finally:
+        scheduler.stop()
     # a step with prompt rows holds the backend's lock ("!"); one of running requests alone
     # does not, so that requests being prepared can read the backend's kept state meanwhile
-    steps = ["d0:40!", "d0:10+40!", "d1:10+40!", "d2:10!", "d3:", "d2:", "d1:"]
-    assert backend.log == ["w", "w", "w", *steps]
+    steps = ["d0:4+40+40+40!", "d1:40!", "d2:40!", "d3:40!", "d3:", "d2:", "d1:"]
+    assert backend.log == ["w"] * 4 + steps
+
+
+def test_an_idle_model_thread_waits_for_requests_being_prepared_to_start_them_together() -> None:
+    """A request queued while another is being prepared (announced) waits for it, and both
+    prefill in one step; a request that arrives alone does not wait."""
+    backend, scheduler = _prompted(gather_s=10.0)
+    ended = threading.Semaphore(0)
+    scheduler.start()
+    try:
+        with scheduler.announced():
+            with scheduler.announced():
+                scheduler.submit(_job("short", ended))
+            time.sleep(0.3)
+            assert backend.log == []
+            scheduler.submit(_job("long", ended))
+        assert all(ended.acquire(timeout=10) for _ in range(2))
+        assert backend.log[:3] == ["w", "w", "d0:4+40!"]
+        with scheduler.announced():
+            scheduler.submit(_job("short", ended))
+        assert ended.acquire(timeout=5)
+    finally:
+        scheduler.stop()
+
+
+def test_the_wait_for_requests_being_prepared_is_bounded() -> None:
+    backend, scheduler = _prompted(gather_s=0.05)
+    ended = threading.Semaphore(0)
+    scheduler.start()
+    try:
+        with scheduler.announced():  # a preparation that takes long
+            scheduler.submit(_job("short", ended))
+            assert ended.acquire(timeout=5)
+    finally:
+        scheduler.stop()
+    assert backend.log == ["w", "d0:4!", "d1:", "d1:", "d1:"]
 
 
 def _until(condition: Any, seconds: float = 5.0) -> None:

@@ -34,18 +34,19 @@ def add_chat_route(app: FastAPI, state: ServerState) -> None:
         call = read_chat(body)
         if call.model and call.model not in state.names():
             raise no_model(call.model)
-        _, preparer, _ = state.require_ready()
+        scheduler, preparer, _ = state.require_ready()
         checked = await run_in_threadpool(preparer.check, call)
         state.admit()
         uploads = state.media.uploads()
         released = False
         try:
-            loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(
-                state.preparing, preparer.chat, checked, call, uploads
-            )
-            answer = Answer(state, prepared, call)
-            answer.start()
+            with scheduler.announced():
+                loop = asyncio.get_running_loop()
+                prepared = await loop.run_in_executor(
+                    state.preparing, preparer.chat, checked, call, uploads
+                )
+                answer = Answer(state, prepared, call)
+                answer.start()
             if call.stream:
                 released = True
                 return StreamingResponse(
