@@ -5,6 +5,7 @@ number of sequences of different lengths live side by side."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 PAGE = 256
@@ -59,6 +60,17 @@ class SequenceCache:
         self._data[layer, 0, :, at:end] = keys
         self._data[layer, 1, :, at:end] = values
         return self._data[layer, 0, :, :end], self._data[layer, 1, :, :end]
+
+    def step_views(self, count: int) -> tuple[Sequence[Any], Sequence[Any]]:
+        """For a forward appending `count` tokens (room reserved first), views made once for
+        every layer: each layer's place for their keys and values [2, kv_heads, count,
+        head_dim], and the keys and values attention reads through them [1, kv_heads,
+        length + count, head_dim] (layer n's keys at 2n, its values at 2n + 1)."""
+        self._writable()
+        at, end = self.length, self.length + count
+        places = self._data[:, :, :, at:end].unbind(0)
+        through = self._data[:, :, None, :, :end].flatten(0, 1).unbind(0)
+        return places, through
 
     def advance(self, count: int) -> None:
         """Count `count` tokens written to every layer."""

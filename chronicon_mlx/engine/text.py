@@ -81,8 +81,9 @@ class TextModel:
         for cache, count in rows:
             cache.reserve(count)
         with torch.inference_mode():
+            groups = _groups(rows)
             for number, layer in enumerate(self.weights.layers):
-                x = self._layer(number, layer, x, rows, rotation)
+                x = self._layer(number, layer, x, groups, rotation)
         for cache, count in rows:
             cache.advance(count)
         return x
@@ -112,7 +113,12 @@ class TextModel:
         return torch.addcmul(x * cos, rotated, sin)
 
     def _layer(
-        self, number: int, layer: TextLayer, x: Any, rows: Sequence[Rows], rotation: tuple[Any, Any]
+        self,
+        number: int,
+        layer: TextLayer,
+        x: Any,
+        groups: Sequence[Sequence[Attending]],
+        rotation: tuple[Any, Any],
     ) -> Any:
         import torch
         import torch.nn.functional as F
@@ -124,21 +130,73 @@ class TextModel:
             qkv[:, : s.q_size + s.kv_size].view(total, s.heads + s.kv_heads, s.head_dim), *rotation
         )
         v = qkv[:, s.q_size + s.kv_size :].view(total, s.kv_heads, s.head_dim)
-        attended = []
-        start = 0
-        for cache, count in rows:
-            end = start + count
-            at = cache.length
-            keys, values = cache.write(
-                number, qk[start:end, s.heads :].transpose(0, 1), v[start:end].transpose(0, 1), at
-            )
-            query = qk[start:end, : s.heads].transpose(0, 1)[None]
-            mask = None if count == 1 else torch.ones(count, at + count, dtype=torch.bool).tril(at)
-            out = F.scaled_dot_product_attention(
-                query, keys[None], values[None], attn_mask=mask, scale=self.scaling, enable_gqa=True
-            )
-            attended.append(out[0].transpose(0, 1).reshape(count, s.q_size))
-            start = end
+        kv = torch.cat((qk[:, s.heads :], v), dim=1)  # each row's keys and values, adjacent
+        attended = [self._attend(number, group, qk, kv) for group in groups]
         x = x + layer.o(attended[0] if len(attended) == 1 else torch.cat(attended))
         gate, up = layer.gate_up(self._norm(x, layer.norm_post)).split(s.ffn, dim=-1)
         return x + layer.down(F.silu(gate) * up)
+
+    def _attend(self, number: int, group: Sequence[Attending], qk: Any, kv: Any) -> Any:
+        """A group's attention outputs [rows, q_size]: one chunk of a sequence's rows, or a
+        run of sequences' single rows, whose keys and values are written in one call and
+        whose queries are split in one."""
+        import torch
+        import torch.nn.functional as F
+
+        s = self.shape
+        start, count = group[0].start, group[0].count
+        if count > 1:
+            rows = kv[start : start + count].view(count, 2, s.kv_heads, s.head_dim)
+            group[0].places[number].copy_(rows.permute(1, 2, 0, 3))
+            queries = [qk[start : start + count, : s.heads].transpose(0, 1)[None]]
+        else:
+            count = len(group)
+            rows = kv[start : start + count].view(count, 2, s.kv_heads, 1, s.head_dim)
+            torch._foreach_copy_([a.places[number] for a in group], rows.unbind(0))
+            queries = qk[start : start + count, : s.heads, None].unsqueeze(1).unbind(0)
+        out = [
+            F.scaled_dot_product_attention(
+                query,
+                a.through[2 * number],
+                a.through[2 * number + 1],
+                attn_mask=a.mask,
+                scale=self.scaling,
+                enable_gqa=True,
+            )
+            for query, a in zip(queries, group, strict=True)
+        ]
+        if len(out) > 1:
+            return torch.cat(out).view(count, s.q_size)
+        return out[0][0].transpose(0, 1).reshape(count, s.q_size)
+
+
+@dataclass(eq=False)
+class Attending:
+    """A sequence's rows in one forward: where they start among its input rows, how many,
+    the causal mask of several (None for one), and its cache's views for the forward (see
+    `SequenceCache.step_views`)."""
+
+    start: int
+    count: int
+    mask: Any
+    places: Sequence[Any]
+    through: Sequence[Any]
+
+
+def _groups(rows: Sequence[Rows]) -> list[list[Attending]]:
+    """The forward's rows as attention runs them: each chunk of several rows alone, and
+    consecutive single rows (a decode step's sequences) together."""
+    import torch
+
+    groups: list[list[Attending]] = []
+    start = 0
+    for cache, count in rows:
+        at = cache.length
+        mask = None if count == 1 else torch.ones(count, at + count, dtype=torch.bool).tril(at)
+        attending = Attending(start, count, mask, *cache.step_views(count))
+        if count == 1 and groups and groups[-1][-1].count == 1:
+            groups[-1].append(attending)
+        else:
+            groups.append([attending])
+        start += count
+    return groups
