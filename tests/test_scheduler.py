@@ -260,6 +260,28 @@ def test_an_idle_model_thread_waits_for_requests_being_prepared_to_start_them_to
         scheduler.stop()
 
 
+class Alone:
+    """A backend that answers one request at a time."""
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        return []
+
+    def generate(self, request: GenerationRequest, on_token: Any = None) -> GenerationOutput:
+        return GenerationOutput("ok", [1], 1, 1, 0.0, 0.0, 0.0, "length")
+
+
+def test_a_model_thread_that_runs_one_request_at_a_time_does_not_wait_for_others() -> None:
+    scheduler = Scheduler(Alone(), max_batch=4, gather_s=10.0)
+    ended = threading.Semaphore(0)
+    scheduler.start()
+    try:
+        with scheduler.announced():
+            scheduler.submit(_job("short", ended))
+            assert ended.acquire(timeout=5)
+    finally:
+        scheduler.stop()
+
+
 def test_the_wait_for_requests_being_prepared_is_bounded() -> None:
     backend, scheduler = _prompted(gather_s=0.05)
     ended = threading.Semaphore(0)
