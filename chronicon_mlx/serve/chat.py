@@ -40,8 +40,8 @@ def add_chat_route(app: FastAPI, state: ServerState) -> None:
         uploads = state.media.uploads()
         released = False
         try:
+            loop = asyncio.get_running_loop()
             with scheduler.announced():
-                loop = asyncio.get_running_loop()
                 prepared = await loop.run_in_executor(
                     state.preparing, preparer.chat, checked, call, uploads
                 )
