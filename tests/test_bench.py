@@ -106,6 +106,14 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
         assert [row["tokens"] for row in rows_] == [6, 12, 24, 48]
     drift = engine["drift"]
     assert drift["positions"] == 4 * 6 and 0.5 <= drift["top1_agreement"] <= 1.0
+    from chronicon_mlx.engine.dynamic import available
+
+    kernels = [kernel["kernel"] for kernel in drift["kernels"]]
+    assert sorted(k.split()[0] for k in kernels) == (
+        ["fbgemm", "torch"] if available() else ["torch"]
+    )
+    assert all(kernel["positions"] == 24 for kernel in drift["kernels"])
+    assert drift["kernel"] == kernels[0]
 
 
 def test_the_work_of_the_256m_architecture() -> None:

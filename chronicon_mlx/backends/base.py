@@ -91,6 +91,7 @@ class Tuning:
 
     `threads`: torch's threads (the cpu engine; None: torch's choice, one per core).
     `linear`: the cpu engine's float32 product (``auto``, ``onednn``, ``torch``).
+    `int8`: the cpu engine's 8-bit product (``auto``, ``fbgemm``, ``torch``).
     `blas`: MLX's BLAS on Linux (``auto``: an OpenBLAS loaded before MLX; ``reference``:
     mlx-cpu's own). `vision_streams`: MLX CPU streams the vision tower's frames are spread
     over (None: one per core).
@@ -98,6 +99,7 @@ class Tuning:
 
     threads: int | None = None
     linear: str = "auto"
+    int8: str = "auto"
     blas: str = "auto"
     vision_streams: int | None = None
 

@@ -11,7 +11,7 @@ import time
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..engine.tuning import LINEAR_KERNELS
+from ..engine.tuning import INT8_KERNELS, LINEAR_KERNELS
 from ..errors import BackendError, field
 from ..model.prompt import expand_images
 from ..model.shapes import ModelShape
@@ -60,11 +60,14 @@ class CPUBackend(KeptState):
             )
         tuning = tuning or Tuning()
         linear = tuning.linear if tuning.linear in LINEAR_KERNELS else "auto"
-        self.tuning = EngineTuning(threads=tuning.threads, linear=linear)  # type: ignore[arg-type]
+        int8 = tuning.int8 if tuning.int8 in INT8_KERNELS else "auto"
+        self.tuning = EngineTuning(threads=tuning.threads, linear=linear, int8=int8)  # type: ignore[arg-type]
         try:
             kernels = self.tuning.resolved()
         except ValueError as error:
-            raise BackendError(str(error), hint="tune the engine with linear='auto'") from error
+            raise BackendError(
+                str(error), hint="tune the engine with linear='auto' and int8='auto'"
+            ) from error
         self.info = BackendInfo(
             name="cpu",
             device="cpu",
@@ -117,7 +120,8 @@ class CPUBackend(KeptState):
                 f"the cpu engine could not read {model.name}: {exc}",
                 hint="the checkpoint may be damaged, or not in transformers' layout",
             ) from exc
-        self.info.numerics["weights"] = self._engine.record()["weights"]
+        record = self._engine.record()
+        self.info.numerics.update({k: record[k] for k in ("weights", "int8") if k in record})
         self._shape = model.shape
         self._image_token = self._engine.image_token
         return notes

@@ -176,9 +176,12 @@ def engine_table(extras: dict[str, Any]) -> Table:
     """The cpu engine's batched decode and its int8 drift."""
     drift = extras.get("drift", {})
     caption = (
-        f"int8 against float32 over {drift['positions']} positions: top-1 agreement"
-        f" {drift['top1_agreement'] * 100:.1f}%, largest logit difference"
-        f" {drift['max_logit_difference']:.3f}"
+        "\n".join(
+            f"int8 ({kernel['kernel']}) against float32 over {kernel['positions']} positions:"
+            f" top-1 agreement {kernel['top1_agreement'] * 100:.1f}%, largest logit"
+            f" difference {kernel['max_logit_difference']:.3f}"
+            for kernel in drift.get("kernels", [drift])
+        )
         if "positions" in drift
         else f"int8 drift: {drift.get('error', 'not measured')}"
     )
@@ -260,8 +263,8 @@ def bench_command(
         None,
         "--backends",
         metavar="LIST",
-        help="Only these configurations (comma-separated): cpu, cpu-int8, transformers, mlx,"
-        " mlx-reference, or one on a device such as transformers-cuda.",
+        help="Only these configurations (comma-separated): cpu, cpu-int8, cpu-int8-fbgemm,"
+        " transformers, mlx, mlx-reference, or one on a device such as transformers-cuda.",
         shown="every one this machine runs",
     ),
     engine: bool = typer.Option(

@@ -1,11 +1,12 @@
 """A linear layer as the engine stores and runs it: float32 weights through oneDNN (laid out
 at load in oneDNN's own blocked format) or torch, or 8-bit weights (one scale per output
-channel) through torch's int8 weight-only kernel."""
+channel) through torch's int8 weight-only kernel or fbgemm's 8-bit by 8-bit one."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .dynamic import DynamicProduct
 from .tuning import Kernels, onednn_linear, onednn_reorder
 
 INT8_MAX = 127
@@ -25,7 +26,8 @@ class Linear:
     as [out, in] (with `half`, in float16 and widened to float32 for each product). int8: W becomes
     int8 [out, in] with a float scale per output row (symmetric, the row's largest
     magnitude at 127); the product runs in torch's `_weight_int8pack_mm` on bfloat16
-    activations, which reads a quarter of float32's bytes.
+    activations, which reads a quarter of float32's bytes, or with the ``fbgemm`` kernel in
+    fbgemm's 8-bit by 8-bit product, its weights packed for it at the first product.
     """
 
     def __init__(
@@ -45,6 +47,8 @@ class Linear:
         self.half = half and not int8
         self._op = onednn_linear() if kernels.linear == "onednn" and not int8 else None
         self.scales: Any = None
+        self._dynamic: DynamicProduct | None = None
+        self._kernels = kernels
         if int8:
             self.weight, self.scales = _quantized(weight)
         elif pack and self._op is not None and not self.half:
@@ -60,6 +64,7 @@ class Linear:
         layer.out_features, layer.in_features = (int(n) for n in weight.shape)
         layer.bias, layer.gelu, layer.int8, layer.half, layer._op = None, False, True, False, None
         layer.weight, layer.scales = weight, scales
+        layer._dynamic, layer._kernels = None, kernels
         return layer
 
     @property
@@ -94,6 +99,8 @@ class Linear:
         import torch
         import torch.nn.functional as F
 
+        if self.int8 and self._kernels.int8 == "fbgemm":
+            return self._dynamic_product(x)
         if self.int8:
             # The text model's rows are 2-D already: no reshapes around its products (a
             # one-row int8 decode step 6% faster: EPYC, 2 threads, the 256M decoder over a
@@ -113,6 +120,23 @@ class Linear:
             return self._op(x, weight, self.bias, kind, [], algorithm)
         out = F.linear(x, weight, self.bias)
         return F.gelu(out, approximate="tanh") if self.gelu else out
+
+    def _dynamic_product(self, x: Any) -> Any:
+        """The product in fbgemm's dynamic linear (the text model's rows are 2-D and have no
+        bias)."""
+        if self._dynamic is None:
+            self._dynamic = DynamicProduct(self.weight, self.scales, self._kernels.reduce_range)
+        flat = x.dim() == 2
+        out = self._dynamic(x if flat else x.reshape(-1, self.in_features))
+        if not flat:
+            out = out.reshape(*x.shape[:-1], self.out_features)
+        if self.bias is not None:
+            out = out + self.bias
+        if self.gelu:
+            import torch.nn.functional as F
+
+            return F.gelu(out, approximate="tanh")
+        return out
 
 
 def _quantized(weight: Any, rows: int = 4096) -> tuple[Any, Any]:

@@ -82,11 +82,15 @@ class Engine:
 
     def record(self) -> dict[str, str]:
         """What results say about the engine: its version, kernels and weights."""
-        return {
+        record = {
             "engine": ENGINE_VERSION,
             **self.kernels.record(),
             "weights": "int8 text, float16 vision" if self.int8 else "float32",
         }
+        if self.int8:
+            seven = " (7-bit inputs)" if self.kernels.reduce_range else ""
+            record["int8"] = self.kernels.int8 + seven
+        return record
 
     def vision(self) -> VisionTower:
         """The vision tower, read from the checkpoint on first use."""

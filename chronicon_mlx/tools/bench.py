@@ -49,6 +49,8 @@ class BenchConfig:
     blas: str = "auto"
     quantize: str = "none"
     """The weights' quantization (``int8`` on the cpu engine)."""
+    int8: str = "auto"
+    """The cpu engine's 8-bit kernel (``auto``, ``fbgemm``, ``torch``)."""
 
     @property
     def label(self) -> str:
@@ -56,6 +58,8 @@ class BenchConfig:
         text = "cpu engine" if self.backend == "cpu" else f"{self.backend} {self.device}"
         if self.quantize != "none":
             text += f" {self.quantize}"
+            if self.int8 != "auto":
+                text += f" ({self.int8} kernel)"
         elif self.backend == "cpu":
             text += " float32"
         if self.dtype != "auto":
@@ -66,13 +70,15 @@ class BenchConfig:
 
 
 def config_key(config: BenchConfig) -> str:
-    """How `--backends` names a configuration: cpu, cpu-int8, transformers, mlx,
-    mlx-reference (devices other than the CPU: transformers-cuda, mlx-mps, ...)."""
+    """How `--backends` names a configuration: cpu, cpu-int8, cpu-int8-fbgemm, transformers,
+    mlx, mlx-reference (devices other than the CPU: transformers-cuda, mlx-mps, ...)."""
     key = (
         config.backend if config.device in ("cpu", "auto") else f"{config.backend}-{config.device}"
     )
     if config.quantize != "none":
         key += f"-{config.quantize}"
+        if config.int8 != "auto":
+            key += f"-{config.int8}"
     if config.blas == "reference":
         key += "-reference"
     return key
@@ -112,6 +118,9 @@ def plan(include_reference_blas: bool = False) -> list[Availability]:
     mlx_gpu = "mps" if apple else "cuda"
     out.append(Availability(BenchConfig("cpu", "cpu"), have_torch, torch_reason))
     out.append(Availability(BenchConfig("cpu", "cpu", quantize="int8"), have_torch, torch_reason))
+    fbgemm = have_torch and _fbgemm()
+    fbgemm_int8 = BenchConfig("cpu", "cpu", quantize="int8", int8="fbgemm")
+    out.append(Availability(fbgemm_int8, fbgemm, "" if fbgemm else "this torch has no fbgemm"))
     out.append(Availability(BenchConfig("mlx", "cpu"), have_mlx, "" if have_mlx else "no mlx"))
     if include_reference_blas and sys.platform == "linux":
         out.append(Availability(BenchConfig("mlx", "cpu", blas="reference"), have_mlx))
@@ -129,6 +138,13 @@ def plan(include_reference_blas: bool = False) -> list[Availability]:
         if item.available:
             item.reason = ""
     return out
+
+
+def _fbgemm() -> bool:
+    """Whether the cpu engine can run its 8-bit products in fbgemm here."""
+    from ..engine.dynamic import available
+
+    return available()
 
 
 def _mlx_gpu() -> bool:

@@ -86,23 +86,40 @@ def batch(job: dict[str, Any]) -> dict[str, Any]:
 
 def drift(job: dict[str, Any]) -> dict[str, Any]:
     """Over the fixed questions about the bench clip, teacher-forced along float32's greedy
-    answer: the share of positions where the int8 engine (its own frame features, from
-    16-bit tower weights) chooses float32's token, and the largest difference of any
-    logit."""
+    answer, for each 8-bit kernel this machine runs (the default first): the share of
+    positions where the int8 engine (its own frame features, from 16-bit tower weights)
+    chooses float32's token, and the largest difference of any logit. The default kernel's
+    figures are also the result's own."""
     from ..analysis.session import ModelSession
     from ..analysis.spec import SessionSpec
-    from ..engine import Engine
+    from ..engine import Engine, EngineTuning
+    from ..engine.dynamic import available
 
     spec = SessionSpec(job["model"], backend="cpu", allow_download=False)
     loaded, requests = _video_requests(job, ModelSession(spec))
     full = loaded.backend
-    eight = Engine(full.engine.folder, loaded.model.config, int8=True)
+    requests = requests[: int(job.get("prompts", 4))]
+    answers = [full.generate(request).token_ids for request in requests]
+    kernels = ["auto"] + (["fbgemm"] if available() else [])
+    measured: dict[str, dict[str, Any]] = {}
+    for kernel in kernels:
+        tuning = EngineTuning(int8=kernel)  # type: ignore[arg-type]
+        eight = Engine(full.engine.folder, loaded.model.config, tuning, int8=True)
+        name = eight.record()["int8"]
+        if name not in measured:
+            measured[name] = {"kernel": name, **_drift(full, eight, requests, answers)}
+    chosen = list(measured.values())
+    return {**chosen[0], "kernels": chosen}
+
+
+def _drift(full: Any, eight: Any, requests: list[Any], answers: list[list[int]]) -> dict[str, Any]:
+    """Top-1 agreement and the largest logit difference of `eight` against the float32
+    backend `full`, along float32's answers."""
     pixels = full.engine.preprocess(requests[0].frames)
     features = {"full": full.engine.encode(pixels), "int8": eight.encode(pixels)}
     agree = total = 0
     worst = 0.0
-    for request in requests[: int(job.get("prompts", 4))]:
-        answer = full.generate(request).token_ids
+    for request, answer in zip(requests, answers, strict=True):
         ids = full.prompt_ids(request)
         sequences = {"full": full.engine.new_sequence(), "int8": eight.new_sequence()}
         logits = {

@@ -56,7 +56,7 @@ def worker(job: dict[str, Any]) -> dict[str, Any]:
         dtype=cast(Dtype, config.dtype),
         quantize=cast(Quantize, config.quantize),
         allow_download=False,
-        tuning=Tuning(blas=config.blas),
+        tuning=Tuning(blas=config.blas, int8=config.int8),
     )
     session = ModelSession(spec, reporter=clock)
     result = analyze_video(
