@@ -32,17 +32,17 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def cpu_vendor() -> str:
-    """The CPU's vendor as Linux names it (``GenuineIntel``, ``AuthenticAMD``); empty when
-    it cannot be read."""
+def cpu_flags() -> frozenset[str]:
+    """The instruction sets Linux says the CPU has (``avx2``, ``avx512_vnni``, ...); empty
+    when they cannot be read."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
             for line in info:
-                if line.startswith("vendor_id"):
-                    return line.partition(":")[2].strip()
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
     except OSError:
         pass
-    return ""
+    return frozenset()
 
 
 def describe() -> str:

@@ -113,12 +113,11 @@ def available() -> bool:
     return torch.equal(batched, alone) and close
 
 
+@functools.cache
 def vnni() -> bool:
     """Whether this CPU multiplies 8-bit numbers into 32-bit sums in one instruction (AVX-512
     VNNI): without it, fbgemm's 8-bit pairs can saturate 16-bit sums at full range, so its
     inputs are kept to 7 bits."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            return any(line.startswith("flags") and " avx512_vnni" in line for line in info)
-    except OSError:
-        return False
+    from ..machine import cpu_flags
+
+    return "avx512_vnni" in cpu_flags()
