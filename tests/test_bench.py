@@ -85,7 +85,7 @@ def test_bench_command_end_to_end(tiny_model: Path, tmp_path: Path) -> None:
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert "not available here: torch sees no CUDA device" in result.stdout
     assert report["random_weights"] is True
-    assert rows["cpu engine int8"]["details"]["weights"] == "int8 text, float16 vision"
+    assert rows["cpu engine int8"]["details"]["weights"] == "int8 text, bfloat16 vision"
     assert rows["cpu engine float32"]["details"]["weights"] == "float32"
     for label in ("cpu engine float32", "mlx cpu"):
         row = rows[label]

@@ -534,17 +534,22 @@ def test_int8_weights_are_kept_on_disk_and_read_back_as_they_were(
     assert store.load(torn, shape, first.kernels) is None
 
 
-def test_int8_keeps_the_vision_tower_in_16_bits_close_to_float32(tiny_model: Path) -> None:
-    """With int8, the tower's weights are kept in float16 (float32 arithmetic): features stay
-    within float16's rounding of float32's, for half the tower's memory."""
+def test_int8_runs_the_vision_tower_in_bfloat16_close_to_float32(tiny_model: Path) -> None:
+    """With int8, the tower's layers keep bfloat16 weights and multiply in bfloat16 (half
+    the tower's memory, about 1.6x its speed): features stay within bfloat16's rounding of
+    float32's, and in float32."""
+    import torch
+
     ref = resolve(str(tiny_model))
     full, eight = Engine(tiny_model, ref.config), Engine(tiny_model, ref.config, int8=True)
     pixels = full.preprocess(_frames(2))
     for x, y in zip(full.encode(pixels), eight.encode(pixels), strict=True):
-        assert float((x - y).abs().max()) <= 2e-2 * float(x.abs().max())
+        assert y.dtype == torch.float32
+        assert 0 < float((x - y).abs().max()) <= 2e-2 * float(x.abs().max())
     layer = eight.vision().weights.layers[0]
-    assert str(layer.fc1.weight.dtype) == "torch.float16"
-    assert str(full.vision().weights.layers[0].fc1.weight.dtype) == "torch.float32"
+    assert layer.fc1.weight.dtype == layer.fc1.dtype == torch.bfloat16
+    assert layer.fc1.dequantized().dtype == torch.float32
+    assert full.vision().weights.layers[0].fc1.weight.dtype == torch.float32
 
 
 def test_the_memory_check_picks_int8_for_the_2_2b_model_where_float32_does_not_fit(
@@ -574,7 +579,7 @@ def test_the_memory_check_picks_int8_for_the_2_2b_model_where_float32_does_not_f
     answer = Analyzer(SessionSpec(model=str(tiny_model), backend="cpu"), reporter=reporter)
     result = answer.analyze(ball_clip, "What moves?", generation=GenerationConfig(max_tokens=4))
     assert result.quantization == "int8"
-    assert result.backend_details["weights"] == "int8 text, float16 vision"
+    assert result.backend_details["weights"] == "int8 text, bfloat16 vision"
     assert any("using the int8 variant" in note for note in reporter.notes)
 
     monkeypatch.setattr(memory, "available_bytes", lambda device: (eight.total / 2, "RAM"))

@@ -92,6 +92,8 @@ class Tuning:
     `threads`: torch's threads (the cpu engine; None: torch's choice, one per core).
     `linear`: the cpu engine's float32 product (``auto``, ``onednn``, ``torch``).
     `int8`: the cpu engine's 8-bit product (``auto``, ``fbgemm``, ``torch``).
+    `int8_vision`: the arithmetic of the int8 cpu engine's vision tower (``auto``,
+    ``bfloat16``, ``float32``).
     `blas`: MLX's BLAS on Linux (``auto``: an OpenBLAS loaded before MLX; ``reference``:
     mlx-cpu's own). `vision_streams`: MLX CPU streams the vision tower's frames are spread
     over (None: one per core).
@@ -100,6 +102,7 @@ class Tuning:
     threads: int | None = None
     linear: str = "auto"
     int8: str = "auto"
+    int8_vision: str = "auto"
     blas: str = "auto"
     vision_streams: int | None = None
 

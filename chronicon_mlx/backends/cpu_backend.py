@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from ..engine.tuning import INT8_KERNELS, LINEAR_KERNELS
+from ..engine.tuning import (
+    INT8_KERNELS,
+    LINEAR_KERNELS,
+    Int8Kernel,
+    LinearKernel,
+    VisionArithmetic,
+)
 from ..errors import BackendError, field
 from ..model.prompt import expand_images
 from ..model.shapes import ModelShape
@@ -61,12 +67,18 @@ class CPUBackend(KeptState):
         tuning = tuning or Tuning()
         linear = tuning.linear if tuning.linear in LINEAR_KERNELS else "auto"
         int8 = tuning.int8 if tuning.int8 in INT8_KERNELS else "auto"
-        self.tuning = EngineTuning(threads=tuning.threads, linear=linear, int8=int8)  # type: ignore[arg-type]
+        self.tuning = EngineTuning(
+            threads=tuning.threads,
+            linear=cast(LinearKernel, linear),
+            int8=cast(Int8Kernel, int8),
+            int8_vision=cast(VisionArithmetic, tuning.int8_vision),
+        )
         try:
             kernels = self.tuning.resolved()
         except ValueError as error:
             raise BackendError(
-                str(error), hint="tune the engine with linear='auto' and int8='auto'"
+                str(error),
+                hint="tune the engine with linear='auto', int8='auto' and int8_vision='auto'",
             ) from error
         self.info = BackendInfo(
             name="cpu",
@@ -121,7 +133,9 @@ class CPUBackend(KeptState):
                 hint="the checkpoint may be damaged, or not in transformers' layout",
             ) from exc
         record = self._engine.record()
-        self.info.numerics.update({k: record[k] for k in ("weights", "int8") if k in record})
+        self.info.numerics.update(
+            {k: record[k] for k in ("weights", "int8", "int8_vision") if k in record}
+        )
         self._shape = model.shape
         self._image_token = self._engine.image_token
         return notes

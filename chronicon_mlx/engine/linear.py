@@ -1,6 +1,7 @@
 """A linear layer as the engine stores and runs it: float32 weights through oneDNN (laid out
 at load in oneDNN's own blocked format) or torch, or 8-bit weights (one scale per output
-channel) through torch's int8 weight-only kernel or fbgemm's 8-bit by 8-bit one."""
+channel) through torch's int8 weight-only kernel or fbgemm's 8-bit by 8-bit one, or
+bfloat16 weights multiplied in bfloat16 (float32 sums)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ INT8_MAX = 127
 # run 10% faster (EPYC Zen 4, 2 threads, torch 2.13; a loop over the 256M decoder's 120
 # products).
 PACK_ROWS = 8
+# bfloat16 weights are laid out for the vision tower's products, a frame's 1024 patches at
+# a time.
+BFLOAT16_ROWS = 1024
 
 
 class Linear:
@@ -23,7 +27,10 @@ class Linear:
 
     float32: W runs through the tuning's kernel; with oneDNN and `pack`, it is reordered once
     into oneDNN's blocked layout (a copy: `weight` may be a view of a mapped file), else kept
-    as [out, in] (with `half`, in float16 and widened to float32 for each product). int8: W becomes
+    as [out, in]. `bfloat16`: W (and b) are kept in bfloat16, laid out for oneDNN where it
+    runs, and each product takes bfloat16 rows (float32 ones are rounded to it) and sums in
+    float32; the result comes back in the input's dtype; with `widen`, W is kept in bfloat16
+    but widened to float32 for each product (float32 arithmetic). int8: W becomes
     int8 [out, in] with a float scale per output row (symmetric, the row's largest
     magnitude at 127); the product runs in torch's `_weight_int8pack_mm` on bfloat16
     activations, which reads a quarter of float32's bytes, or with the ``fbgemm`` kernel in
@@ -37,24 +44,34 @@ class Linear:
         kernels: Kernels,
         int8: bool = False,
         gelu: bool = False,
-        half: bool = False,
+        bfloat16: bool = False,
         pack: bool = False,
+        widen: bool = False,
     ) -> None:
         self.out_features, self.in_features = (int(n) for n in weight.shape)
         self.bias = None if bias is None else bias.contiguous()
         self.gelu = gelu
         self.int8 = int8
-        self.half = half and not int8
+        self.bfloat16 = bfloat16 and not int8
+        self.widen = self.bfloat16 and widen
         self._op = onednn_linear() if kernels.linear == "onednn" and not int8 else None
         self.scales: Any = None
         self._dynamic: DynamicProduct | None = None
         self._kernels = kernels
         if int8:
             self.weight, self.scales = _quantized(weight)
-        elif pack and self._op is not None and not self.half:
+        elif self.bfloat16:
+            import torch
+
+            self.weight = weight.to(torch.bfloat16).contiguous()
+            if not self.widen:
+                self.bias = None if bias is None else bias.to(torch.bfloat16).contiguous()
+                if self._op is not None:
+                    self.weight = onednn_reorder()(self.weight, BFLOAT16_ROWS)
+        elif pack and self._op is not None:
             self.weight = onednn_reorder()(weight.contiguous(), PACK_ROWS)
         else:
-            self.weight = (weight.half() if self.half else weight).contiguous()
+            self.weight = weight.contiguous()
 
     @classmethod
     def quantized(cls, weight: Any, scales: Any, kernels: Kernels) -> Linear:
@@ -62,7 +79,8 @@ class Linear:
         earlier (see `save` in engine.store)."""
         layer = cls.__new__(cls)
         layer.out_features, layer.in_features = (int(n) for n in weight.shape)
-        layer.bias, layer.gelu, layer.int8, layer.half, layer._op = None, False, True, False, None
+        layer.bias, layer.gelu, layer.int8, layer.bfloat16 = None, False, True, False
+        layer.widen, layer._op = False, None
         layer.weight, layer.scales = weight, scales
         layer._dynamic, layer._kernels = None, kernels
         return layer
@@ -74,6 +92,14 @@ class Linear:
         return int(self.weight.numel() * self.weight.element_size()) + scales
 
     @property
+    def dtype(self) -> Any:
+        """The dtype its products take and give: bfloat16 for bfloat16 weights (unless
+        widened), else float32."""
+        import torch
+
+        return torch.bfloat16 if self.bfloat16 and not self.widen else torch.float32
+
+    @property
     def packed(self) -> bool:
         """Whether the weight is held in oneDNN's blocked layout."""
         return bool(self.weight.is_mkldnn)
@@ -81,7 +107,7 @@ class Linear:
     def dequantized(self) -> Any:
         """The weight as float32 [out, in] (int8 weights times their scales)."""
         if self.packed:
-            return self.weight.to_dense()
+            return self.weight.to_dense().float()
         if self.scales is None:
             return self.weight.float()
         return self.weight.float() * self.scales.float()[:, None]
@@ -90,7 +116,7 @@ class Linear:
         """Rows `ids` of the weight as float32 (a lookup table's entries: embeddings; a packed
         weight is unpacked for it, so a table is best left unpacked)."""
         if self.packed:
-            return self.weight.to_dense()[ids]
+            return self.weight.to_dense()[ids].float()
         if self.scales is None:
             return self.weight[ids].float()
         return self.weight[ids].float() * self.scales[ids].float()[:, None]
@@ -109,13 +135,29 @@ class Linear:
             if self.bias is not None:
                 out = out + self.bias
             return F.gelu(out, approximate="tanh") if self.gelu else out
-        # 16-bit weights are widened for each product: float32 arithmetic, half the memory.
-        weight = self.weight.float() if self.half else self.weight
+        if self.bfloat16 and not self.widen:
+            return self._bfloat16_product(x)
+        # Widened, 16-bit weights take float32 arithmetic for half the memory.
+        weight = self.weight.float() if self.widen else self.weight
         if self._op is not None:
             kind, algorithm = ("gelu", "tanh") if self.gelu else ("none", "")
             return self._op(x, weight, self.bias, kind, [], algorithm)
         out = F.linear(x, weight, self.bias)
         return F.gelu(out, approximate="tanh") if self.gelu else out
+
+    def _bfloat16_product(self, x: Any) -> Any:
+        """`x W^T + b` in bfloat16 (float32 sums), in x's dtype."""
+        import torch
+        import torch.nn.functional as F
+
+        rows = x.to(torch.bfloat16)
+        if self._op is not None:
+            kind, algorithm = ("gelu", "tanh") if self.gelu else ("none", "")
+            out = self._op(rows, self.weight, self.bias, kind, [], algorithm)
+        else:
+            out = F.linear(rows, self.weight, self.bias)
+            out = F.gelu(out, approximate="tanh") if self.gelu else out
+        return out.to(x.dtype)
 
     def _int8_product(self, rows: Any) -> Any:
         """`rows W^T` for rows [n, in] in the tuning's 8-bit kernel (fbgemm's weights are

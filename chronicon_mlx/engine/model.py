@@ -85,11 +85,12 @@ class Engine:
         record = {
             "engine": ENGINE_VERSION,
             **self.kernels.record(),
-            "weights": "int8 text, float16 vision" if self.int8 else "float32",
+            "weights": "int8 text, bfloat16 vision" if self.int8 else "float32",
         }
         if self.int8:
             seven = " (7-bit inputs)" if self.kernels.reduce_range else ""
             record["int8"] = self.kernels.int8 + seven
+            record["int8_vision"] = self.kernels.int8_vision
         return record
 
     def vision(self) -> VisionTower:

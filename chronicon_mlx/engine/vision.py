@@ -63,7 +63,10 @@ class VisionTower:
         scale = self.head_dim**-0.5
         attended = F.scaled_dot_product_attention(q[None], k[None], values[None], scale=scale)
         x = x + layer.out(attended[0].transpose(0, 1).reshape(v.patches, v.hidden))
-        return x + layer.fc2(layer.fc1(self._layer_norm(x, layer.norm2)))
+        # The MLP's input in its products' dtype: with bfloat16 weights, fc1's output goes to
+        # fc2 as it is, never widened to float32 in between.
+        hidden = self._layer_norm(x, layer.norm2).to(layer.fc1.dtype)
+        return x + layer.fc2(layer.fc1(hidden))
 
     def _pixel_shuffle(self, x: Any) -> Any:
         """The connector's pixel shuffle, as transformers' SmolVLMConnector does it."""

@@ -154,20 +154,26 @@ def _norm(reader: Section, name: str, width: int) -> tuple[Any, Any]:
 
 
 def _affine(
-    reader: Section, name: str, size: tuple[int, int], kernels: Kernels, half: bool, gelu: bool
+    reader: Section, name: str, size: tuple[int, int], kernels: Kernels, bfloat16: bool, gelu: bool
 ) -> Linear:
     weight = reader.read(name + ".weight", size)
-    weight = weight if half else weight.clone()
+    weight = weight if bfloat16 else weight.clone()
     bias = reader.read(name + ".bias", (size[0],)).clone()
-    return Linear(weight, bias, kernels, gelu=gelu, half=half)
+    return _tower_linear(weight, bias, kernels, bfloat16, gelu)
+
+
+def _tower_linear(weight: Any, bias: Any, kernels: Kernels, bfloat16: bool, gelu: bool) -> Linear:
+    """A tower layer's product: float32, or bfloat16 weights in the tuning's arithmetic."""
+    widen = kernels.int8_vision != "bfloat16"
+    return Linear(weight, bias, kernels, gelu=gelu, bfloat16=bfloat16, widen=widen)
 
 
 def vision_weights(
-    checkpoint: Checkpoint, shape: ModelShape, kernels: Kernels, half: bool = False
+    checkpoint: Checkpoint, shape: ModelShape, kernels: Kernels, bfloat16: bool = False
 ) -> VisionWeights:
-    """The vision tower (float32 arithmetic: it is compute-bound; with `half`, its layers'
-    weights kept in float16) and the connector, in tensors of their own, a layer at a time
-    (its file pages leave before the next layer's)."""
+    """The vision tower (float32 arithmetic; with `bfloat16`, its layers' weights kept in
+    bfloat16, their products in the tuning's `int8_vision` arithmetic) and the connector, in
+    tensors of their own, a layer at a time (its file pages leave before the next layer's)."""
     v: VisionShape = shape.vision
     embeddings = VISION + "embeddings."
     with checkpoint.opened() as reader:
@@ -180,12 +186,12 @@ def vision_weights(
         width = v.hidden * v.scale * v.scale
         projection = reader.read(CONNECTOR, (shape.text.hidden, width)).clone()
         connector = Linear(projection, None, kernels)
-    layers = [_vision_layer(checkpoint, n, v, kernels, half) for n in range(v.layers)]
+    layers = [_vision_layer(checkpoint, n, v, kernels, bfloat16) for n in range(v.layers)]
     return VisionWeights(patch, positions, layers, post, connector)
 
 
 def _vision_layer(
-    checkpoint: Checkpoint, n: int, v: VisionShape, kernels: Kernels, half: bool
+    checkpoint: Checkpoint, n: int, v: VisionShape, kernels: Kernels, bfloat16: bool
 ) -> VisionLayer:
     import torch
 
@@ -200,11 +206,11 @@ def _vision_layer(
         square, up, down = (v.hidden, v.hidden), (v.ffn, v.hidden), (v.hidden, v.ffn)
         return VisionLayer(
             norm1=_norm(reader, at + "layer_norm1", v.hidden),
-            qkv=Linear(qkv_weight, qkv_bias, kernels, half=half),
-            out=_affine(reader, attn + "out_proj", square, kernels, half, gelu=False),
+            qkv=_tower_linear(qkv_weight, qkv_bias, kernels, bfloat16, gelu=False),
+            out=_affine(reader, attn + "out_proj", square, kernels, bfloat16, gelu=False),
             norm2=_norm(reader, at + "layer_norm2", v.hidden),
-            fc1=_affine(reader, at + "mlp.fc1", up, kernels, half, gelu=True),
-            fc2=_affine(reader, at + "mlp.fc2", down, kernels, half, gelu=False),
+            fc1=_affine(reader, at + "mlp.fc1", up, kernels, bfloat16, gelu=True),
+            fc2=_affine(reader, at + "mlp.fc2", down, kernels, bfloat16, gelu=False),
         )
 
 

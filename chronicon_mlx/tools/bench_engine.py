@@ -87,7 +87,7 @@ def batch(job: dict[str, Any]) -> dict[str, Any]:
 def drift(job: dict[str, Any]) -> dict[str, Any]:
     """Over the fixed questions about the bench clip, teacher-forced along float32's greedy
     answer, for each 8-bit kernel this machine runs (the default first): the share of
-    positions where the int8 engine (its own frame features, from 16-bit tower weights)
+    positions where the int8 engine (its own frame features, from its bfloat16 tower)
     chooses float32's token, and the largest difference of any logit. The default kernel's
     figures are also the result's own."""
     from ..analysis.session import ModelSession
