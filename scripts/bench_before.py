@@ -49,7 +49,12 @@ def _check_tree(tree: Path) -> None:
 def _trial(tree: Path, args: argparse.Namespace, model: Path, video: Path) -> dict[str, Any]:
     start = time.perf_counter()
     trial: Trial = run_trial(
-        BenchConfig(args.backend, "cpu"), model, video, args.frames, args.tokens, source=tree
+        BenchConfig(args.backend, "cpu", quantize=args.quantize),
+        model,
+        video,
+        args.frames,
+        args.tokens,
+        source=tree,
     )
     process_s = time.perf_counter() - start
     if not trial.ok:
@@ -78,6 +83,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--model", default="256m", help="a random-weight size or a folder")
     parser.add_argument("--backend", default="transformers")
+    parser.add_argument("--quantize", default="none", help="the weights: none, or int8 (cpu)")
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--output", type=Path, default=Path("results/bench_before.json"))
