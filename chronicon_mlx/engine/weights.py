@@ -171,9 +171,10 @@ def _tower_linear(weight: Any, bias: Any, kernels: Kernels, bfloat16: bool, gelu
 def vision_weights(
     checkpoint: Checkpoint, shape: ModelShape, kernels: Kernels, bfloat16: bool = False
 ) -> VisionWeights:
-    """The vision tower (float32 arithmetic; with `bfloat16`, its layers' weights kept in
-    bfloat16, their products in the tuning's `int8_vision` arithmetic) and the connector, in
-    tensors of their own, a layer at a time (its file pages leave before the next layer's)."""
+    """The vision tower and the connector (float32 arithmetic; with `bfloat16`, the weights
+    of the tower's layers and of the connector kept in bfloat16, their products in the
+    tuning's `int8_vision` arithmetic), in tensors of their own, a layer at a time (its file
+    pages leave before the next layer's)."""
     v: VisionShape = shape.vision
     embeddings = VISION + "embeddings."
     with checkpoint.opened() as reader:
@@ -184,8 +185,9 @@ def vision_weights(
         positions = reader.read(embeddings + "position_embedding.weight", shape_).clone()
         post = _norm(reader, VISION + "post_layernorm", v.hidden)
         width = v.hidden * v.scale * v.scale
-        projection = reader.read(CONNECTOR, (shape.text.hidden, width)).clone()
-        connector = Linear(projection, None, kernels)
+        projection = reader.read(CONNECTOR, (shape.text.hidden, width))
+        projection = projection if bfloat16 else projection.clone()
+        connector = _tower_linear(projection, None, kernels, bfloat16, gelu=False)
     layers = [_vision_layer(checkpoint, n, v, kernels, bfloat16) for n in range(v.layers)]
     return VisionWeights(patch, positions, layers, post, connector)
 
