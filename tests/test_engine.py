@@ -272,16 +272,25 @@ def test_greedy_tokens_equal_transformers_on_the_256m_architecture(model_256m: P
         assert engine.generate(request).token_ids == reference.generate(request).token_ids
 
 
-@pytest.mark.parametrize("weights", ["float32", *INT8_KERNELS])
+def _tuned(weights: str) -> tuple[EngineTuning, bool]:
+    """The tuning for `weights`: float32, or an 8-bit kernel (its prompts through it, or in
+    bfloat16 after a "+bfloat16"), and whether it is int8."""
+    if weights == "float32":
+        return EngineTuning(), False
+    kernel, _, prompts = weights.partition("+")
+    tuning = EngineTuning(int8=kernel, int8_prompts=prompts or "int8")  # type: ignore[arg-type]
+    return tuning, True
+
+
+@pytest.mark.parametrize("weights", ["float32", *INT8_KERNELS, "torch+bfloat16"])
 def test_a_batch_gives_each_sequence_its_solo_tokens(tiny_model: Path, weights: str) -> None:
     """One step advances every sequence (each at its own position); sequences join and
     leave between steps; each one's greedy tokens are those it gets alone (with either
-    8-bit kernel: fbgemm's quantizes each row on its own)."""
+    8-bit kernel: fbgemm's quantizes each row on its own; and with prompts in bfloat16)."""
     from chronicon_mlx.engine import generate
 
     ref = resolve(str(tiny_model))
-    int8 = weights != "float32"
-    tuning = EngineTuning(int8=weights if int8 else "auto")  # type: ignore[arg-type]
+    tuning, int8 = _tuned(weights)
     engine = Engine(tiny_model, ref.config, tuning, int8=int8)
     prompts_ids = [list(range(5, 5 + n)) for n in (3, 40, 17, 90)]
     budgets = [30, 12, 45, 20]
@@ -311,16 +320,19 @@ def test_a_batch_gives_each_sequence_its_solo_tokens(tiny_model: Path, weights: 
     assert [s.tokens for s in streams] == alone
 
 
-def test_a_step_runs_prompt_chunks_with_its_decode_rows(tiny_model: Path) -> None:
+@pytest.mark.parametrize("weights", ["float32", "torch+bfloat16"])
+def test_a_step_runs_prompt_chunks_with_its_decode_rows(tiny_model: Path, weights: str) -> None:
     """Prompt chunks in a decode step's forward: the decode rows' logits are those of the
     step without them, and each chunk's last hidden state, keys and values are those it
-    gets run alone, bit for bit."""
+    gets run alone, bit for bit (also where int8 multiplies prompts in another
+    arithmetic than decode rows)."""
     import torch
 
     from chronicon_mlx.engine.text import Chunk
 
     ref = resolve(str(tiny_model))
-    engine = Engine(tiny_model, ref.config)
+    tuning, int8 = _tuned(weights)
+    engine = Engine(tiny_model, ref.config, tuning, int8=int8)
 
     def prefilled() -> list[Any]:
         made = [engine.new_sequence() for _ in range(2)]

@@ -1,6 +1,6 @@
-"""The int8 engine's vision tower in bfloat16: its products within bfloat16's rounding of
-float32's, the widened fallback in float32 arithmetic, and how the tuning picks between
-them."""
+"""The int8 engine's bfloat16 arithmetic: the vision tower's products within bfloat16's
+rounding of float32's, the widened fallback in float32 arithmetic, prompt rows against the
+8-bit weights widened to bfloat16, and how the tuning picks each."""
 
 from __future__ import annotations
 
@@ -125,3 +125,69 @@ def test_the_python_api_runs_and_records_the_towers_arithmetic(
     )
     with pytest.raises(BackendError, match="int8_vision must be one of"):
         Analyzer(spec).analyze(ball_clip, "What moves?", generation=generation)
+
+
+def test_prompt_rows_multiply_in_bfloat16_against_the_8_bit_weights(tiny_model: Any) -> None:
+    """With `int8_prompts="bfloat16"`, a prompt's rows give results within bfloat16's
+    rounding of the 8-bit kernel's (not the same numbers), the same greedy answer, and the
+    record says so; a decode step's single rows take the 8-bit kernel either way."""
+    import torch
+
+    from chronicon_mlx.engine import Engine
+    from chronicon_mlx.model.resolver import resolve
+
+    ref = resolve(str(tiny_model))
+    engines = {
+        name: Engine(tiny_model, ref.config, EngineTuning(int8_prompts=name), int8=True)
+        for name in ("int8", "bfloat16")
+    }
+    ids = list(range(7, 47))
+    logits, sequences = {}, {}
+    for name, engine in engines.items():
+        assert engine.record()["int8_prompts"] == name
+        sequences[name] = engine.new_sequence()
+        logits[name] = engine.prefill(sequences[name], ids)
+    difference = float((logits["int8"] - logits["bfloat16"]).abs().max())
+    assert 0 < difference <= 3e-2 * float(logits["int8"].abs().max())
+    assert int(logits["int8"].argmax()) == int(logits["bfloat16"].argmax())
+    row = engines["int8"].text.embed([9])
+    layer = engines["bfloat16"].text.weights.layers[0].qkv
+    assert torch.equal(layer(row), layer(row, prompt=False))
+    assert not torch.equal(layer(row, prompt=True), layer(row))
+
+
+def test_the_products_take_each_prompt_chunk_apart_and_single_rows_together() -> None:
+    """A forward's rows as the products take them: runs of single rows in one call, each
+    prompt chunk of several rows in its own."""
+    from chronicon_mlx.engine.text import _spans
+
+    rows: list[Any] = [(None, 1), (None, 1), (None, 5), (None, 1), (None, 3), (None, 2)]
+    assert _spans(rows) == [
+        (0, 2, False),
+        (2, 7, True),
+        (7, 8, False),
+        (8, 11, True),
+        (11, 13, True),
+    ]
+    single: list[Any] = [(None, 1)]
+    assert _spans(single) == [(0, 1, False)]
+
+
+def test_auto_multiplies_prompts_in_bfloat16_with_torchs_kernel_where_the_cpu_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`auto` multiplies prompts in bfloat16 with torch's 8-bit kernel on a CPU with bfloat16
+    instructions, through the 8-bit kernel elsewhere and with fbgemm's; either can be asked
+    for; anything else is an error."""
+    from chronicon_mlx.engine import dynamic
+
+    for native in (True, False):
+        monkeypatch.setattr(tuning, "native_bfloat16", lambda n=native: n)
+        assert EngineTuning().resolved().int8_prompts == ("bfloat16" if native else "int8")
+        for asked in ("bfloat16", "int8"):
+            assert EngineTuning(int8_prompts=asked).resolved().int8_prompts == asked
+    monkeypatch.setattr(tuning, "native_bfloat16", lambda: True)
+    if dynamic.available():
+        assert EngineTuning(int8="fbgemm").resolved().int8_prompts == "int8"
+    with pytest.raises(ValueError, match="int8_prompts must be one of"):
+        EngineTuning(int8_prompts="float16").resolved()  # type: ignore[arg-type]

@@ -93,7 +93,8 @@ class Tuning:
     `linear`: the cpu engine's float32 product (``auto``, ``onednn``, ``torch``).
     `int8`: the cpu engine's 8-bit product (``auto``, ``fbgemm``, ``torch``).
     `int8_vision`: the arithmetic of the int8 cpu engine's vision tower (``auto``,
-    ``bfloat16``, ``float32``).
+    ``bfloat16``, ``float32``). `int8_prompts`: how the int8 cpu engine multiplies prompt
+    rows (``auto``, ``bfloat16``, ``int8``).
     `blas`: MLX's BLAS on Linux (``auto``: an OpenBLAS loaded before MLX; ``reference``:
     mlx-cpu's own). `vision_streams`: MLX CPU streams the vision tower's frames are spread
     over (None: one per core).
@@ -103,6 +104,7 @@ class Tuning:
     linear: str = "auto"
     int8: str = "auto"
     int8_vision: str = "auto"
+    int8_prompts: str = "auto"
     blas: str = "auto"
     vision_streams: int | None = None
 

@@ -16,6 +16,7 @@ from ..engine.tuning import (
     LINEAR_KERNELS,
     Int8Kernel,
     LinearKernel,
+    PromptArithmetic,
     VisionArithmetic,
 )
 from ..errors import BackendError, field
@@ -72,13 +73,14 @@ class CPUBackend(KeptState):
             linear=cast(LinearKernel, linear),
             int8=cast(Int8Kernel, int8),
             int8_vision=cast(VisionArithmetic, tuning.int8_vision),
+            int8_prompts=cast(PromptArithmetic, tuning.int8_prompts),
         )
         try:
             kernels = self.tuning.resolved()
         except ValueError as error:
             raise BackendError(
                 str(error),
-                hint="tune the engine with linear='auto', int8='auto' and int8_vision='auto'",
+                hint="leave the engine's tuning (linear, int8, int8_vision, int8_prompts) at auto",
             ) from error
         self.info = BackendInfo(
             name="cpu",
@@ -134,7 +136,11 @@ class CPUBackend(KeptState):
             ) from exc
         record = self._engine.record()
         self.info.numerics.update(
-            {k: record[k] for k in ("weights", "int8", "int8_vision") if k in record}
+            {
+                k: record[k]
+                for k in ("weights", "int8", "int8_vision", "int8_prompts")
+                if k in record
+            }
         )
         self._shape = model.shape
         self._image_token = self._engine.image_token

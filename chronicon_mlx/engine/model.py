@@ -51,7 +51,8 @@ class Engine:
         with torch.inference_mode():
             weights = self._text_weights(store) if int8 and store is not None else None
             weights = weights or text_weights(self._checkpoint, self.shape.text, self.kernels, int8)
-        self.text = TextModel(weights, self.shape.text)
+        apart = int8 and self.kernels.int8_prompts == "bfloat16"
+        self.text = TextModel(weights, self.shape.text, prompts_apart=apart)
         release_freed_memory()
         self._vision: VisionTower | None = None
         self.vision_load_s = 0.0
@@ -91,6 +92,7 @@ class Engine:
             seven = " (7-bit inputs)" if self.kernels.reduce_range else ""
             record["int8"] = self.kernels.int8 + seven
             record["int8_vision"] = self.kernels.int8_vision
+            record["int8_prompts"] = self.kernels.int8_prompts
         return record
 
     def vision(self) -> VisionTower:

@@ -10,10 +10,14 @@ from typing import Any
 
 from ..model.shapes import TextShape
 from .cache import SequenceCache
+from .linear import Linear
 from .weights import TextLayer, TextWeights
 
 Rows = tuple[SequenceCache, int]
 """A sequence's cache and how many consecutive rows of the input are its new tokens."""
+Span = tuple[int, int, bool]
+"""Rows [start, end) of a forward's input that its products take in one call, and whether
+they are a prompt's."""
 
 
 @dataclass(eq=False)
@@ -39,11 +43,15 @@ class Chunk:
 class TextModel:
     """The Llama text model over the engine's weights."""
 
-    def __init__(self, weights: TextWeights, shape: TextShape) -> None:
+    def __init__(self, weights: TextWeights, shape: TextShape, prompts_apart: bool = False) -> None:
+        """`prompts_apart`: the products take each prompt chunk's rows in a call of their own,
+        marked as a prompt's (int8 weights that multiply prompts in another arithmetic);
+        else every row of a forward in one call."""
         import torch
 
         self.weights = weights
         self.shape = shape
+        self.prompts_apart = prompts_apart
         dim = shape.head_dim
         steps = torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
         self.inv_freq = 1.0 / (shape.rope_theta**steps)
@@ -80,10 +88,11 @@ class TextModel:
         rotation = (self._cos[positions], self._sin[positions])
         for cache, count in rows:
             cache.reserve(count)
+        spans = _spans(rows) if self.prompts_apart else [(0, int(x.shape[0]), False)]
         with torch.inference_mode():
             groups = _groups(rows)
             for number, layer in enumerate(self.weights.layers):
-                x = self._layer(number, layer, x, groups, rotation)
+                x = self._layer(number, layer, x, (groups, spans), rotation)
         for cache, count in rows:
             cache.advance(count)
         return x
@@ -117,24 +126,25 @@ class TextModel:
         number: int,
         layer: TextLayer,
         x: Any,
-        groups: Sequence[Sequence[Attending]],
+        layout: tuple[Sequence[Sequence[Attending]], Sequence[Span]],
         rotation: tuple[Any, Any],
     ) -> Any:
         import torch
         import torch.nn.functional as F
 
         s = self.shape
+        groups, spans = layout
         total = int(x.shape[0])
-        qkv = layer.qkv(self._norm(x, layer.norm_in))
+        qkv = _product(layer.qkv, self._norm(x, layer.norm_in), spans)
         qk = self._rope(
             qkv[:, : s.q_size + s.kv_size].view(total, s.heads + s.kv_heads, s.head_dim), *rotation
         )
         v = qkv[:, s.q_size + s.kv_size :].view(total, s.kv_heads, s.head_dim)
         kv = torch.cat((qk[:, s.heads :], v), dim=1)  # each row's keys and values, adjacent
         attended = [self._attend(number, group, qk, kv) for group in groups]
-        x = x + layer.o(attended[0] if len(attended) == 1 else torch.cat(attended))
-        gate, up = layer.gate_up(self._norm(x, layer.norm_post)).split(s.ffn, dim=-1)
-        return x + layer.down(F.silu(gate) * up)
+        x = x + _product(layer.o, attended[0] if len(attended) == 1 else torch.cat(attended), spans)
+        gate, up = _product(layer.gate_up, self._norm(x, layer.norm_post), spans).split(s.ffn, -1)
+        return x + _product(layer.down, F.silu(gate) * up, spans)
 
     def _attend(self, number: int, group: Sequence[Attending], qk: Any, kv: Any) -> Any:
         """A group's attention outputs [rows, q_size]: one chunk of a sequence's rows, or a
@@ -200,3 +210,26 @@ def _groups(rows: Sequence[Rows]) -> list[list[Attending]]:
             groups.append([attending])
         start += count
     return groups
+
+
+def _spans(rows: Sequence[Rows]) -> list[Span]:
+    """The forward's rows as the products take them apart: each prompt chunk of several
+    rows alone, and consecutive single rows (a decode step's sequences) together."""
+    spans: list[Span] = []
+    start = 0
+    for _, count in rows:
+        if count == 1 and spans and not spans[-1][2]:
+            spans[-1] = (spans[-1][0], start + 1, False)
+        else:
+            spans.append((start, start + count, count > 1))
+        start += count
+    return spans
+
+
+def _product(linear: Linear, x: Any, spans: Sequence[Span]) -> Any:
+    """`linear` over rows x, a call per span."""
+    import torch
+
+    if len(spans) == 1:
+        return linear(x, spans[0][2])
+    return torch.cat([linear(x[start:end], prompt) for start, end, prompt in spans])
