@@ -43,10 +43,11 @@ class EngineTuning:
     `int8_prompts`: how the int8 engine multiplies a prompt's rows (decode steps' rows always
     take the 8-bit kernel): ``int8`` (the 8-bit kernel), ``bfloat16`` (against the 8-bit
     weights widened to bfloat16 for each product, exactly, in oneDNN's bfloat16 products
-    with float32 sums, scaled after: a 669-token prefill of the 256M architecture about 1.8x
-    as fast as torch's 8-bit kernel, EPYC Zen 4 with AVX512-BF16, 2 threads, alternated in
-    one process), or ``auto``: bfloat16 with torch's kernel where the CPU multiplies
-    bfloat16 itself, else int8 (fbgemm's prompts are fast already).
+    with float32 sums, scaled after: a 669-token prefill of the 256M architecture in
+    0.99-1.07 s against 1.56-1.61 s through torch's 8-bit kernel, EPYC Zen 4 with
+    AVX512-BF16, 2 threads, alternated in one process), or ``auto``: bfloat16 with torch's
+    kernel where the CPU multiplies bfloat16 itself, else int8 (fbgemm's prompts are fast
+    already).
     `prefill_rows`: a prompt is prefilled this many tokens at a time. 256 rows take less
     memory than a whole 669-token prompt at once (its activations) and no more time: a
     669-token prefill 0.51 s against 0.54 s in float32, 0.64 s against 0.69 s in int8
