@@ -53,6 +53,23 @@ def test_bfloat16_products_round_like_bfloat16_and_keep_their_inputs_dtype(
     assert torch.equal(layer.dequantized(), weight.bfloat16().float())
 
 
+def test_without_onednns_bfloat16_products_torchs_own_run_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where oneDNN has no bfloat16 products on this CPU, a bfloat16 layer tuned for oneDNN
+    keeps its weights unpacked and gives exactly torch's own bfloat16 product."""
+    import torch
+
+    from chronicon_mlx.engine import linear as linear_module
+
+    weight, bias, x = _layer(2)
+    monkeypatch.setattr(linear_module, "onednn_bfloat16", lambda: False)
+    layer = Linear(weight, bias, _kernels("onednn"), gelu=True, bfloat16=True)
+    assert not layer.packed
+    plain = Linear(weight, bias, _kernels("torch"), gelu=True, bfloat16=True)
+    assert torch.equal(layer(x), plain(x))
+
+
 @pytest.mark.parametrize("linear", ["onednn", "torch"])
 def test_widened_bfloat16_weights_multiply_in_float32(linear: str) -> None:
     """Widened, bfloat16 weights give exactly the float32 product over the same weights

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .dynamic import DynamicProduct
-from .tuning import Kernels, onednn_linear, onednn_reorder
+from .tuning import Kernels, onednn_bfloat16, onednn_linear, onednn_reorder
 
 INT8_MAX = 127
 # The batch size oneDNN lays a packed weight out for. A decode step's products have a row
@@ -64,6 +64,8 @@ class Linear:
             import torch
 
             self.weight = weight.to(torch.bfloat16).contiguous()
+            if not self.widen and not onednn_bfloat16():
+                self._op = None  # torch's own bfloat16 product, where oneDNN has none
             if not self.widen:
                 self.bias = None if bias is None else bias.to(torch.bfloat16).contiguous()
                 if self._op is not None:

@@ -130,12 +130,17 @@ class Kernels:
 def native_bfloat16() -> bool:
     """Whether this CPU multiplies bfloat16 numbers itself (AVX512-BF16 or AMX) and this
     torch's oneDNN runs bfloat16 products."""
-    import torch
-
     from ..machine import cpu_flags
 
-    if not cpu_flags() & {"avx512_bf16", "amx_bf16"}:
-        return False
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"}) and onednn_bfloat16()
+
+
+@functools.cache
+def onednn_bfloat16() -> bool:
+    """Whether this torch's oneDNN runs bfloat16 products on this CPU (natively or, on
+    AVX-512 without BF16, emulated); elsewhere torch's own bfloat16 product runs them."""
+    import torch
+
     if not torch.backends.mkldnn.is_available():
         return False
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
