@@ -64,12 +64,12 @@ class Linear:
             import torch
 
             self.weight = weight.to(torch.bfloat16).contiguous()
-            if not self.widen and not onednn_bfloat16():
-                self._op = None  # torch's own bfloat16 product, where oneDNN has none
             if not self.widen:
                 self.bias = None if bias is None else bias.to(torch.bfloat16).contiguous()
-                if self._op is not None:
+                if self._op is not None and onednn_bfloat16():
                     self.weight = onednn_reorder()(self.weight, BFLOAT16_ROWS)
+                else:
+                    self._op = None  # torch's own bfloat16 product, where oneDNN has none
         elif pack and self._op is not None:
             self.weight = onednn_reorder()(weight.contiguous(), PACK_ROWS)
         else:

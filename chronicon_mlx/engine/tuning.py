@@ -83,17 +83,13 @@ class EngineTuning:
 
     def _prompts(self, kernel: str) -> str:
         """How the int8 engine multiplies prompt rows."""
-        if self.int8_prompts not in PROMPT_ARITHMETICS:
-            raise ValueError(f"int8_prompts must be one of {', '.join(PROMPT_ARITHMETICS)}")
-        if self.int8_prompts == "auto":
+        if _checked("int8_prompts", self.int8_prompts, PROMPT_ARITHMETICS) == "auto":
             return "bfloat16" if kernel == "torch" and native_bfloat16() else "int8"
         return self.int8_prompts
 
     def _vision(self) -> str:
         """The int8 tower's arithmetic."""
-        if self.int8_vision not in VISION_ARITHMETICS:
-            raise ValueError(f"int8_vision must be one of {', '.join(VISION_ARITHMETICS)}")
-        if self.int8_vision == "auto":
+        if _checked("int8_vision", self.int8_vision, VISION_ARITHMETICS) == "auto":
             return "bfloat16" if native_bfloat16() else "float32"
         return self.int8_vision
 
@@ -106,6 +102,13 @@ class EngineTuning:
         if not available():
             raise ValueError("this torch has no usable fbgemm dynamic linear")
         return "fbgemm", not vnni()
+
+
+def _checked(name: str, value: str, choices: tuple[str, ...]) -> str:
+    """`value`, when it is one of `choices`; else a ValueError naming them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from collections.abc import Generator
 from typing import Any
 
 from ..model.shapes import ModelShape
-from .steps import run_through
 from .weights import VisionLayer, VisionWeights
 
 
@@ -21,14 +20,10 @@ class VisionTower:
         self.text_hidden = shape.text.hidden
         self.head_dim = self.shape.hidden // self.shape.heads
 
-    def encode(self, pixels: Any) -> list[Any]:
-        """Each frame's features [tokens_per_frame, text hidden] (a frame at a time: its
-        intermediates stay small enough to be reused from the heap)."""
-        return run_through(self.encode_steps(pixels))
-
     def encode_steps(self, pixels: Any) -> Generator[None, None, list[Any]]:
-        """`encode` in slices: yields after each encoder layer of each frame (so that other
-        work can run between them), returns each frame's features."""
+        """Each frame's features [tokens_per_frame, text hidden], a frame at a time (its
+        intermediates stay small enough to be reused from the heap), in slices: yields after
+        each encoder layer of each frame, so that other work can run between them."""
         import torch
 
         v, w = self.shape, self.weights
