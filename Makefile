@@ -8,7 +8,7 @@ MODEL ?=
 RUNS ?= 5
 BENCH_MODEL ?= 256m
 
-.PHONY: install install-test install-docs browser report-shot app-shot demo test lint docs format clean bench bench-llamacpp bench-serve bench-app bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
+.PHONY: install install-test install-docs browser report-shot app-shot demo test lint docs format clean bench bench-decode bench-llamacpp bench-serve bench-app bench-audio bench-library bench-frames bench-highlights bench-reuse bench-archive bench-before wheel check-install
 
 install: $(VENV)/.installed
 
@@ -81,6 +81,9 @@ browser:
 bench: install-test
 	$(BIN)/chronicon-mlx bench --model $(BENCH_MODEL) --random-weights --frames 8 --tokens 64 \
 		--runs $(RUNS) --reference-blas --output results/bench.json
+
+bench-decode: install-test
+	$(BIN)/python scripts/bench_decode.py
 
 bench-llamacpp: install-test
 	@test -n "$(LLAMA_CPP)" || { echo "usage: make bench-llamacpp LLAMA_CPP=<a built llama.cpp source tree>"; exit 2; }
