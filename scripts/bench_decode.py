@@ -82,7 +82,8 @@ def _parts(engine: Engine, sequence: SequenceCache) -> dict[str, Callable[[], An
 def _engines(context: int) -> dict[str, tuple[Engine, SequenceCache, int]]:
     path = cached_checkpoint("256m")
     config = resolve(str(path)).config
-    ids = [random.Random(1).randrange(1000) for _ in range(context)]
+    rng = random.Random(1)
+    ids = [rng.randrange(1000) for _ in range(context)]
     out = {}
     for name, int8 in (("float32", False), ("int8", True)):
         engine = Engine(path, config, EngineTuning(), int8=int8, store=cache_root() / "engine")

@@ -142,26 +142,23 @@ class Linear:
         if self.bfloat16 and not self.widen:
             return self._bfloat16_product(x)
         # Widened, 16-bit weights take float32 arithmetic for half the memory.
-        weight = self.weight.float() if self.widen else self.weight
+        return self._linear(x, self.weight.float() if self.widen else self.weight)
+
+    def _bfloat16_product(self, x: Any) -> Any:
+        """`x W^T + b` in bfloat16 (float32 sums), in x's dtype."""
+        import torch
+
+        return self._linear(x.to(torch.bfloat16), self.weight).to(x.dtype)
+
+    def _linear(self, x: Any, weight: Any) -> Any:
+        """`x weight^T + b` (then the GELU) in oneDNN's operator where it runs, else torch's."""
+        import torch.nn.functional as F
+
         if self._op is not None:
             kind, algorithm = ("gelu", "tanh") if self.gelu else ("none", "")
             return self._op(x, weight, self.bias, kind, [], algorithm)
         out = F.linear(x, weight, self.bias)
         return F.gelu(out, approximate="tanh") if self.gelu else out
-
-    def _bfloat16_product(self, x: Any) -> Any:
-        """`x W^T + b` in bfloat16 (float32 sums), in x's dtype."""
-        import torch
-        import torch.nn.functional as F
-
-        rows = x.to(torch.bfloat16)
-        if self._op is not None:
-            kind, algorithm = ("gelu", "tanh") if self.gelu else ("none", "")
-            out = self._op(rows, self.weight, self.bias, kind, [], algorithm)
-        else:
-            out = F.linear(rows, self.weight, self.bias)
-            out = F.gelu(out, approximate="tanh") if self.gelu else out
-        return out.to(x.dtype)
 
     def _int8_product(self, rows: Any, prompt: bool) -> Any:
         """`rows W^T` for rows [n, in] in the tuning's 8-bit kernel (fbgemm's weights are
